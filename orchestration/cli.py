@@ -1,0 +1,263 @@
+"""`segments`: the command line of the project.
+
+    segments generate --customers N --seed S --out DIR   demo landing data + ground truth
+    segments run [--landing DIR]                          materialize the whole graph in-process
+    segments quarantine                                   what was rejected, by table and reason
+    segments ui                                           Dagster UI + MLflow UI on 127.0.0.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from orchestration.settings import PROJECT_ROOT, Settings, get_settings
+
+STAGE_NAMES = {
+    "landing_files": "ingest landing files -> raw",
+    "warehouse_models": "dbt build: staging, identity, marts (+ tests)",
+    "customers_pass_expectation_suite": "quality: Great Expectations on marts.customers",
+    "customer_segmentation_model": "train + register segmentation model (MLflow)",
+    "customer_segment_assignments": "score customers with @champion -> ml",
+    "segment_models": "dbt build: segments (+ tests)",
+    "assignments_cover_all_customers": "check: one segment per customer",
+    "every_file_reconciles": "check: ingest ledger reconciles",
+}
+
+
+def _prepare_environment(landing: Path | None) -> Settings:
+    """Pin the settings for this process and its children (dbt, Dagster) before anything loads."""
+    if landing is not None:
+        os.environ["SEGMENTS_LANDING"] = str(landing.resolve())
+    settings = get_settings()
+    os.environ["SEGMENTS_HOME"] = str(settings.home)
+    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+    os.environ["SEGMENTS_WAREHOUSE_PATH"] = str(settings.warehouse_path)
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    os.environ.setdefault("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
+    settings.ensure_dirs()
+    return settings
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from demo.generator import generate
+
+    summary = generate(Path(args.out), customers=args.customers, seed=args.seed)
+    print(summary.describe())
+    return 0
+
+
+class _Progress(threading.Thread):
+    """Prints step starts/ends and check results of a run while it executes in this process."""
+
+    def __init__(self, instance, run_id: str) -> None:
+        super().__init__(daemon=True)
+        self.instance, self.run_id = instance, run_id
+        self.stop = threading.Event()
+        self.started: dict[str, float] = {}
+
+    def run(self) -> None:
+        from dagster import DagsterEventType, EventRecordsFilter  # noqa: F401
+
+        cursor = None
+        while not self.stop.is_set():
+            cursor = self._drain(cursor)
+            self.stop.wait(0.3)
+        self._drain(cursor)
+
+    def _drain(self, cursor):
+        from dagster import DagsterEventType
+
+        try:
+            conn = self.instance.get_records_for_run(self.run_id, cursor=cursor, limit=1000)
+        except Exception:  # the run may not exist yet
+            return cursor
+        for record in conn.records:
+            event = record.event_log_entry.dagster_event
+            if event is None:
+                continue
+            step = event.step_key or ""
+            label = STAGE_NAMES.get(step, step)
+            if event.event_type == DagsterEventType.STEP_START:
+                self.started[step] = time.monotonic()
+                print(f"  ... {label}", flush=True)
+            elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+                took = time.monotonic() - self.started.get(step, time.monotonic())
+                mark = "ok " if event.event_type == DagsterEventType.STEP_SUCCESS else "FAILED"
+                print(f"  {mark} {label} ({took:.1f} s)", flush=True)
+                if event.event_type == DagsterEventType.STEP_FAILURE:
+                    err = event.step_failure_data.error
+                    print(f"      {err.message.strip() if err else ''}", flush=True)
+            elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+                data = event.event_specific_data
+                if not data.passed:
+                    sev = data.severity.value if data.severity else "ERROR"
+                    print(f"      check {sev.lower()}: {data.asset_key.to_user_string()} / {data.check_name}", flush=True)
+        return conn.cursor
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _prepare_environment(Path(args.landing) if args.landing else None)
+    print(f"SEGMENTS_HOME  {settings.home}\nlanding        {settings.landing_dir}")
+    if not settings.landing_dir.is_dir():
+        print(f"error: landing folder {settings.landing_dir} does not exist", file=sys.stderr)
+        return 2
+
+    from dagster import DagsterInstance
+
+    from ml.registry import ensure_tracking_db
+    from orchestration.definitions import BUILD_JOB_NAME, build_definitions
+
+    t0 = time.monotonic()
+    ensure_tracking_db(settings.mlflow_db_path)
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def(BUILD_JOB_NAME)
+    instance = DagsterInstance.get()
+    run_id = str(uuid.uuid4())
+    print(f"run {run_id} (definitions loaded in {time.monotonic() - t0:.1f} s)")
+    progress = _Progress(instance, run_id)
+    progress.start()
+    try:
+        result = job.execute_in_process(
+            instance=instance,
+            run_id=run_id,
+            raise_on_error=False,
+            run_config={
+                "loggers": {"console": {"config": {"log_level": "ERROR"}}},
+                "ops": {"landing_files": {"config": {"landing_dir": str(settings.landing_dir)}}},
+            },
+        )
+    finally:
+        progress.stop.set()
+        progress.join()
+    print(f"run {'succeeded' if result.success else 'FAILED'} in {time.monotonic() - t0:.1f} s\n")
+    print_summary(settings, result)
+    return 0 if result.success else 1
+
+
+def print_summary(settings: Settings, result) -> None:
+    import duckdb
+
+    from orchestration.resources import DUCKDB_CONFIG
+    from warehouse.ingest import quarantine_summary
+    from warehouse.summary import segment_sizes, table_row_counts
+
+    evaluations = result.get_asset_check_evaluations()
+    passed = sum(e.passed for e in evaluations)
+    failed = [e for e in evaluations if not e.passed]
+    warned = [e for e in failed if e.severity.value == "WARN"]
+    with duckdb.connect(str(settings.warehouse_path), read_only=True, config=DUCKDB_CONFIG) as con:
+        counts = table_row_counts(con)
+        sizes = segment_sizes(con)
+        quarantine = quarantine_summary(con)
+    print("Rows per layer")
+    current = None
+    for schema, table, n in counts:
+        if schema != current:
+            print(f"  {schema}")
+            current = schema
+        print(f"    {table:<38} {n:>12,}")
+    print(f"\nChecks: {passed} passed, {len(warned)} warned, {len(failed) - len(warned)} failed")
+    for e in failed:
+        print(f"  {e.severity.value.lower():<5} {e.asset_key.to_user_string()} / {e.check_name}")
+    if quarantine:
+        print(f"\nQuarantine: {sum(q[2] for q in quarantine):,} rows")
+        for table, kind, n in quarantine[:12]:
+            print(f"  {table:<18} {kind:<20} {n:>8,}")
+    if sizes:
+        print(f"\nSegments (model customer_segmentation v{sizes[0][1]}, alias champion)")
+        for name, _version, n, share in sizes:
+            print(f"  {name:<40} {n:>9,}  {share:6.1%}")
+    print(
+        "\nWhere to look\n"
+        f"  warehouse      {settings.warehouse_path}\n"
+        f"  MLflow         {settings.mlflow_tracking_uri}  (artifacts: {settings.mlflow_artifacts_dir})\n"
+        f"  Dagster runs   {settings.dagster_home}\n"
+        "  UIs            segments ui  (Dagster http://127.0.0.1:3000, MLflow http://127.0.0.1:5000)"
+    )
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from orchestration.resources import DUCKDB_CONFIG
+    from warehouse.ingest import quarantine_summary
+
+    settings = get_settings()
+    if not settings.warehouse_path.exists():
+        print(f"no warehouse at {settings.warehouse_path}: run `segments run` first", file=sys.stderr)
+        return 2
+    with duckdb.connect(str(settings.warehouse_path), read_only=True, config=DUCKDB_CONFIG) as con:
+        rows = quarantine_summary(con)
+    if not rows:
+        print("quarantine is empty")
+    for table, kind, n in rows:
+        print(f"{table:<20} {kind:<20} {n:>9,}")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    settings = _prepare_environment(None)
+    from ml.registry import ensure_tracking_db
+
+    ensure_tracking_db(settings.mlflow_db_path)
+    bin_dir = Path(sys.executable).parent
+    procs = [
+        subprocess.Popen(
+            [str(bin_dir / "dagster"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", args.host, "-p", str(args.dagster_port)],
+            cwd=PROJECT_ROOT,
+        ),
+        subprocess.Popen(
+            [
+                str(bin_dir / "mlflow"), "ui", "--backend-store-uri", settings.mlflow_tracking_uri,
+                "--host", args.host, "--port", str(args.mlflow_port),
+            ]
+        ),
+    ]
+    print(f"Dagster UI: http://{args.host}:{args.dagster_port}   MLflow UI: http://{args.host}:{args.mlflow_port}   (Ctrl-C stops both)")
+    try:
+        for p in procs:
+            p.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs:
+            p.terminate()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="segments", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("generate", help="write demo landing files and ground truth")
+    g.add_argument("--customers", type=int, default=20_000)
+    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--out", required=True)
+    g.set_defaults(func=cmd_generate)
+    r = sub.add_parser("run", help="materialize the whole pipeline in-process")
+    r.add_argument("--landing", help="landing folder (default: $SEGMENTS_LANDING or $SEGMENTS_HOME/landing)")
+    r.set_defaults(func=cmd_run)
+    q = sub.add_parser("quarantine", help="summarise quarantined rows")
+    q.set_defaults(func=cmd_quarantine)
+    u = sub.add_parser("ui", help="start the Dagster and MLflow UIs")
+    u.add_argument("--host", default="127.0.0.1")
+    u.add_argument("--dagster-port", type=int, default=3000)
+    u.add_argument("--mlflow-port", type=int, default=5000)
+    u.set_defaults(func=cmd_ui)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""The single Dagster entry point: `dagster dev -w workspace.yaml` or `segments ui` load it.
+
+Built lazily (`@dg.definitions`), so settings are read when the code location loads, not at import.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from orchestration.defs.ingest.assets import landing_files
+from orchestration.defs.ingest.checks import every_file_reconciles
+from orchestration.defs.ml.assets import customer_segment_assignments, customer_segmentation_model
+from orchestration.defs.ml.checks import assignments_cover_all_customers
+from orchestration.defs.quality.checks import customers_pass_expectation_suite
+from orchestration.defs.transform.assets import build_dbt_assets, ensure_manifest
+from orchestration.resources import MlflowResource, WarehouseResource
+from orchestration.settings import DBT_PROJECT_DIR, Settings, get_settings
+
+BUILD_JOB_NAME = "build_segments_job"
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    """Every asset, check, job, schedule and resource of the project for one deployment."""
+    settings.ensure_dirs()
+    dbt_defs = build_dbt_assets(ensure_manifest(settings.warehouse_path))
+    build_job = dg.define_asset_job(
+        BUILD_JOB_NAME,
+        selection=dg.AssetSelection.all(),
+        description="Ingest new landing files, build the warehouse, train and score segments.",
+    )
+    return dg.Definitions(
+        assets=[landing_files, *dbt_defs, customer_segmentation_model, customer_segment_assignments],
+        asset_checks=[every_file_reconciles, customers_pass_expectation_suite, assignments_cover_all_customers],
+        jobs=[build_job],
+        schedules=[
+            dg.ScheduleDefinition(
+                name=f"{BUILD_JOB_NAME}_schedule",
+                job=build_job,
+                cron_schedule="0 5 * * *",
+                default_status=dg.DefaultScheduleStatus.STOPPED,
+            )
+        ],
+        resources={
+            "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
+            "mlflow": MlflowResource(
+                tracking_uri=settings.mlflow_tracking_uri, artifacts_dir=str(settings.mlflow_artifacts_dir)
+            ),
+            "dbt": DbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR)),
+        },
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions(get_settings())

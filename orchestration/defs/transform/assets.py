@@ -1,0 +1,103 @@
+"""dbt models as Dagster assets; dbt tests become asset checks (error severity blocks downstream).
+
+dbt runs twice per full run because Python sits in the middle of the SQL graph: `warehouse_models`
+(staging, intermediate, marts) before the ML assets and `segment_models` (segments.*) after them, on
+top of the Python write-back declared as a dbt source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+
+from orchestration.resources import WarehouseResource
+from orchestration.settings import DBT_PROJECT_DIR, WAREHOUSE_POOL
+
+SEGMENTS_SELECTION = "path:models/marts/segments"
+MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
+
+
+class WarehouseDbtTranslator(DagsterDbtTranslator):
+    """Asset key = [schema, table] for models (sources keep dagster-dbt's [source, table])."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] in ("model", "seed", "snapshot"):
+            return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return {"staging": "staging", "intermediate": "identity", "marts": "marts", "segments": "segments"}.get(
+            dbt_resource_props.get("schema", ""), "dbt"
+        )
+
+
+TRANSLATOR = WarehouseDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+def _project_files_mtime() -> float:
+    files = [p for p in DBT_PROJECT_DIR.rglob("*") if p.suffix in (".sql", ".yml", ".yaml", ".csv") and "target" not in p.parts]
+    return max((p.stat().st_mtime for p in files), default=0.0)
+
+
+def ensure_manifest(warehouse_path: Path) -> Path:
+    """Run `dbt parse` when the manifest is missing or older than any project file (~3 s)."""
+    if MANIFEST_PATH.exists() and MANIFEST_PATH.stat().st_mtime >= _project_files_mtime():
+        return MANIFEST_PATH
+    env = {**os.environ, "SEGMENTS_WAREHOUSE_PATH": str(warehouse_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    dbt = Path(sys.executable).with_name("dbt")
+    proc = subprocess.run(
+        [str(dbt), "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0 or not MANIFEST_PATH.exists():
+        raise RuntimeError(f"dbt parse failed:\n{proc.stdout}\n{proc.stderr}")
+    return MANIFEST_PATH
+
+
+def manifest_sha256() -> str:
+    return hashlib.sha256(MANIFEST_PATH.read_bytes()).hexdigest() if MANIFEST_PATH.exists() else ""
+
+
+def _run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    # dbt's profile reads the warehouse path from the environment of its subprocess.
+    os.environ["SEGMENTS_WAREHOUSE_PATH"] = warehouse.path
+    yield from dbt.cli(["build"], context=context).stream()
+
+
+def build_dbt_assets(manifest: Path) -> list[dg.AssetsDefinition]:
+    """Both dbt asset definitions, built from a manifest that exists (see `ensure_manifest`)."""
+
+    @dbt_assets(
+        manifest=manifest,
+        dagster_dbt_translator=TRANSLATOR,
+        exclude=SEGMENTS_SELECTION,
+        name="warehouse_models",
+        pool=WAREHOUSE_POOL,
+    )
+    def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+        """Staging, identity and marts models with their tests."""
+        yield from _run_dbt(context, dbt, warehouse)
+
+    @dbt_assets(
+        manifest=manifest,
+        dagster_dbt_translator=TRANSLATOR,
+        select=SEGMENTS_SELECTION,
+        name="segment_models",
+        pool=WAREHOUSE_POOL,
+    )
+    def segment_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+        """BI-facing segment tables built on the ML write-back."""
+        yield from _run_dbt(context, dbt, warehouse)
+
+    return [warehouse_models, segment_models]

@@ -1,0 +1,139 @@
+"""The landing loader: contract rules, quarantine reasons, origins, idempotency, reconciliation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from warehouse.ingest import ingest_landing
+from warehouse.reconcile import ledger_discrepancies
+
+CUSTOMERS_HEADER = "crm_customer_id,first_name,last_name,email,phone,street,city,postal_code,country,birth_date,created_at,updated_at"
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def con(tmp_path):
+    c = duckdb.connect(str(tmp_path / "w.duckdb"))
+    yield c
+    c.close()
+
+
+def quarantine(con) -> dict[int, tuple[str, str, str]]:
+    rows = con.execute("select source_row, reason_kind, reason, raw_record from audit.quarantine").fetchall()
+    return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+
+def test_empty_landing_creates_every_raw_table_empty(con, tmp_path):
+    report = ingest_landing(con, tmp_path / "landing")
+    assert report.files == []
+    tables = {t for (t,) in con.execute("select table_schema || '.' || table_name from information_schema.tables").fetchall()}
+    for name in ("crm.customers", "erp.orders", "erp.order_lines", "support.tickets", "events.events", "audit.quarantine"):
+        assert name in tables
+    assert con.execute("select count(*) from crm.customers").fetchone()[0] == 0
+
+
+def test_bad_rows_are_quarantined_with_reason_origin_and_content(con, tmp_path):
+    landing = tmp_path / "landing"
+    write(
+        landing / "crm/customers/part-0.csv",
+        CUSTOMERS_HEADER + ",loyalty_tier\n"
+        "C1,Anna,Müller,anna@x.de,,,,,DE,1985-04-12,2021-06-01T09:15:00,,gold\n"  # 1 good
+        '"C2","Bob","Smith, Jr",,,,,,,,2021-06-01T09:15:00,,\n'  # 2 good, quoted comma
+        "C3,x,y,z,1,2,3,4,5,6,7,8,9,10\n"  # 3 too many fields
+        "C4,Carl,Doe,,,,,,,,yesterday,,\n"  # 4 type error
+        "C1,Dup,Dup,,,,,,,,2021-06-01T09:15:00,,\n"  # 5 duplicate key
+        "C5,Eve,Fut,,,,,,,,2999-01-01T00:00:00,,\n"  # 6 future
+        'C6,"Multi\nline",Ok,,,,,,,,2022-01-01T00:00:00,,\n'  # 7 good, embedded newline
+        ",,,,,,,,,,2022-01-01T00:00:00,,\n",  # 8 missing id
+    )
+    report = ingest_landing(con, landing, run_id="r1")
+    (result,) = report.files
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (8, 3, 5)
+    assert result.extra_columns == ["loyalty_tier"]
+    loaded = con.execute("select crm_customer_id, _source_row from crm.customers order by 2").fetchall()
+    assert loaded == [("C1", 1), ("C2", 2), ("C6", 7)]
+    q = quarantine(con)
+    assert {row: kind for row, (kind, _, _) in q.items()} == {
+        3: "parse_error",
+        4: "type_error",
+        5: "duplicate_key",
+        6: "future_date",
+        8: "missing_required",
+    }
+    assert "created_at=yesterday" in q[4][1]
+    assert json.loads(q[4][2])["first_name"] == "Carl"
+    assert q[3][2].startswith("C3,x,y,z")
+    assert ledger_discrepancies(con) == []
+
+
+def test_same_file_twice_loads_once(con, tmp_path):
+    landing = tmp_path / "landing"
+    body = CUSTOMERS_HEADER + "\nC1,A,B,,,,,,,,2021-06-01T09:15:00,\n"
+    write(landing / "crm/customers/a.csv", body)
+    ingest_landing(con, landing)
+    write(landing / "crm/customers/copy-of-a.csv", body)  # same bytes, other name
+    report = ingest_landing(con, landing)
+    assert {f.status for f in report.files} == {"skipped"}
+    assert con.execute("select count(*) from crm.customers").fetchone()[0] == 1
+    assert con.execute("select count(*) from audit.quarantine").fetchone()[0] == 0
+
+
+def test_missing_required_column_fails_the_file_naming_file_and_column(con, tmp_path):
+    landing = tmp_path / "landing"
+    write(landing / "erp/orders/o.csv", "order_id,erp_account_id\nO1,A1\n")
+    (result,) = ingest_landing(con, landing).files
+    assert result.status == "failed"
+    assert "erp/orders/o.csv" in result.message and "ordered_at" in result.message
+    status = con.execute("select status from audit.ingest_ledger").fetchall()
+    assert status == [("failed",)]
+
+
+def test_references_and_currency_rules(con, tmp_path):
+    landing = tmp_path / "landing"
+    write(landing / "erp/fx_rates/fx.csv", "rate_date,currency,rate_to_eur\n2024-01-01,EUR,1\n2024-01-01,GBP,1.15\n")
+    write(landing / "erp/accounts/a.csv", "erp_account_id,created_at\nA1,2023-01-01T00:00:00\n")
+    write(
+        landing / "erp/orders/o.csv",
+        "order_id,erp_account_id,ordered_at,channel,currency,status\n"
+        "O1,A1,2024-01-02T10:00:00,web,GBP,completed\n"
+        "O2,A9,2024-01-02T10:00:00,web,EUR,completed\n"
+        "O3,A1,2024-01-02T10:00:00,fax,XYZ,completed\n",
+    )
+    write(
+        landing / "erp/order_lines/l.csv",
+        "order_line_id,order_id,product_id,category,quantity,unit_price,discount_amount\n"
+        "L1,O1,P1,home,2,9.99,\nL2,O1,P1,home,-1,9.99,0\nL3,O2,P1,home,1,9.99,0\n",
+    )
+    ingest_landing(con, landing)
+    kinds = con.execute(
+        "select source_table, source_row, reason from audit.quarantine order by 1, 2"
+    ).fetchall()
+    assert [(t, r) for t, r, _ in kinds] == [("erp.order_lines", 2), ("erp.order_lines", 3), ("erp.orders", 2), ("erp.orders", 3)]
+    assert "negative_quantity" in kinds[0][2]
+    assert "orphan_reference" in kinds[1][2]  # its order O2 was itself rejected
+    assert "invalid_value" in kinds[3][2] and "unknown_currency" in kinds[3][2]
+    assert con.execute("select discount_amount from erp.order_lines").fetchall()[0][0] is None
+    assert ledger_discrepancies(con) == []
+
+
+def test_jsonl_events_keep_broken_lines(con, tmp_path):
+    landing = tmp_path / "landing"
+    write(
+        landing / "events/events/e.jsonl",
+        '{"event_id":"E1","occurred_at":"2024-01-01T00:00:00","anonymous_id":"a","event_type":"login","extra":1}\n'
+        "not json\n\n"
+        '{"event_id":"E2","occurred_at":"2024-01-01","anonymous_id":"a","event_type":"fax"}\n',
+    )
+    (result,) = ingest_landing(con, landing).files
+    assert (result.rows_loaded, result.rows_quarantined) == (1, 2)
+    assert result.extra_columns == ["extra"]
+    assert {r: k for r, (k, _, _) in quarantine(con).items()} == {2: "parse_error", 4: "invalid_value"}

@@ -1,0 +1,55 @@
+"""Write-back of segment assignments into `ml.customer_segment_assignments` (a dbt source).
+
+The table is replaced as a whole in one statement: re-running scoring never duplicates rows, and the
+history of assignments is kept by the segment history models, not here.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+ASSIGNMENTS_TABLE = "ml.customer_segment_assignments"
+# Version of the segment definitions (features, algorithm, naming rules) the assignments follow.
+DEFINITION_VERSION = "0.1.0"
+
+
+def write_assignments(
+    con: duckdb.DuckDBPyConnection,
+    segments: pd.DataFrame,
+    rfm: pd.DataFrame,
+    *,
+    model_name: str,
+    model_version: str,
+    run_id: str,
+    definition_version: str = DEFINITION_VERSION,
+) -> int:
+    """Replace the assignments with one row per customer; returns the row count.
+
+    `segments`: customer_id, segment_key, segment_name, reason. `rfm`: customer_id, r/f/m_score, rfm_segment.
+    """
+    con.register("_segments", segments[["customer_id", "segment_key", "segment_name", "reason"]])
+    con.register("_rfm", rfm[["customer_id", "r_score", "f_score", "m_score", "rfm_segment"]])
+    try:
+        con.execute("create schema if not exists ml")
+        con.execute(
+            f"""create or replace table {ASSIGNMENTS_TABLE} as
+                select s.customer_id::varchar as customer_id,
+                       'behavioural' as segment_family,
+                       s.segment_key::varchar as segment_key,
+                       s.segment_name::varchar as segment_name,
+                       r.r_score::integer as r_score, r.f_score::integer as f_score, r.m_score::integer as m_score,
+                       r.rfm_segment::varchar as rfm_segment,
+                       ?::varchar as model_name, ?::varchar as model_version, ?::varchar as definition_version,
+                       current_timestamp::timestamp as assigned_at,
+                       s.reason::varchar as reason,
+                       false as is_fallback,
+                       null::varchar as fallback_reason,
+                       ?::varchar as dagster_run_id
+                from _segments s left join _rfm r using (customer_id)""",
+            [model_name, model_version, definition_version, run_id],
+        )
+        return con.execute(f"select count(*) from {ASSIGNMENTS_TABLE}").fetchone()[0]
+    finally:
+        con.unregister("_segments")
+        con.unregister("_rfm")

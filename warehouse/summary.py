@@ -1,0 +1,31 @@
+"""Per-layer figures of the warehouse, for the CLI's run summary (read-only queries)."""
+
+from __future__ import annotations
+
+import duckdb
+
+LAYER_SCHEMAS = ("crm", "erp", "support", "events", "staging", "intermediate", "marts", "ml", "segments", "audit")
+
+
+def table_row_counts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]:
+    """(schema, table, rows) for every base table of the project's schemas, in layer order."""
+    tables = con.execute(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_type = 'BASE TABLE' and table_schema in ({}) ".format(", ".join(f"'{s}'" for s in LAYER_SCHEMAS))
+    ).fetchall()
+    order = {s: i for i, s in enumerate(LAYER_SCHEMAS)}
+    tables.sort(key=lambda t: (order[t[0]], t[1]))
+    return [(s, t, con.execute(f'select count(*) from "{s}"."{t}"').fetchone()[0]) for s, t in tables]
+
+
+def segment_sizes(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int, float]]:
+    """(segment_name, model_version, customers, share) of the current assignments."""
+    exists = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'segments' and table_name = 'customer_segments'"
+    ).fetchone()[0]
+    if not exists:
+        return []
+    return con.execute(
+        """select segment_name, model_version, count(*) as n, count(*) / sum(count(*)) over () as share
+           from segments.customer_segments group by all order by n desc"""
+    ).fetchall()
