@@ -23,7 +23,7 @@ STAGE_NAMES = {
     "landing_files": "ingest landing files -> raw",
     "warehouse_models": "dbt build: staging, identity, marts (+ tests)",
     "customers_pass_expectation_suite": "quality: Great Expectations on marts.customers",
-    "customer_segmentation_model": "train + register segmentation model (MLflow)",
+    "customer_segmentation": "train + register segmentation model (MLflow)",
     "customer_segment_assignments": "score customers with @champion -> ml",
     "segment_models": "dbt build: segments (+ tests)",
     "assignments_cover_all_customers": "check: one segment per customer",

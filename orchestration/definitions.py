@@ -5,12 +5,15 @@ Built lazily (`@dg.definitions`), so settings are read when the code location lo
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from orchestration.defs.ingest.assets import landing_files
 from orchestration.defs.ingest.checks import every_file_reconciles
-from orchestration.defs.ml.assets import customer_segment_assignments, customer_segmentation_model
+from orchestration.defs.ml.assets import customer_segment_assignments, customer_segmentation
 from orchestration.defs.ml.checks import assignments_cover_all_customers
 from orchestration.defs.quality.checks import customers_pass_expectation_suite
 from orchestration.defs.transform.assets import build_dbt_assets, ensure_manifest
@@ -30,7 +33,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         description="Ingest new landing files, build the warehouse, train and score segments.",
     )
     return dg.Definitions(
-        assets=[landing_files, *dbt_defs, customer_segmentation_model, customer_segment_assignments],
+        assets=[landing_files, *dbt_defs, customer_segmentation, customer_segment_assignments],
         asset_checks=[every_file_reconciles, customers_pass_expectation_suite, assignments_cover_all_customers],
         jobs=[build_job],
         schedules=[
@@ -46,7 +49,12 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             "mlflow": MlflowResource(
                 tracking_uri=settings.mlflow_tracking_uri, artifacts_dir=str(settings.mlflow_artifacts_dir)
             ),
-            "dbt": DbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR)),
+            "dbt": DbtCliResource(
+                project_dir=str(DBT_PROJECT_DIR),
+                profiles_dir=str(DBT_PROJECT_DIR),
+                # the venv's dbt, whether or not the venv is on PATH
+                dbt_executable=str(Path(sys.executable).with_name("dbt")),
+            ),
         },
     )
 

@@ -1,6 +1,5 @@
 """Ingest: landing files -> raw schemas (crm, erp, support, events) + audit ledger and quarantine."""
 
-from __future__ import annotations
 
 from pathlib import Path
 

@@ -1,6 +1,5 @@
 """Reconciliation checks on the ingest ledger: nothing lost, nothing twice."""
 
-from __future__ import annotations
 
 import dagster as dg
 

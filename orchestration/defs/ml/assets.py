@@ -1,6 +1,5 @@
 """ML assets: train + register the segmentation model, then score every customer with @champion."""
 
-from __future__ import annotations
 
 import subprocess
 

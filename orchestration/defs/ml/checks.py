@@ -1,6 +1,5 @@
 """Checks on the segment outputs."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -1,6 +1,5 @@
 """Great Expectations suites as Dagster asset checks (GX 1.x, validated on DataFrames read from DuckDB)."""
 
-from __future__ import annotations
 
 import dagster as dg
 

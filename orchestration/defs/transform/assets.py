@@ -5,7 +5,6 @@ dbt runs twice per full run because Python sits in the middle of the SQL graph: 
 top of the Python write-back declared as a dbt source.
 """
 
-from __future__ import annotations
 
 import hashlib
 import os

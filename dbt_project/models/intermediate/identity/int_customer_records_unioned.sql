@@ -1,0 +1,79 @@
+-- One row per source record that names a person: CRM customers, ERP accounts and support
+-- requesters (tickets carrying an e-mail or an account). The common shape identity works on.
+
+with crm as (
+    select
+        'crm' as source_system,
+        crm_customer_id as source_record_id,
+        email_normalized,
+        phone_normalized,
+        first_name,
+        last_name,
+        email,
+        phone,
+        street,
+        city,
+        postal_code,
+        country,
+        birth_date,
+        coalesce(updated_at, created_at) as record_updated_at,
+        created_at as record_created_at,
+        cast(null as varchar) as erp_account_id,
+        crm_customer_id
+    from {{ ref('stg_crm__customers') }}
+),
+
+erp as (
+    select
+        'erp' as source_system,
+        erp_account_id as source_record_id,
+        email_normalized,
+        phone_normalized,
+        first_name,
+        last_name,
+        email,
+        phone,
+        street,
+        city,
+        postal_code,
+        country,
+        cast(null as date) as birth_date,
+        created_at as record_updated_at,
+        created_at as record_created_at,
+        erp_account_id,
+        crm_customer_id
+    from {{ ref('stg_erp__accounts') }}
+),
+
+support as (
+    select
+        'support' as source_system,
+        ticket_id as source_record_id,
+        requester_email_normalized as email_normalized,
+        requester_phone_normalized as phone_normalized,
+        nullif(split_part(requester_name, ' ', 1), '') as first_name,
+        nullif(trim(substr(requester_name, length(split_part(requester_name, ' ', 1)) + 1)), '') as last_name,
+        requester_email as email,
+        requester_phone as phone,
+        cast(null as varchar) as street,
+        cast(null as varchar) as city,
+        cast(null as varchar) as postal_code,
+        cast(null as varchar) as country,
+        cast(null as date) as birth_date,
+        created_at as record_updated_at,
+        created_at as record_created_at,
+        erp_account_id,
+        cast(null as varchar) as crm_customer_id
+    from {{ ref('stg_support__tickets') }}
+    where requester_email_normalized is not null or erp_account_id is not null
+),
+
+final as (
+    select * from crm
+    union all
+    select * from erp
+    union all
+    select * from support
+)
+
+select * from final

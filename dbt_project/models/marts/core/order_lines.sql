@@ -1,0 +1,34 @@
+-- One row per order line, with amounts in the order currency and in the base currency (EUR).
+
+with lines as (
+    select * from {{ ref('stg_erp__order_lines') }}
+),
+
+orders as (
+    select * from {{ ref('int_orders_converted') }}
+),
+
+final as (
+    select
+        l.order_line_id,
+        l.order_id,
+        o.customer_id,
+        o.order_date,
+        o.status as order_status,
+        l.product_id,
+        l.category,
+        l.quantity,
+        l.unit_price,
+        o.currency,
+        cast(l.quantity * l.unit_price as decimal(18, 2)) as gross_amount,
+        l.discount_amount,
+        cast(l.quantity * l.unit_price - l.discount_amount as decimal(18, 2)) as net_amount,
+        o.fx_rate_to_eur,
+        cast(l.quantity * l.unit_price as double) * o.fx_rate_to_eur as gross_amount_eur,
+        cast(l.discount_amount as double) * o.fx_rate_to_eur as discount_amount_eur,
+        cast(l.quantity * l.unit_price - l.discount_amount as double) * o.fx_rate_to_eur as net_amount_eur
+    from lines as l
+    inner join orders as o on o.order_id = l.order_id
+)
+
+select * from final

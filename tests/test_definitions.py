@@ -1,0 +1,70 @@
+"""The code location loads and keeps its invariants: keys, checks, pools, jobs."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from orchestration.definitions import BUILD_JOB_NAME, build_definitions
+from orchestration.settings import WAREHOUSE_POOL, Settings
+
+
+@pytest.fixture(scope="module")
+def defs(tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    return build_definitions(Settings(home=home, landing_dir=home / "landing"))
+
+
+def all_keys(defs) -> set[dg.AssetKey]:
+    return set(defs.resolve_asset_graph().get_all_asset_keys())
+
+
+def test_loads_and_validates(defs):
+    dg.Definitions.validate_loadable(defs)
+    assert defs.resolve_job_def(BUILD_JOB_NAME) is not None
+
+
+def test_every_asset_key_is_schema_and_table(defs):
+    for key in all_keys(defs):
+        assert len(key.path) == 2, key
+
+
+def test_layers_present(defs):
+    keys = {"/".join(k.path) for k in all_keys(defs)}
+    expected = {
+        "crm/customers", "crm/consents", "erp/accounts", "erp/orders", "erp/order_lines", "erp/payments",
+        "erp/fx_rates", "support/tickets", "events/events", "audit/ingest_ledger", "audit/quarantine",
+        "staging/stg_crm__customers", "marts/customers", "marts/orders", "marts/support_tickets",
+        "marts/customer_features", "ml/customer_segmentation", "ml/customer_segment_assignments",
+        "segments/customer_segments",
+    }
+    assert expected <= keys, expected - keys
+
+
+def test_segments_are_downstream_of_ml_write_back(defs):
+    graph = defs.resolve_asset_graph()
+    parents = graph.get(dg.AssetKey(["segments", "customer_segments"])).parent_keys
+    assert dg.AssetKey(["ml", "customer_segment_assignments"]) in parents
+
+
+def test_checks_include_dbt_tests_gx_and_reconciliation(defs):
+    check_keys = defs.resolve_asset_graph().asset_check_keys
+    names = {c.name for c in check_keys}
+    assert {"every_file_reconciles", "customers_pass_expectation_suite", "assignments_cover_all_customers"} <= names
+    dbt_checks = [c for c in check_keys if c.asset_key == dg.AssetKey(["marts", "customers"]) and c.name.startswith("unique")]
+    assert dbt_checks, "dbt tests must surface as asset checks"
+    assert not any(n.startswith("check_") for n in names)
+
+
+def test_warehouse_writers_share_one_pool(defs):
+    graph = defs.resolve_asset_graph()
+    writers = [
+        dg.AssetKey(["crm", "customers"]),
+        dg.AssetKey(["marts", "customers"]),
+        dg.AssetKey(["ml", "customer_segment_assignments"]),
+        dg.AssetKey(["segments", "customer_segments"]),
+    ]
+    for key in writers:
+        assets_def = graph.get(key).assets_def
+        pools = {op.pool for op in assets_def.node_def.iterate_op_defs()} if hasattr(assets_def.node_def, "iterate_op_defs") else {assets_def.op.pool}
+        assert pools == {WAREHOUSE_POOL}, (key, pools)
