@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -31,6 +32,14 @@ STAGE_NAMES = {
 }
 
 
+def _label(step_key: str) -> str:
+    """Readable stage name for a step key (asset steps are prefixed with their key path)."""
+    for name, label in STAGE_NAMES.items():
+        if step_key == name or step_key.endswith("_" + name):
+            return label
+    return step_key
+
+
 def _prepare_environment(landing: Path | None) -> Settings:
     """Pin the settings for this process and its children (dbt, Dagster) before anything loads."""
     if landing is not None:
@@ -42,6 +51,10 @@ def _prepare_environment(landing: Path | None) -> Settings:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     os.environ.setdefault("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
+    # MLflow: requirements are pinned explicitly; keep its console quiet (details go to the run log).
+    os.environ.setdefault("MLFLOW_UV_AUTO_DETECT", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+    os.environ.setdefault("TQDM_DISABLE", "1")
     settings.ensure_dirs()
     return settings
 
@@ -57,9 +70,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
 class _Progress(threading.Thread):
     """Prints step starts/ends and check results of a run while it executes in this process."""
 
-    def __init__(self, instance, run_id: str) -> None:
+    def __init__(self, instance, run_id: str, out) -> None:
         super().__init__(daemon=True)
-        self.instance, self.run_id = instance, run_id
+        self.instance, self.run_id, self.out = instance, run_id, out
         self.stop = threading.Event()
         self.started: dict[str, float] = {}
 
@@ -84,22 +97,22 @@ class _Progress(threading.Thread):
             if event is None:
                 continue
             step = event.step_key or ""
-            label = STAGE_NAMES.get(step, step)
+            label = _label(step)
             if event.event_type == DagsterEventType.STEP_START:
                 self.started[step] = time.monotonic()
-                print(f"  ... {label}", flush=True)
+                print(f"  ... {label}", file=self.out, flush=True)
             elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
                 took = time.monotonic() - self.started.get(step, time.monotonic())
                 mark = "ok " if event.event_type == DagsterEventType.STEP_SUCCESS else "FAILED"
-                print(f"  {mark} {label} ({took:.1f} s)", flush=True)
+                print(f"  {mark} {label} ({took:.1f} s)", file=self.out, flush=True)
                 if event.event_type == DagsterEventType.STEP_FAILURE:
                     err = event.step_failure_data.error
-                    print(f"      {err.message.strip() if err else ''}", flush=True)
+                    print(f"      {err.message.strip() if err else ''}", file=self.out, flush=True)
             elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
                 data = event.event_specific_data
                 if not data.passed:
                     sev = data.severity.value if data.severity else "ERROR"
-                    print(f"      check {sev.lower()}: {data.asset_key.to_user_string()} / {data.check_name}", flush=True)
+                    print(f"      check {sev.lower()}: {data.asset_key.to_user_string()} / {data.check_name}", file=self.out, flush=True)
         return conn.cursor
 
 
@@ -122,22 +135,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     instance = DagsterInstance.get()
     run_id = str(uuid.uuid4())
     print(f"run {run_id} (definitions loaded in {time.monotonic() - t0:.1f} s)")
-    progress = _Progress(instance, run_id)
+    log_path = settings.home / "logs" / f"run-{run_id}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    progress = _Progress(instance, run_id, sys.stdout)
     progress.start()
+    # dbt and Dagster write their detailed logs to stdout: keep them in a file, print only progress.
     try:
-        result = job.execute_in_process(
-            instance=instance,
-            run_id=run_id,
-            raise_on_error=False,
-            run_config={
-                "loggers": {"console": {"config": {"log_level": "ERROR"}}},
-                "ops": {"landing_files": {"config": {"landing_dir": str(settings.landing_dir)}}},
-            },
-        )
+        with log_path.open("w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            result = job.execute_in_process(
+                instance=instance,
+                run_id=run_id,
+                raise_on_error=False,
+                run_config={
+                    "loggers": {"console": {"config": {"log_level": "ERROR"}}},
+                    "ops": {"landing_files": {"config": {"landing_dir": str(settings.landing_dir)}}},
+                },
+            )
     finally:
         progress.stop.set()
         progress.join()
-    print(f"run {'succeeded' if result.success else 'FAILED'} in {time.monotonic() - t0:.1f} s\n")
+    print(f"run {'succeeded' if result.success else 'FAILED'} in {time.monotonic() - t0:.1f} s (full log: {log_path})\n")
     print_summary(settings, result)
     return 0 if result.success else 1
 

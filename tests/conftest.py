@@ -16,6 +16,8 @@ def _offline_tools():
             "GX_ANALYTICS_ENABLED": "false",
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+            "MLFLOW_UV_AUTO_DETECT": "false",
+            "TQDM_DISABLE": "1",
         }
     )
     yield

@@ -68,3 +68,12 @@ def test_warehouse_writers_share_one_pool(defs):
         assets_def = graph.get(key).assets_def
         pools = {op.pool for op in assets_def.node_def.iterate_op_defs()} if hasattr(assets_def.node_def, "iterate_op_defs") else {assets_def.op.pool}
         assert pools == {WAREHOUSE_POOL}, (key, pools)
+
+
+def test_dbt_runs_in_two_steps_around_the_ml_write_back(defs):
+    graph = defs.resolve_asset_graph()
+    warehouse_step = graph.get(dg.AssetKey(["marts", "customers"])).assets_def
+    segments_step = graph.get(dg.AssetKey(["segments", "customer_segments"])).assets_def
+    assert warehouse_step.op.name == "warehouse_models"
+    assert segments_step.op.name == "segment_models"
+    assert dg.AssetKey(["segments", "customer_segments"]) not in warehouse_step.keys

@@ -49,7 +49,7 @@ def write_assignments(
                 from _segments s left join _rfm r using (customer_id)""",
             [model_name, model_version, definition_version, run_id],
         )
-        return con.execute(f"select count(*) from {ASSIGNMENTS_TABLE}").fetchone()[0]
+        return con.execute(f"select count(*) from {ASSIGNMENTS_TABLE}").fetchall()[0][0]
     finally:
         con.unregister("_segments")
         con.unregister("_rfm")
