@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -220,6 +221,10 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     return 0
 
 
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     settings = _prepare_environment(None)
     from ml.registry import ensure_tracking_db
@@ -238,6 +243,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
             ]
         ),
     ]
+    # Stop both UIs on Ctrl-C and on SIGTERM alike.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     print(f"Dagster UI: http://{args.host}:{args.dagster_port}   MLflow UI: http://{args.host}:{args.mlflow_port}   (Ctrl-C stops both)")
     try:
         for p in procs:
@@ -247,6 +254,11 @@ def cmd_ui(args: argparse.Namespace) -> int:
     finally:
         for p in procs:
             p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
     return 0
 
 

@@ -1,0 +1,714 @@
+"""Synthetic CRM / ERP / support / events landing data with planted ground truth.
+
+`generate()` writes `out_dir/landing/...` in the landing contract's layout and `out_dir/truth/...`,
+which the pipeline never reads: the true person behind every source record, each person's true
+behavioural segment, and every deliberately bad row with its kind. Deterministic by seed; vectorised
+with numpy and pyarrow (Python only loops over tables, segments and kinds, never over rows).
+
+What it plants:
+- persons in 7 behavioural segments with distinct purchase, discount, channel and support patterns;
+- the same person in CRM, ERP and support with realistic differences (typos, nicknames, dropped
+  accents, case, changed e-mail, phone formats, missing cross-references), internal CRM duplicates,
+  and households that share a phone or e-mail without being the same person;
+- about `bad_row_rate` extra bad rows per table, of the kinds listed in `BAD_KINDS`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from demo import names as N
+
+SEGMENTS = ("champions", "loyal_regulars", "discount_driven", "at_risk", "dormant", "new", "support_heavy")
+SEGMENT_SHARES = (0.10, 0.20, 0.15, 0.15, 0.20, 0.10, 0.10)
+# per segment: relative order rate, active window in days before as_of (start range, end range),
+# basket size factor, discounted-line probability, return probability, channel mix (web, app, store, phone),
+# relative ticket rate, CSAT centre, relative event rate
+PROFILES = {
+    "champions": dict(orders=3.0, start=(500, 1300), end=(0, 20), basket=1.6, disc=0.08, ret=0.03, chan=(0.45, 0.45, 0.07, 0.03), tickets=0.5, csat=4.5, events=2.0),
+    "loyal_regulars": dict(orders=1.6, start=(500, 1300), end=(0, 45), basket=1.0, disc=0.08, ret=0.03, chan=(0.35, 0.10, 0.50, 0.05), tickets=0.5, csat=4.2, events=1.0),
+    "discount_driven": dict(orders=1.2, start=(300, 1300), end=(0, 90), basket=0.8, disc=0.75, ret=0.05, chan=(0.60, 0.30, 0.08, 0.02), tickets=0.6, csat=3.9, events=1.5),
+    "at_risk": dict(orders=1.1, start=(600, 1300), end=(180, 400), basket=1.1, disc=0.10, ret=0.04, chan=(0.40, 0.20, 0.35, 0.05), tickets=0.6, csat=3.6, events=0.5),
+    "dormant": dict(orders=0.25, start=(700, 1400), end=(420, 700), basket=0.8, disc=0.08, ret=0.04, chan=(0.40, 0.10, 0.40, 0.10), tickets=0.2, csat=3.8, events=0.2),
+    "new": dict(orders=0.25, start=(10, 60), end=(0, 10), basket=1.0, disc=0.10, ret=0.02, chan=(0.50, 0.40, 0.08, 0.02), tickets=0.4, csat=4.2, events=1.5),
+    "support_heavy": dict(orders=1.0, start=(300, 1300), end=(0, 90), basket=1.0, disc=0.10, ret=0.25, chan=(0.40, 0.20, 0.30, 0.10), tickets=6.0, csat=2.0, events=1.0),
+}
+BAD_KINDS = (
+    "parse_error", "type_error", "missing_required", "negative_quantity", "negative_amount",
+    "unknown_currency", "future_date", "invalid_value", "orphan_reference", "duplicate_key",
+)
+DATA_START = np.datetime64("2023-01-01T00:00:00")
+PARSE_MARKER = "__BROKEN_LINE__"
+
+
+@dataclass
+class GenerationSummary:
+    out_dir: Path
+    customers: int
+    seed: int
+    rows: dict[str, int] = field(default_factory=dict)
+    bad_rows: dict[str, int] = field(default_factory=dict)
+    elapsed_seconds: float = 0.0
+
+    def describe(self) -> str:
+        lines = [f"Generated {self.customers:,} persons (seed {self.seed}) in {self.elapsed_seconds:.1f} s into {self.out_dir}"]
+        lines += [f"  {t:<20} {n:>12,} rows" for t, n in self.rows.items()]
+        lines.append(f"  bad rows planted: {sum(self.bad_rows.values()):,} (" + ", ".join(f"{k} {v}" for k, v in sorted(self.bad_rows.items())) + ")")
+        lines.append(f"  landing: {self.out_dir / 'landing'}   truth: {self.out_dir / 'truth'}")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# small vectorised helpers
+
+
+def _s(values) -> pd.Series:
+    return pd.Series(values, dtype="str")
+
+
+def _ts(arr: np.ndarray) -> np.ndarray:
+    """datetime64 -> 'YYYY-MM-DDTHH:MM:SS'."""
+    return np.datetime_as_string(arr.astype("datetime64[s]"), unit="s")
+
+
+def _money(values: np.ndarray) -> pa.Array:
+    return pc.cast(pc.cast(pa.array(np.round(values, 2)), pa.decimal128(18, 2)), pa.string())
+
+
+def _pick(rng: np.random.Generator, pool: list[str], n: int) -> np.ndarray:
+    return np.asarray(pool, dtype=object)[rng.integers(0, len(pool), n)]
+
+
+def _fold(s: pd.Series) -> pd.Series:
+    for src, dst in N.ASCII_FOLD.items():
+        s = s.str.replace(src, dst, regex=False)
+    return s
+
+
+def _typo(rng: np.random.Generator, s: pd.Series) -> pd.Series:
+    """Drop one letter at a random inner position (vectorised with string slicing per length)."""
+    s = s.astype("str")
+    lengths = s.str.len().to_numpy()
+    pos = np.maximum(1, (rng.random(len(s)) * np.maximum(lengths - 1, 1)).astype(int))
+    out = s.copy()
+    for p in np.unique(pos):  # loop over a handful of positions, not rows
+        m = pos == p
+        out[m] = s[m].str.slice(0, p) + s[m].str.slice(p + 1)
+    return out
+
+
+def _id(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:
+    return np.char.add(prefix, np.char.zfill(numbers.astype(str), width)).astype(object)
+
+
+# ---------------------------------------------------------------------------------------------
+# persons
+
+
+def _persons(rng: np.random.Generator, n: int, as_of: np.datetime64) -> pd.DataFrame:
+    countries = np.array(list(N.COUNTRY_SHARES))
+    country = countries[rng.choice(len(countries), n, p=list(N.COUNTRY_SHARES.values()))]
+    region = pd.Series(country).map({c: v[0] for c, v in N.COUNTRIES.items()}).to_numpy()
+    first = np.empty(n, dtype=object)
+    last = np.empty(n, dtype=object)
+    street = np.empty(n, dtype=object)
+    for r in N.FIRST_NAMES:
+        m = region == r
+        first[m] = _pick(rng, N.FIRST_NAMES[r], m.sum())
+        last[m] = _pick(rng, N.LAST_NAMES[r], m.sum())
+        street[m] = _pick(rng, N.STREETS[r], m.sum())
+    city = np.empty(n, dtype=object)
+    postal = np.empty(n, dtype=object)
+    provider = np.empty(n, dtype=object)
+    cc = np.empty(n, dtype=object)
+    for c, (_, _, code, cities, providers) in N.COUNTRIES.items():
+        m = country == c
+        k = rng.integers(0, len(cities), m.sum())
+        city[m] = np.array([x[0] for x in cities], dtype=object)[k]
+        postal[m] = np.char.add(np.array([x[1] for x in cities])[k], np.char.zfill(rng.integers(0, 999, m.sum()).astype(str), 3))
+        provider[m] = _pick(rng, providers, m.sum())
+        cc[m] = code
+    segment = np.array(SEGMENTS)[rng.choice(len(SEGMENTS), n, p=SEGMENT_SHARES)]
+    pid = np.arange(n)
+    local = (_fold(_s(first)).str.lower() + "." + _fold(_s(last)).str.lower().str.replace(" ", "", regex=False) + pid.astype(str))
+    email = local + "@" + _s(provider)
+    area = rng.integers(20, 99, n).astype(str)
+    number = np.char.zfill(rng.integers(0, 9_999_999, n).astype(str), 7)
+    birth = (np.datetime64("1950-01-01") + rng.integers(0, 365 * 55, n).astype("timedelta64[D]"))
+    df = pd.DataFrame(
+        {
+            "person_id": pid,
+            "true_segment": segment,
+            "first_name": first,
+            "last_name": last,
+            "email": email.to_numpy(),
+            "cc": cc,
+            "area": area,
+            "number": number,
+            "street": _s(street) + " " + _s(rng.integers(1, 120, n).astype(str)),
+            "city": city,
+            "postal_code": postal,
+            "country": country,
+            "birth_date": birth,
+            "household_id": pid,
+        }
+    )
+    # Households: ~3% of persons live with the previous person: same address and last name, and they
+    # share the landline or a family e-mail, but they are different people.
+    hh = np.flatnonzero(rng.random(n) < 0.03)
+    hh = hh[hh > 0]
+    prev = hh - 1
+    for col in ("street", "city", "postal_code", "country", "last_name", "cc"):
+        df.loc[hh, col] = df.loc[prev, col].to_numpy()
+    df.loc[hh, "household_id"] = prev
+    share_phone = rng.random(len(hh)) < 0.5
+    df.loc[hh[share_phone], ["area", "number"]] = df.loc[prev[share_phone], ["area", "number"]].to_numpy()
+    family = "family." + _fold(_s(df.loc[prev[~share_phone], "last_name"].to_numpy())).str.lower().str.replace(" ", "", regex=False) + prev[~share_phone].astype(str) + "@gmail.com"
+    df.loc[hh[~share_phone], "email"] = family.to_numpy()
+    df.loc[prev[~share_phone], "email"] = family.to_numpy()
+    df["phone_e164"] = "+" + df["cc"] + df["area"] + df["number"]
+    return df
+
+
+def _phone_variants(rng: np.random.Generator, p: pd.DataFrame, idx: np.ndarray) -> np.ndarray:
+    """The same phone number written in one of four common formats."""
+    cc, area, num = (_s(p[c].to_numpy()[idx]) for c in ("cc", "area", "number"))
+    fmt = rng.integers(0, 4, len(idx))
+    variants = [
+        "+" + cc + " " + area + " " + num,  # +49 30 1234567
+        "0" + area + " " + num,  # 030 1234567 (national)
+        "00" + cc + area + num,  # 0049301234567
+        "(0" + area + ") " + num.str.slice(0, 3) + "-" + num.str.slice(3),  # (030) 123-4567
+    ]
+    out = variants[0].to_numpy(dtype=object)
+    for f in (1, 2, 3):
+        out[fmt == f] = variants[f].to_numpy(dtype=object)[fmt == f]
+    return out.astype(object)
+
+
+# ---------------------------------------------------------------------------------------------
+# tables
+
+
+def _crm_customers(rng, p: pd.DataFrame, duplicate_rate: float, created: np.ndarray, as_of) -> tuple[pd.DataFrame, np.ndarray]:
+    n = len(p)
+    dup = np.flatnonzero(rng.random(n) < duplicate_rate)
+    person = np.concatenate([np.arange(n), dup])
+    m = len(person)
+    first = _s(p["first_name"].to_numpy()[person])
+    last = _s(p["last_name"].to_numpy()[person])
+    email = _s(p["email"].to_numpy()[person])
+    is_dup = np.arange(m) >= n
+    # duplicates differ a little: a typo, a nickname, folded accents or a changed e-mail
+    noise = rng.random(m)
+    t = is_dup & (noise < 0.3)
+    first[t] = _typo(rng, first[t]).to_numpy()
+    t = is_dup & (noise >= 0.3) & (noise < 0.55)
+    first[t] = first[t].map(lambda x: N.NICKNAMES.get(x, x)).to_numpy()
+    t = is_dup & (noise >= 0.55) & (noise < 0.75)
+    last[t] = _fold(last[t]).to_numpy()
+    t = is_dup & (noise >= 0.75)
+    email[t] = (email[t].str.split("@").str[0] + "@outlook.com").to_numpy()
+    email[rng.random(m) < 0.03] = None
+    phone = _phone_variants(rng, p, person)
+    phone[rng.random(m) < 0.15] = None
+    created_at = created[person] + np.where(is_dup, rng.integers(30, 400, m), 0).astype("timedelta64[D]")
+    created_at = np.minimum(created_at, as_of)
+    updated = created_at + rng.integers(0, 300, m).astype("timedelta64[D]")
+    updated = np.where(rng.random(m) < 0.5, np.minimum(updated, as_of), np.datetime64("NaT"))
+    order = rng.permutation(m)  # CRM ids must not reveal persons
+    crm_id = np.empty(m, dtype=object)
+    crm_id[order] = _id("C", np.arange(1, m + 1), 7)
+    df = pd.DataFrame(
+        {
+            "crm_customer_id": crm_id,
+            "first_name": first.to_numpy(),
+            "last_name": last.to_numpy(),
+            "email": email.to_numpy(),
+            "phone": phone,
+            "street": p["street"].to_numpy()[person],
+            "city": p["city"].to_numpy()[person],
+            "postal_code": p["postal_code"].to_numpy()[person],
+            "country": p["country"].to_numpy()[person],
+            "birth_date": np.datetime_as_string(p["birth_date"].to_numpy()[person].astype("datetime64[D]")),
+            "created_at": _ts(created_at),
+            "updated_at": np.where(np.isnat(updated), None, _ts(updated)),
+        }
+    ).iloc[np.argsort(order)].reset_index(drop=True)
+    person = person[np.argsort(order)]
+    return df, person
+
+
+def _erp_accounts(rng, p, crm: pd.DataFrame, crm_person: np.ndarray, buyers: np.ndarray, created: np.ndarray, as_of):
+    n = len(p)
+    has = buyers | (rng.random(n) < 0.5)
+    base = np.flatnonzero(has)
+    second = base[rng.random(len(base)) < 0.03]
+    person = np.concatenate([base, second])
+    m = len(person)
+    first = _s(p["first_name"].to_numpy()[person])
+    last = _s(p["last_name"].to_numpy()[person])
+    email = _s(p["email"].to_numpy()[person])
+    r = rng.random(m)
+    first[r < 0.05] = _typo(rng, first[r < 0.05]).to_numpy()
+    nick = (r >= 0.05) & (r < 0.15)
+    first[nick] = first[nick].map(lambda x: N.NICKNAMES.get(x, x)).to_numpy()
+    fold = rng.random(m) < 0.3
+    first[fold], last[fold] = _fold(first[fold]).to_numpy(), _fold(last[fold]).to_numpy()
+    upper = rng.random(m) < 0.05
+    last[upper] = last[upper].str.upper().to_numpy()
+    e = rng.random(m)
+    changed = e < 0.10
+    new_provider = _pick(rng, ["gmail.com", "outlook.com", "icloud.com", "proton.me"], changed.sum())
+    email[changed] = (email[changed].str.split("@").str[0].str.replace(".", "_", regex=False) + "@").to_numpy(dtype=object) + new_provider
+    cased = (e >= 0.10) & (e < 0.20)
+    email[cased] = (" " + email[cased].str.capitalize() + " ").to_numpy()
+    email[(e >= 0.20) & (e < 0.24)] = None
+    # CRM reference: the person's first CRM record (60%), sometimes another person's (3% of those)
+    first_crm = pd.Series(crm["crm_customer_id"].to_numpy()).groupby(crm_person).first()
+    ref = first_crm.reindex(person).to_numpy().astype(object)
+    ref[rng.random(m) >= 0.60] = None
+    wrong = (rng.random(m) < 0.03) & pd.notna(ref)
+    ref[wrong] = crm["crm_customer_id"].to_numpy()[rng.integers(0, len(crm), wrong.sum())]
+    phone = _phone_variants(rng, p, person)
+    phone[rng.random(m) < 0.2] = None
+    created_at = np.minimum(created[person] + rng.integers(0, 20, m).astype("timedelta64[D]"), as_of)
+    df = pd.DataFrame(
+        {
+            "erp_account_id": _id("A", np.arange(1, m + 1), 7),
+            "crm_customer_id": ref,
+            "first_name": first.to_numpy(),
+            "last_name": last.to_numpy(),
+            "email": email.to_numpy(),
+            "phone": phone,
+            "street": _fold(_s(p["street"].to_numpy()[person])).to_numpy(),
+            "city": p["city"].to_numpy()[person],
+            "postal_code": p["postal_code"].to_numpy()[person],
+            "country": p["country"].to_numpy()[person],
+            "created_at": _ts(created_at),
+        }
+    )
+    return df, person
+
+
+def _activity(rng, p: pd.DataFrame, orders_per_customer: float, as_of) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per person: number of orders, active window start/end (days before as_of)."""
+    n = len(p)
+    seg = p["true_segment"].to_numpy()
+    rate = np.array([PROFILES[s]["orders"] for s in SEGMENTS])
+    norm = orders_per_customer / float(np.dot(rate, SEGMENT_SHARES))
+    count = np.zeros(n, dtype=int)
+    start = np.zeros(n)
+    end = np.zeros(n)
+    max_back = float((as_of - DATA_START) / np.timedelta64(1, "D"))
+    for s in SEGMENTS:
+        m = seg == s
+        k = m.sum()
+        pr = PROFILES[s]
+        start[m] = np.minimum(rng.uniform(*pr["start"], k), max_back)
+        end[m] = np.minimum(rng.uniform(*pr["end"], k), start[m] - 1).clip(0)
+        if s == "new":
+            count[m] = 1 + (rng.random(k) < 0.4)
+        else:
+            count[m] = np.maximum(1, rng.poisson(pr["orders"] * norm * (start[m] - end[m]) / 800.0 + 0.3))
+    return count, start, end
+
+
+def _orders(rng, p, acct: pd.DataFrame, acct_person: np.ndarray, count, start, end, lines_per_order: float, as_of, fx_levels):
+    seg = p["true_segment"].to_numpy()
+    person = np.repeat(np.arange(len(p)), count)
+    k = len(person)
+    # each person's orders go to one of their accounts (the first one mostly)
+    first_acct = pd.Series(np.arange(len(acct))).groupby(acct_person).first()
+    acct_idx = first_acct.reindex(person).to_numpy()
+    days_back = end[person] + rng.random(k) * (start[person] - end[person])
+    ordered = as_of - (days_back * 86400).astype("timedelta64[s]")
+    ordered = np.maximum(ordered, DATA_START)
+    chan = np.empty(k, dtype=object)
+    status = np.empty(k, dtype=object)
+    basket = np.empty(k)
+    disc_p = np.empty(k)
+    oseg = seg[person]
+    for s in SEGMENTS:
+        m = oseg == s
+        pr = PROFILES[s]
+        chan[m] = np.array(["web", "app", "store", "phone"], dtype=object)[rng.choice(4, m.sum(), p=pr["chan"])]
+        u = rng.random(m.sum())
+        status[m] = np.where(u < pr["ret"], "returned", np.where(u < pr["ret"] + 0.03, "cancelled", "completed"))
+        basket[m] = pr["basket"]
+        disc_p[m] = pr["disc"]
+    currency = pd.Series(p["country"].to_numpy()[person]).map({c: v[1] for c, v in N.COUNTRIES.items()}).to_numpy()
+    order_ids = _id("O", np.arange(1, k + 1), 9)
+    orders = pd.DataFrame(
+        {
+            "order_id": order_ids,
+            "erp_account_id": acct["erp_account_id"].to_numpy()[acct_idx],
+            "ordered_at": _ts(ordered),
+            "channel": chan,
+            "currency": currency,
+            "status": status,
+        }
+    )
+    # lines
+    n_lines = 1 + rng.poisson(np.maximum(lines_per_order - 1, 0) * basket)
+    line_order = np.repeat(np.arange(k), n_lines)
+    L = len(line_order)
+    product = rng.integers(0, 500, L)
+    category = product % len(N.CATEGORIES)
+    price_eur = np.array(N.CATEGORY_PRICE)[category] * np.exp(((product * 7919) % 1000) / 1000.0 - 0.5)
+    rate = pd.Series(currency[line_order]).map(fx_levels).to_numpy()
+    unit_price = np.round(price_eur / rate, 2)
+    qty = 1 + rng.poisson(0.4 * basket[line_order])
+    discounted = rng.random(L) < disc_p[line_order]
+    discount = np.where(discounted, np.round(unit_price * qty * rng.uniform(0.1, 0.4, L), 2), 0.0)
+    lines = pd.DataFrame(
+        {
+            "order_line_id": _id("L", np.arange(1, L + 1), 10),
+            "order_id": order_ids[line_order],
+            "product_id": _id("P", product, 4),
+            "category": np.array(N.CATEGORIES, dtype=object)[category],
+            "quantity": qty.astype(str),
+            "unit_price": _money(unit_price).to_numpy(zero_copy_only=False),
+            "discount_amount": np.where(discounted, _money(discount).to_numpy(zero_copy_only=False), ""),
+        }
+    )
+    # payments: one per completed or returned order, for the net amount
+    net = np.bincount(line_order, weights=unit_price * qty - discount, minlength=k)
+    paid = np.flatnonzero(status != "cancelled")
+    payments = pd.DataFrame(
+        {
+            "payment_id": _id("Y", np.arange(1, len(paid) + 1), 9),
+            "order_id": order_ids[paid],
+            "paid_at": _ts(np.minimum(ordered[paid] + rng.integers(0, 3600, len(paid)).astype("timedelta64[s]"), as_of)),
+            "amount": _money(net[paid]).to_numpy(zero_copy_only=False),
+            "currency": currency[paid],
+            "method": np.array(["card", "paypal", "bank_transfer", "gift_card"], dtype=object)[rng.choice(4, len(paid), p=[0.6, 0.25, 0.1, 0.05])],
+        }
+    )
+    return orders, lines, payments
+
+
+def _fx_rates(rng, as_of) -> pd.DataFrame:
+    days = np.arange(np.datetime64("2022-12-01"), as_of.astype("datetime64[D]") + 1)
+    frames = []
+    for cur, level in N.FX_LEVELS.items():
+        if cur == "EUR":
+            rate = np.ones(len(days))
+        else:
+            rate = level * np.exp(np.cumsum(rng.normal(0, 0.004, len(days))))
+        frames.append(pd.DataFrame({"rate_date": np.datetime_as_string(days), "currency": cur, "rate_to_eur": np.char.mod("%.6f", rate)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _tickets(rng, p, acct, acct_person, start, end, tickets_per_customer: float, as_of):
+    seg = p["true_segment"].to_numpy()
+    rate = np.array([PROFILES[s]["tickets"] for s in SEGMENTS])
+    norm = tickets_per_customer / float(np.dot(rate, SEGMENT_SHARES))
+    lam = pd.Series(seg).map({s: PROFILES[s]["tickets"] * norm for s in SEGMENTS}).to_numpy()
+    person = np.repeat(np.arange(len(p)), rng.poisson(lam))
+    k = len(person)
+    days_back = end[person] + rng.random(k) * (start[person] - end[person])
+    created = np.maximum(as_of - (days_back * 86400).astype("timedelta64[s]"), DATA_START)
+    resolved = created + rng.integers(600, 5 * 86400, k).astype("timedelta64[s]")
+    unresolved = (rng.random(k) < 0.08) | (resolved > as_of)
+    csat_centre = pd.Series(seg[person]).map({s: PROFILES[s]["csat"] for s in SEGMENTS}).to_numpy()
+    csat = np.clip(np.round(rng.normal(csat_centre, 0.8)), 1, 5).astype(int).astype(str).astype(object)
+    csat[(rng.random(k) < 0.35) | unresolved] = ""
+    email = _s(p["email"].to_numpy()[person])
+    r = rng.random(k)
+    email[r < 0.15] = email[r < 0.15].str.upper().to_numpy()
+    email[(r >= 0.15) & (r < 0.22)] = None
+    first_acct = pd.Series(acct["erp_account_id"].to_numpy()).groupby(acct_person).first()
+    account = first_acct.reindex(person).to_numpy().astype(object)
+    account[rng.random(k) >= 0.7] = None
+    name = _s(p["first_name"].to_numpy()[person]) + " " + _s(p["last_name"].to_numpy()[person])
+    phone = _phone_variants(rng, p, person)
+    phone[rng.random(k) < 0.6] = None
+    order = np.argsort(created, kind="stable")
+    df = pd.DataFrame(
+        {
+            "ticket_id": _id("T", np.arange(1, k + 1), 8),
+            "requester_email": email.to_numpy()[order],
+            "requester_name": name.to_numpy()[order],
+            "requester_phone": phone[order],
+            "erp_account_id": account[order],
+            "created_at": _ts(created)[order],
+            "resolved_at": np.where(unresolved, "", _ts(np.minimum(resolved, as_of)))[order],
+            "channel": np.array(["email", "phone", "chat", "web"], dtype=object)[rng.choice(4, k, p=[0.4, 0.25, 0.25, 0.1])],
+            "category": _pick(rng, N.TICKET_CATEGORIES, k),
+            "priority": np.array(["low", "normal", "high", "urgent"], dtype=object)[rng.choice(4, k, p=[0.2, 0.6, 0.15, 0.05])],
+            "csat_score": csat[order],
+        }
+    )
+    return df, person[order]
+
+
+def _consents(rng, crm: pd.DataFrame) -> pd.DataFrame:
+    m = len(crm)
+    frames = []
+    for purpose, share in (("marketing_email", 0.6), ("marketing_sms", 0.3), ("profiling", 0.85)):
+        granted = rng.random(m) < share
+        frames.append(pd.DataFrame({"crm_customer_id": crm["crm_customer_id"].to_numpy(), "purpose": purpose,
+                                    "is_granted": np.where(granted, "true", "false"), "recorded_at": crm["created_at"].to_numpy()}))
+        revoke = granted & (rng.random(m) < 0.05)
+        later = (crm["created_at"].to_numpy()[revoke].astype("datetime64[s]") + rng.integers(30, 300, revoke.sum()).astype("timedelta64[D]"))
+        frames.append(pd.DataFrame({"crm_customer_id": crm["crm_customer_id"].to_numpy()[revoke], "purpose": purpose,
+                                    "is_granted": "false", "recorded_at": _ts(np.minimum(later, np.datetime64("today")))}))
+    df = pd.concat(frames, ignore_index=True)
+    df.insert(0, "consent_id", _id("K", np.arange(1, len(df) + 1), 8))
+    return df
+
+
+def _events(rng, p, crm, crm_person, start, end, events_per_customer: float, as_of):
+    seg = p["true_segment"].to_numpy()
+    lam = pd.Series(seg).map({s: PROFILES[s]["events"] for s in SEGMENTS}).to_numpy()
+    lam = lam * events_per_customer / float(np.dot([PROFILES[s]["events"] for s in SEGMENTS], SEGMENT_SHARES))
+    person = np.repeat(np.arange(len(p)), rng.poisson(lam))
+    k = len(person)
+    days_back = end[person] * 0.5 + rng.random(k) * (start[person] - end[person] * 0.5)
+    occurred = np.maximum(as_of - (days_back * 86400).astype("timedelta64[s]"), DATA_START)
+    first_crm = pd.Series(crm["crm_customer_id"].to_numpy()).groupby(crm_person).first()
+    ident = rng.random(k)
+    crm_id = first_crm.reindex(person).to_numpy().astype(object)
+    crm_id[ident >= 0.4] = None
+    email = p["email"].to_numpy()[person].astype(object)
+    email[(ident < 0.4) | (ident >= 0.5)] = None
+    app_share = pd.Series(seg[person]).map({s: PROFILES[s]["chan"][1] / (PROFILES[s]["chan"][0] + PROFILES[s]["chan"][1]) for s in SEGMENTS}).to_numpy()
+    is_app = rng.random(k) < app_share
+    device = np.where(is_app, "mobile", np.array(["desktop", "mobile", "tablet"], dtype=object)[rng.choice(3, k, p=[0.6, 0.3, 0.1])])
+    order = np.argsort(occurred, kind="stable")
+    df = pd.DataFrame(
+        {
+            "event_id": _id("E", np.arange(1, k + 1), 10),
+            "occurred_at": _ts(occurred)[order],
+            "anonymous_id": np.char.add("anon-", (person * 7 + is_app).astype(str)).astype(object)[order],
+            "crm_customer_id": crm_id[order],
+            "email": email[order],
+            "event_type": np.array(["page_view", "product_view", "add_to_cart", "checkout", "login"], dtype=object)[rng.choice(5, k, p=[0.45, 0.3, 0.12, 0.05, 0.08])],
+            "device": device[order],
+            "channel": np.where(is_app, "app", "web")[order],
+        }
+    )
+    return df, person[order]
+
+
+# ---------------------------------------------------------------------------------------------
+# bad rows
+
+# table -> {kind: (column, bad value or callable(rng, n) -> values)}; the first column is the key
+CORRUPTIONS = {
+    "crm/customers": {
+        "parse_error": ("first_name", PARSE_MARKER), "type_error": ("created_at", "yesterday"),
+        "missing_required": ("created_at", ""), "future_date": ("created_at", "2099-03-01T10:00:00"),
+        "duplicate_key": ("first_name", "Duplicate"),
+    },
+    "crm/consents": {
+        "type_error": ("is_granted", "maybe"), "missing_required": ("purpose", ""),
+        "invalid_value": ("purpose", "telepathy"), "orphan_reference": ("crm_customer_id", "C9999999"),
+        "duplicate_key": ("purpose", "marketing_sms"),
+    },
+    "erp/accounts": {
+        "parse_error": ("last_name", PARSE_MARKER), "type_error": ("created_at", "last week"),
+        "missing_required": ("created_at", ""), "future_date": ("created_at", "2099-01-15T08:00:00"),
+        "duplicate_key": ("first_name", "Duplicate"),
+    },
+    "erp/orders": {
+        "parse_error": ("channel", PARSE_MARKER), "type_error": ("ordered_at", "31/02/2024"),
+        "missing_required": ("status", ""), "unknown_currency": ("currency", "XYZ"),
+        "future_date": ("ordered_at", "2099-06-01T12:00:00"), "invalid_value": ("channel", "fax"),
+        "orphan_reference": ("erp_account_id", "A9999999"), "duplicate_key": ("status", "cancelled"),
+    },
+    "erp/order_lines": {
+        "parse_error": ("category", PARSE_MARKER), "type_error": ("quantity", "two"),
+        "missing_required": ("product_id", ""), "negative_quantity": ("quantity", "-2"),
+        "orphan_reference": ("order_id", "O999999999"), "duplicate_key": ("quantity", "7"),
+    },
+    "erp/payments": {
+        "parse_error": ("method", PARSE_MARKER), "type_error": ("amount", "12,50 EUR"),
+        "missing_required": ("paid_at", ""), "negative_amount": ("amount", "-19.99"),
+        "unknown_currency": ("currency", "XYZ"), "future_date": ("paid_at", "2099-02-02T02:02:02"),
+        "invalid_value": ("method", "barter"), "orphan_reference": ("order_id", "O999999998"),
+        "duplicate_key": ("method", "gift_card"),
+    },
+    "support/tickets": {
+        "parse_error": ("category", PARSE_MARKER), "type_error": ("created_at", "tomorrow"),
+        "missing_required": ("channel", ""), "future_date": ("created_at", "2099-05-05T05:05:05"),
+        "invalid_value": ("csat_score", "9"), "duplicate_key": ("category", "billing"),
+    },
+    "events/events": {
+        "parse_error": ("event_id", None), "type_error": ("occurred_at", "not a time"),
+        "missing_required": ("anonymous_id", None), "future_date": ("occurred_at", "2099-07-07T07:07:07"),
+        "invalid_value": ("event_type", "teleport"), "duplicate_key": ("event_type", "login"),
+    },
+}
+
+
+def _corrupt(rng, table: str, df: pd.DataFrame, rate: float) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Insert ~rate * len(df) bad rows (copies of random good rows with one defect, new keys) at
+    random positions. Returns (rows in file order, truth of bad rows, original-row index per output
+    row or -1 for bad rows)."""
+    n = len(df)
+    kinds = list(CORRUPTIONS[table])
+    n_bad = int(round(n * rate))
+    if n == 0 or n_bad == 0:
+        return df, pd.DataFrame(columns=["source_table", "file", "record_number", "record_key", "kind"]), np.arange(n)
+    key = df.columns[0]
+    src = rng.integers(0, n, n_bad)
+    kind = np.array(kinds, dtype=object)[rng.integers(0, len(kinds), n_bad)]
+    bad = df.iloc[src].reset_index(drop=True).copy()
+    bad[key] = np.char.add(f"X{table.split('/')[1][:3].upper()}", np.char.zfill(np.arange(n_bad).astype(str), 8)).astype(object)
+    for k in kinds:
+        m = kind == k
+        col, value = CORRUPTIONS[table][k]
+        bad.loc[m, col] = value
+    dup = kind == "duplicate_key"
+    bad.loc[dup, key] = df[key].to_numpy()[src[dup]]
+    # positions: good row i at i; bad rows at a random position, duplicates after their original
+    pos_good = np.arange(n, dtype=float)
+    pos_bad = rng.random(n_bad) * n
+    pos_bad[dup] = src[dup] + 0.5 + rng.random(dup.sum()) * (n - src[dup])
+    order = np.argsort(np.concatenate([pos_good, pos_bad]), kind="stable")
+    out = pd.concat([df, bad], ignore_index=True).iloc[order].reset_index(drop=True)
+    origin = np.concatenate([np.arange(n), -np.ones(n_bad, dtype=int)])[order]
+    record_number = np.empty(n + n_bad, dtype=int)
+    record_number[order] = np.arange(1, n + n_bad + 1)
+    truth = pd.DataFrame(
+        {
+            "source_table": table.replace("/", "."),
+            "file": f"{table}/part-0000.{'jsonl' if table.startswith('events') else 'csv'}",
+            "record_number": record_number[n:],
+            "record_key": bad[key].to_numpy(),
+            "kind": kind,
+        }
+    ).sort_values("record_number").reset_index(drop=True)
+    return out, truth, origin
+
+
+def _write_csv(df: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(df.astype("str").where(df.notna(), None), preserve_index=False)
+    table = table.cast(pa.schema([(c, pa.string()) for c in table.column_names]))
+    pacsv.write_csv(table, path, pacsv.WriteOptions(quoting_style="needed"))
+    data = path.read_bytes()
+    marker = f'"{PARSE_MARKER}"'.encode()
+    # Two fields too many: DuckDB silently drops ONE surplus trailing empty field, so one is not enough.
+    if marker in data:
+        path.write_bytes(data.replace(marker, b"broken,extra,fields"))
+
+
+def _write_jsonl(df: pd.DataFrame, path: Path) -> None:
+    """JSON Lines built with vectorised string ops; `event_id` None with PARSE rows -> a broken line."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    parts = None
+    for i, col in enumerate(df.columns):
+        v = df[col]
+        enc = ('"' + v.astype("str").str.replace("\\", "\\\\", regex=False).str.replace('"', '\\"', regex=False) + '"').where(v.notna(), "null")
+        piece = ("{" if i == 0 else ",") + f'"{col}":' + enc
+        parts = piece if parts is None else parts + piece
+    lines = (parts + "}").to_numpy(dtype=object)
+    broken = df.attrs.get("broken_rows")
+    if broken is not None and len(broken):
+        lines[broken] = '{"event_id": "broken", "occurred_at": '  # truncated JSON
+    path.write_text("\n".join(lines.tolist()) + "\n", encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def generate(
+    out_dir: Path,
+    customers: int,
+    seed: int = 42,
+    *,
+    orders_per_customer: float = 6.0,
+    lines_per_order: float = 2.0,
+    tickets_per_customer: float = 0.5,
+    duplicate_rate: float = 0.10,
+    bad_row_rate: float = 0.01,
+    events_per_customer: float = 5.0,
+    as_of: date | None = None,
+) -> GenerationSummary:
+    """Write landing files and ground truth for `customers` persons into `out_dir`."""
+    t0 = time.monotonic()
+    out_dir = Path(out_dir)
+    for sub in ("landing", "truth"):
+        shutil.rmtree(out_dir / sub, ignore_errors=True)
+    as_of64 = np.datetime64(as_of or date(2026, 10, 31), "s") + np.timedelta64(20 * 3600, "s")
+    rng = np.random.default_rng(seed)
+
+    persons = _persons(rng, customers, as_of64)
+    count, start, end = _activity(rng, persons, orders_per_customer, as_of64)
+    first_seen = as_of64 - ((start + rng.uniform(0, 60, customers)) * 86400).astype("timedelta64[s]")
+    first_seen = np.maximum(first_seen, DATA_START - np.timedelta64(400, "D"))
+    crm, crm_person = _crm_customers(rng, persons, duplicate_rate, first_seen, as_of64)
+    buyers = count > 0
+    accounts, acct_person = _erp_accounts(rng, persons, crm, crm_person, buyers, first_seen, as_of64)
+    fx_levels = N.FX_LEVELS
+    orders, lines, payments = _orders(rng, persons, accounts, acct_person, count, start, end, lines_per_order, as_of64, fx_levels)
+    tickets, ticket_person = _tickets(rng, persons, accounts, acct_person, start, end, tickets_per_customer, as_of64)
+    consents = _consents(rng, crm)
+    events, event_person = _events(rng, persons, crm, crm_person, start, end, events_per_customer, as_of64)
+    fx = _fx_rates(rng, as_of64)
+
+    landing = out_dir / "landing"
+    summary = GenerationSummary(out_dir=out_dir, customers=customers, seed=seed)
+    truths = []
+    tables = {
+        "crm/customers": crm, "crm/consents": consents, "erp/accounts": accounts, "erp/orders": orders,
+        "erp/order_lines": lines, "erp/payments": payments, "support/tickets": tickets, "events/events": events,
+    }
+    origins = {}
+    for name, df in tables.items():
+        out, truth, origin = _corrupt(rng, name, df, bad_row_rate)
+        origins[name] = origin
+        truths.append(truth)
+        if name == "events/events":
+            out.attrs["broken_rows"] = np.flatnonzero((origin < 0) & out["event_id"].isna().to_numpy())
+            _write_jsonl(out, landing / name / "part-0000.jsonl")
+        else:
+            _write_csv(out, landing / name / "part-0000.csv")
+        summary.rows[name.replace("/", ".")] = len(out)
+    _write_csv(fx, landing / "erp/fx_rates/part-0000.csv")
+    summary.rows["erp.fx_rates"] = len(fx)
+
+    truth_dir = out_dir / "truth"
+    truth_dir.mkdir(parents=True, exist_ok=True)
+    persons[["person_id", "true_segment", "first_name", "last_name", "email", "phone_e164", "country", "household_id"]].rename(
+        columns={"phone_e164": "phone"}
+    ).to_parquet(truth_dir / "persons.parquet", index=False)
+    events_identified = events["crm_customer_id"].notna().to_numpy() | events["email"].notna().to_numpy()
+    pd.concat(
+        [
+            pd.DataFrame({"source_table": "crm.customers", "source_record_id": crm["crm_customer_id"], "person_id": crm_person}),
+            pd.DataFrame({"source_table": "erp.accounts", "source_record_id": accounts["erp_account_id"], "person_id": acct_person}),
+            pd.DataFrame({"source_table": "support.tickets", "source_record_id": tickets["ticket_id"], "person_id": ticket_person}),
+            pd.DataFrame({"source_table": "events.events", "source_record_id": events["event_id"][events_identified], "person_id": event_person[events_identified]}),
+        ],
+        ignore_index=True,
+    ).to_parquet(truth_dir / "source_records.parquet", index=False)
+    bad = pd.concat(truths, ignore_index=True)
+    bad.to_parquet(truth_dir / "bad_rows.parquet", index=False)
+    summary.bad_rows = bad["kind"].value_counts().sort_index().to_dict()
+    summary.elapsed_seconds = time.monotonic() - t0
+    manifest = {
+        "seed": seed, "customers": customers, "orders_per_customer": orders_per_customer, "lines_per_order": lines_per_order,
+        "tickets_per_customer": tickets_per_customer, "duplicate_rate": duplicate_rate, "bad_row_rate": bad_row_rate,
+        "events_per_customer": events_per_customer, "as_of": str(as_of or date(2026, 10, 31)), "rows": summary.rows,
+        "bad_rows": {k: int(v) for k, v in summary.bad_rows.items()},
+    }
+    (truth_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    return summary
+
+
+__all__ = ["generate", "GenerationSummary", "SEGMENTS", "BAD_KINDS"]

@@ -1,0 +1,128 @@
+"""End to end: generate ~2,000 customers, materialize the whole graph in-process twice, reconcile layers.
+
+Real components only: a DuckDB file, a real `dbt build`, Dagster in-process runs on a temp instance,
+an MLflow SQLite registry and GX validations.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from demo.generator import generate
+from ml.registry import champion_version
+from orchestration.cli import main
+from orchestration.settings import get_settings
+from warehouse.contracts import CONTRACTS
+from warehouse.reconcile import ledger_discrepancies
+
+CUSTOMERS = 2_000
+RAW_TO_STAGING = {c.qualified_name: f"staging.stg_{c.source}__{c.table}" for c in CONTRACTS}
+
+
+def table_counts(con) -> dict[str, int]:
+    tables = con.execute(
+        "select table_schema, table_name from information_schema.tables where table_schema in "
+        "('crm', 'erp', 'support', 'events', 'staging', 'intermediate', 'marts', 'ml', 'segments')"
+    ).fetchall()
+    return {f"{s}.{t}": con.execute(f'select count(*) from "{s}"."{t}"').fetchone()[0] for s, t in tables}
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    """Generate, run twice; yield the settings and the table counts after each run."""
+    home = tmp_path_factory.mktemp("segments_home")
+    mp = pytest.MonkeyPatch()
+    for var in ("SEGMENTS_HOME", "SEGMENTS_LANDING", "DAGSTER_HOME", "SEGMENTS_WAREHOUSE_PATH", "MLFLOW_TRACKING_URI"):
+        mp.delenv(var, raising=False)
+    mp.setenv("SEGMENTS_HOME", str(home))
+    generate(home / "demo", customers=CUSTOMERS, seed=7)
+    landing = home / "demo" / "landing"
+    counts = []
+    for _ in range(2):
+        assert main(["run", "--landing", str(landing)]) == 0
+        with duckdb.connect(str(get_settings().warehouse_path), read_only=True) as con:
+            counts.append(table_counts(con))
+    yield get_settings(), counts, home
+    mp.undo()
+
+
+@pytest.fixture
+def con(pipeline):
+    settings, _, _ = pipeline
+    c = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    yield c
+    c.close()
+
+
+def test_every_file_reconciles(con):
+    assert ledger_discrepancies(con) == []
+    read, loaded, quarantined = con.execute(
+        "select sum(rows_read), sum(rows_loaded), sum(rows_quarantined) from audit.ingest_ledger where status = 'loaded'"
+    ).fetchone()
+    assert read == loaded + quarantined and quarantined > 0
+
+
+def test_raw_equals_staging_for_every_table(con):
+    for raw, stg in RAW_TO_STAGING.items():
+        raw_n = con.execute(f"select count(*) from {raw}").fetchone()[0]
+        assert raw_n > 0, raw
+        assert raw_n == con.execute(f"select count(*) from {stg}").fetchone()[0], (raw, stg)
+
+
+def test_marts_reconcile_with_staging(con):
+    n = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
+    assert n("select count(*) from marts.orders") == n("select count(*) from staging.stg_erp__orders")
+    assert n("select count(*) from marts.order_lines") == n("select count(*) from staging.stg_erp__order_lines")
+    assert n("select count(*) from marts.support_tickets") == n("select count(*) from staging.stg_support__tickets")
+    customers = n("select count(*) from marts.customers")
+    assert customers == n("select count(distinct customer_id) from marts.customer_source_records")
+    assert customers == n("select count(*) from marts.customer_features")
+    # every CRM record and ERP account resolves to exactly one customer
+    assert n("select count(*) from marts.customer_source_records where source_system = 'crm'") == n(
+        "select count(*) from crm.customers"
+    )
+    # money: the sum of order lines in EUR equals the orders' revenue
+    lines, orders = con.execute(
+        "select (select sum(net_amount_eur) from marts.order_lines), (select sum(net_revenue_eur) from marts.orders)"
+    ).fetchone()
+    assert lines == pytest.approx(orders, rel=1e-9)
+    # matching on e-mail merges some records, but never all: customers within a sane band of persons
+    assert CUSTOMERS * 0.8 < customers < CUSTOMERS * 2.5
+
+
+def test_every_customer_has_one_segment_from_champion(pipeline, con):
+    settings, _, _ = pipeline
+    champion = str(champion_version(settings.mlflow_tracking_uri, "customer_segmentation"))
+    rows = con.execute(
+        """select count(*), count(distinct s.customer_id), count(*) filter (where s.model_version = ?),
+                  count(distinct s.segment_name), min(s.model_name), max(s.model_name)
+           from marts.customers c left join segments.customer_segments s using (customer_id)""",
+        [champion],
+    ).fetchone()
+    total, distinct, from_champion, segments, model_min, model_max = rows
+    assert total == distinct == from_champion
+    assert 3 <= segments <= 7
+    assert model_min == model_max == "customer_segmentation"
+    pii = {"email", "phone", "first_name", "last_name", "street", "birth_date"}
+    cols = {r[0] for r in con.execute("describe segments.customer_segments").fetchall()}
+    assert not (cols & pii)
+
+
+def test_second_run_loads_nothing_twice(pipeline, con):
+    _, (first, second), _ = pipeline
+    assert first == second
+    statuses = con.execute("select status, count(*) from audit.ingest_ledger group by 1").fetchall()
+    assert dict(statuses).get("failed", 0) == 0
+
+
+def test_mlflow_lineage_tags(pipeline):
+    import mlflow
+
+    settings, _, _ = pipeline
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    version = client.get_model_version_by_alias("customer_segmentation", "champion")
+    run = client.get_run(version.run_id)
+    for tag in ("dagster_run_id", "git_sha", "dbt_manifest_sha", "training_data_digest"):
+        assert run.data.tags.get(tag), tag
+    assert int(version.version) == 2  # two runs, two versions; champion follows the latest passing one
