@@ -8,7 +8,7 @@ SEGMENTS_HOME ?= $(CURDIR)/data
 export SEGMENTS_HOME
 DEMO_CUSTOMERS ?= 20000
 
-.PHONY: install demo test ui bench clean
+.PHONY: install demo test ui clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -80,10 +81,6 @@ def _s(values) -> pd.Series:
 def _ts(arr: np.ndarray) -> np.ndarray:
     """datetime64 -> 'YYYY-MM-DDTHH:MM:SS'."""
     return np.datetime_as_string(arr.astype("datetime64[s]"), unit="s")
-
-
-def _money(values: np.ndarray) -> pa.Array:
-    return pc.cast(pc.cast(pa.array(np.round(values, 2)), pa.decimal128(18, 2)), pa.string())
 
 
 def _pick(rng: np.random.Generator, pool: list[str], n: int) -> np.ndarray:
@@ -325,78 +322,90 @@ def _activity(rng, p: pd.DataFrame, orders_per_customer: float, as_of) -> tuple[
     return count, start, end
 
 
-def _orders(rng, p, acct: pd.DataFrame, acct_person: np.ndarray, count, start, end, lines_per_order: float, as_of, fx_levels):
-    seg = p["true_segment"].to_numpy()
+def _dict(pool, codes: np.ndarray) -> pa.DictionaryArray:
+    """A categorical column: cheap to build, DuckDB turns it into text while writing."""
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype("int32")), pa.array(list(pool), pa.string()))
+
+
+def _orders(rng, p, acct_person: np.ndarray, count, start, end, lines_per_order: float, as_of, fx_levels):
+    """Orders, order lines and payments as typed Arrow tables (ids as integers, formatted on write)."""
+    seg_codes = pd.Categorical(p["true_segment"], categories=SEGMENTS).codes
     person = np.repeat(np.arange(len(p)), count)
     k = len(person)
-    # each person's orders go to one of their accounts (the first one mostly)
-    first_acct = pd.Series(np.arange(len(acct))).groupby(acct_person).first()
-    acct_idx = first_acct.reindex(person).to_numpy()
+    first_acct = pd.Series(np.arange(len(acct_person))).groupby(acct_person).first()
+    acct_idx = first_acct.reindex(person).to_numpy()  # each person orders on their first account
     days_back = end[person] + rng.random(k) * (start[person] - end[person])
-    ordered = as_of - (days_back * 86400).astype("timedelta64[s]")
-    ordered = np.maximum(ordered, DATA_START)
-    chan = np.empty(k, dtype=object)
-    status = np.empty(k, dtype=object)
+    ordered = np.maximum(as_of - (days_back * 86400).astype("timedelta64[s]"), DATA_START)
+    oseg = seg_codes[person]
+    chan = np.empty(k, dtype=np.int32)
+    status = np.empty(k, dtype=np.int32)  # 0 completed, 1 cancelled, 2 returned
     basket = np.empty(k)
     disc_p = np.empty(k)
-    oseg = seg[person]
-    for s in SEGMENTS:
-        m = oseg == s
+    for i, s in enumerate(SEGMENTS):
+        m = oseg == i
         pr = PROFILES[s]
-        chan[m] = np.array(["web", "app", "store", "phone"], dtype=object)[rng.choice(4, m.sum(), p=pr["chan"])]
+        chan[m] = rng.choice(4, m.sum(), p=pr["chan"])
         u = rng.random(m.sum())
-        status[m] = np.where(u < pr["ret"], "returned", np.where(u < pr["ret"] + 0.03, "cancelled", "completed"))
+        status[m] = np.where(u < pr["ret"], 2, np.where(u < pr["ret"] + 0.03, 1, 0))
         basket[m] = pr["basket"]
         disc_p[m] = pr["disc"]
-    currency = pd.Series(p["country"].to_numpy()[person]).map({c: v[1] for c, v in N.COUNTRIES.items()}).to_numpy()
-    order_ids = _id("O", np.arange(1, k + 1), 9)
-    orders = pd.DataFrame(
+    currencies = list(N.FX_LEVELS)
+    country_currency = {c: currencies.index(v[1]) for c, v in N.COUNTRIES.items()}
+    currency = pd.Series(p["country"].to_numpy()).map(country_currency).to_numpy()[person]
+    orders = pa.table(
         {
-            "order_id": order_ids,
-            "erp_account_id": acct["erp_account_id"].to_numpy()[acct_idx],
-            "ordered_at": _ts(ordered),
-            "channel": chan,
-            "currency": currency,
-            "status": status,
+            "order_id": np.arange(1, k + 1),
+            "erp_account_id": acct_idx + 1,
+            "ordered_at": ordered,
+            "channel": _dict(["web", "app", "store", "phone"], chan),
+            "currency": _dict(currencies, currency),
+            "status": _dict(["completed", "cancelled", "returned"], status),
         }
     )
-    # lines
     n_lines = 1 + rng.poisson(np.maximum(lines_per_order - 1, 0) * basket)
     line_order = np.repeat(np.arange(k), n_lines)
     L = len(line_order)
     product = rng.integers(0, 500, L)
     category = product % len(N.CATEGORIES)
     price_eur = np.array(N.CATEGORY_PRICE)[category] * np.exp(((product * 7919) % 1000) / 1000.0 - 0.5)
-    rate = pd.Series(currency[line_order]).map(fx_levels).to_numpy()
+    rate = np.array([fx_levels[c] for c in currencies])[currency[line_order]]
     unit_price = np.round(price_eur / rate, 2)
     qty = 1 + rng.poisson(0.4 * basket[line_order])
     discounted = rng.random(L) < disc_p[line_order]
     discount = np.where(discounted, np.round(unit_price * qty * rng.uniform(0.1, 0.4, L), 2), 0.0)
-    lines = pd.DataFrame(
+    lines = pa.table(
         {
-            "order_line_id": _id("L", np.arange(1, L + 1), 10),
-            "order_id": order_ids[line_order],
-            "product_id": _id("P", product, 4),
-            "category": np.array(N.CATEGORIES, dtype=object)[category],
-            "quantity": qty.astype(str),
-            "unit_price": _money(unit_price).to_numpy(zero_copy_only=False),
-            "discount_amount": np.where(discounted, _money(discount).to_numpy(zero_copy_only=False), ""),
+            "order_line_id": np.arange(1, L + 1),
+            "order_id": line_order + 1,
+            "product_id": product,
+            "category": _dict(N.CATEGORIES, category),
+            "quantity": qty,
+            "unit_price": unit_price,
+            "discount_amount": pa.array(discount, mask=~discounted),
         }
     )
-    # payments: one per completed or returned order, for the net amount
     net = np.bincount(line_order, weights=unit_price * qty - discount, minlength=k)
-    paid = np.flatnonzero(status != "cancelled")
-    payments = pd.DataFrame(
+    paid = np.flatnonzero(status != 1)
+    payments = pa.table(
         {
-            "payment_id": _id("Y", np.arange(1, len(paid) + 1), 9),
-            "order_id": order_ids[paid],
-            "paid_at": _ts(np.minimum(ordered[paid] + rng.integers(0, 3600, len(paid)).astype("timedelta64[s]"), as_of)),
-            "amount": _money(net[paid]).to_numpy(zero_copy_only=False),
-            "currency": currency[paid],
-            "method": np.array(["card", "paypal", "bank_transfer", "gift_card"], dtype=object)[rng.choice(4, len(paid), p=[0.6, 0.25, 0.1, 0.05])],
+            "payment_id": np.arange(1, len(paid) + 1),
+            "order_id": paid + 1,
+            "paid_at": np.minimum(ordered[paid] + rng.integers(0, 3600, len(paid)).astype("timedelta64[s]"), as_of),
+            "amount": net[paid],
+            "currency": _dict(currencies, currency[paid]),
+            "method": _dict(["card", "paypal", "bank_transfer", "gift_card"], rng.choice(4, len(paid), p=[0.6, 0.25, 0.1, 0.05])),
         }
     )
     return orders, lines, payments
+
+
+ID_FORMATS = {
+    "erp/orders": {"order_id": ("O", 9), "erp_account_id": ("A", 7)},
+    "erp/order_lines": {"order_line_id": ("L", 10), "order_id": ("O", 9), "product_id": ("P", 4)},
+    "erp/payments": {"payment_id": ("Y", 9), "order_id": ("O", 9)},
+    "crm/consents": {"consent_id": ("K", 8)},
+    "events/events": {"event_id": ("E", 10), "anonymous_id": ("anon-", 0)},
+}
 
 
 def _fx_rates(rng, as_of) -> pd.DataFrame:
@@ -454,53 +463,63 @@ def _tickets(rng, p, acct, acct_person, start, end, tickets_per_customer: float,
     return df, person[order]
 
 
-def _consents(rng, crm: pd.DataFrame) -> pd.DataFrame:
+def _consents(rng, crm: pd.DataFrame, as_of) -> pa.Table:
+    """Consent events per CRM record and purpose; about 5% of grants are revoked later."""
     m = len(crm)
-    frames = []
-    for purpose, share in (("marketing_email", 0.6), ("marketing_sms", 0.3), ("profiling", 0.85)):
-        granted = rng.random(m) < share
-        frames.append(pd.DataFrame({"crm_customer_id": crm["crm_customer_id"].to_numpy(), "purpose": purpose,
-                                    "is_granted": np.where(granted, "true", "false"), "recorded_at": crm["created_at"].to_numpy()}))
-        revoke = granted & (rng.random(m) < 0.05)
-        later = (crm["created_at"].to_numpy()[revoke].astype("datetime64[s]") + rng.integers(30, 300, revoke.sum()).astype("timedelta64[D]"))
-        frames.append(pd.DataFrame({"crm_customer_id": crm["crm_customer_id"].to_numpy()[revoke], "purpose": purpose,
-                                    "is_granted": "false", "recorded_at": _ts(np.minimum(later, np.datetime64("today")))}))
-    df = pd.concat(frames, ignore_index=True)
-    df.insert(0, "consent_id", _id("K", np.arange(1, len(df) + 1), 8))
-    return df
+    created = crm["created_at"].to_numpy().astype("datetime64[s]")
+    rec, purpose, granted, at = [], [], [], []
+    for code, share in enumerate((0.6, 0.3, 0.85)):  # marketing_email, marketing_sms, profiling
+        g = rng.random(m) < share
+        revoke = np.flatnonzero(g & (rng.random(m) < 0.05))
+        rec += [np.arange(m), revoke]
+        purpose += [np.full(m, code), np.full(len(revoke), code)]
+        granted += [g, np.zeros(len(revoke), dtype=bool)]
+        at += [created, np.minimum(created[revoke] + rng.integers(30, 300, len(revoke)).astype("timedelta64[D]"), as_of)]
+    rec = np.concatenate(rec)
+    return pa.table(
+        {
+            "consent_id": np.arange(1, len(rec) + 1),
+            "crm_customer_id": pa.array(crm["crm_customer_id"].to_numpy(dtype=object)).take(pa.array(rec)),
+            "purpose": _dict(["marketing_email", "marketing_sms", "profiling"], np.concatenate(purpose)),
+            "is_granted": np.concatenate(granted),
+            "recorded_at": np.concatenate(at),
+        }
+    )
 
 
 def _events(rng, p, crm, crm_person, start, end, events_per_customer: float, as_of):
-    seg = p["true_segment"].to_numpy()
-    lam = pd.Series(seg).map({s: PROFILES[s]["events"] for s in SEGMENTS}).to_numpy()
-    lam = lam * events_per_customer / float(np.dot([PROFILES[s]["events"] for s in SEGMENTS], SEGMENT_SHARES))
+    """Web/app events: ~40% logged in (CRM id), ~10% identified by e-mail only, the rest anonymous."""
+    seg_codes = pd.Categorical(p["true_segment"], categories=SEGMENTS).codes
+    ev_rate = np.array([PROFILES[s]["events"] for s in SEGMENTS])
+    lam = ev_rate[seg_codes] * events_per_customer / float(np.dot(ev_rate, SEGMENT_SHARES))
     person = np.repeat(np.arange(len(p)), rng.poisson(lam))
     k = len(person)
     days_back = end[person] * 0.5 + rng.random(k) * (start[person] - end[person] * 0.5)
     occurred = np.maximum(as_of - (days_back * 86400).astype("timedelta64[s]"), DATA_START)
-    first_crm = pd.Series(crm["crm_customer_id"].to_numpy()).groupby(crm_person).first()
-    ident = rng.random(k)
-    crm_id = first_crm.reindex(person).to_numpy().astype(object)
-    crm_id[ident >= 0.4] = None
-    email = p["email"].to_numpy()[person].astype(object)
-    email[(ident < 0.4) | (ident >= 0.5)] = None
-    app_share = pd.Series(seg[person]).map({s: PROFILES[s]["chan"][1] / (PROFILES[s]["chan"][0] + PROFILES[s]["chan"][1]) for s in SEGMENTS}).to_numpy()
-    is_app = rng.random(k) < app_share
-    device = np.where(is_app, "mobile", np.array(["desktop", "mobile", "tablet"], dtype=object)[rng.choice(3, k, p=[0.6, 0.3, 0.1])])
     order = np.argsort(occurred, kind="stable")
-    df = pd.DataFrame(
+    person, occurred = person[order], occurred[order]
+    first_crm = pd.Series(np.arange(len(crm))).groupby(crm_person).first().reindex(np.arange(len(p))).to_numpy()
+    ident = rng.random(k)
+    logged_in = ident < 0.4
+    by_email = (ident >= 0.4) & (ident < 0.5)
+    crm_ids = pa.array(crm["crm_customer_id"].to_numpy(dtype=object))
+    emails = pa.array(p["email"].to_numpy(dtype=object))
+    app_share = np.array([PROFILES[s]["chan"][1] / (PROFILES[s]["chan"][0] + PROFILES[s]["chan"][1]) for s in SEGMENTS])
+    is_app = rng.random(k) < app_share[seg_codes[person]]
+    device = np.where(is_app, 1, rng.choice(3, k, p=[0.6, 0.3, 0.1]))
+    table = pa.table(
         {
-            "event_id": _id("E", np.arange(1, k + 1), 10),
-            "occurred_at": _ts(occurred)[order],
-            "anonymous_id": np.char.add("anon-", (person * 7 + is_app).astype(str)).astype(object)[order],
-            "crm_customer_id": crm_id[order],
-            "email": email[order],
-            "event_type": np.array(["page_view", "product_view", "add_to_cart", "checkout", "login"], dtype=object)[rng.choice(5, k, p=[0.45, 0.3, 0.12, 0.05, 0.08])],
-            "device": device[order],
-            "channel": np.where(is_app, "app", "web")[order],
+            "event_id": np.arange(1, k + 1),
+            "occurred_at": occurred,
+            "anonymous_id": person * 7 + is_app,
+            "crm_customer_id": crm_ids.take(pa.array(first_crm[person], mask=~logged_in)),
+            "email": emails.take(pa.array(person, mask=~by_email)),
+            "event_type": _dict(["page_view", "product_view", "add_to_cart", "checkout", "login"], rng.choice(5, k, p=[0.45, 0.3, 0.12, 0.05, 0.08])),
+            "device": _dict(["desktop", "mobile", "tablet"], device),
+            "channel": _dict(["web", "app"], is_app.astype(int)),
         }
     )
-    return df, person[order]
+    return table, person, logged_in | by_email
 
 
 # ---------------------------------------------------------------------------------------------
@@ -547,80 +566,108 @@ CORRUPTIONS = {
         "invalid_value": ("csat_score", "9"), "duplicate_key": ("category", "billing"),
     },
     "events/events": {
-        "parse_error": ("event_id", None), "type_error": ("occurred_at", "not a time"),
+        "parse_error": ("device", PARSE_MARKER), "type_error": ("occurred_at", "not a time"),
         "missing_required": ("anonymous_id", None), "future_date": ("occurred_at", "2099-07-07T07:07:07"),
         "invalid_value": ("event_type", "teleport"), "duplicate_key": ("event_type", "login"),
     },
 }
 
 
-def _corrupt(rng, table: str, df: pd.DataFrame, rate: float) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
-    """Insert ~rate * len(df) bad rows (copies of random good rows with one defect, new keys) at
-    random positions. Returns (rows in file order, truth of bad rows, original-row index per output
-    row or -1 for bad rows)."""
-    n = len(df)
-    kinds = list(CORRUPTIONS[table])
-    n_bad = int(round(n * rate))
-    if n == 0 or n_bad == 0:
-        return df, pd.DataFrame(columns=["source_table", "file", "record_number", "record_key", "kind"]), np.arange(n)
-    key = df.columns[0]
-    src = rng.integers(0, n, n_bad)
-    kind = np.array(kinds, dtype=object)[rng.integers(0, len(kinds), n_bad)]
-    bad = df.iloc[src].reset_index(drop=True).copy()
-    bad[key] = np.char.add(f"X{table.split('/')[1][:3].upper()}", np.char.zfill(np.arange(n_bad).astype(str), 8)).astype(object)
-    for k in kinds:
-        m = kind == k
-        col, value = CORRUPTIONS[table][k]
-        bad.loc[m, col] = value
+def _break_marked_lines(path: Path) -> None:
+    """Turn the marker into a line that cannot parse: two surplus CSV fields (DuckDB silently drops
+    ONE surplus trailing empty field, so one is not enough) or a bare word in JSON."""
+    data = path.read_bytes()
+    if path.suffix == ".jsonl":
+        data = data.replace(f'"{PARSE_MARKER}"'.encode(), b"broken")
+    else:
+        data = data.replace(PARSE_MARKER.encode(), b"broken,extra,fields")
+    path.write_bytes(data)
+
+
+def _sql_literal(value) -> str:
+    return "null" if value is None else "'" + str(value).replace("'", "''") + "'"
+
+
+def _column_sql(table: str, name: str, arrow_type: pa.DataType, alias: str = "") -> str:
+    """SQL that renders one column as landing text (ids get their prefix, timestamps ISO 8601)."""
+    ref = f"{alias}.{name}" if alias else name
+    if name in ID_FORMATS.get(table, {}):
+        prefix, width = ID_FORMATS[table][name]
+        return f"'{prefix}' || " + (f"lpad({ref}::varchar, {width}, '0')" if width else f"{ref}::varchar")
+    if pa.types.is_timestamp(arrow_type):
+        return f"strftime({ref}, '%Y-%m-%dT%H:%M:%S')"
+    if pa.types.is_floating(arrow_type):
+        return f"printf('%.{6 if name == 'rate_to_eur' else 2}f', {ref})"
+    return f"{ref}::varchar"
+
+
+def _write_table(con, rng, table: str, data, rate: float, path: Path) -> tuple[int, pd.DataFrame]:
+    """Render `data` as text, insert ~rate * n bad rows (copies of random good rows with one defect,
+    new keys; duplicates reuse a key and come after their original) and write the file with DuckDB.
+    Returns (rows written, truth of the bad rows)."""
+    arrow = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
+    cols = arrow.column_names
+    con.register("_src", arrow.append_column("_i", pa.array(np.arange(arrow.num_rows, dtype=np.int64))))
+    rendered = {c: _column_sql(table, c, arrow.schema.field(c).type) for c in cols}
+    from_source = {c: _column_sql(table, c, arrow.schema.field(c).type, alias="s") for c in cols}
+    n = arrow.num_rows
+    kinds = list(CORRUPTIONS.get(table, {}))
+    n_bad = int(round(n * rate)) if kinds else 0
+    key = cols[0]
+    src = rng.integers(0, max(n, 1), n_bad)
+    kind = np.array(kinds or ["none"], dtype=object)[rng.integers(0, max(len(kinds), 1), n_bad)]
     dup = kind == "duplicate_key"
-    bad.loc[dup, key] = df[key].to_numpy()[src[dup]]
-    # positions: good row i at i; bad rows at a random position, duplicates after their original
-    pos_good = np.arange(n, dtype=float)
-    pos_bad = rng.random(n_bad) * n
-    pos_bad[dup] = src[dup] + 0.5 + rng.random(dup.sum()) * (n - src[dup])
-    order = np.argsort(np.concatenate([pos_good, pos_bad]), kind="stable")
-    out = pd.concat([df, bad], ignore_index=True).iloc[order].reset_index(drop=True)
-    origin = np.concatenate([np.arange(n), -np.ones(n_bad, dtype=int)])[order]
-    record_number = np.empty(n + n_bad, dtype=int)
-    record_number[order] = np.arange(1, n + n_bad + 1)
+    pos = rng.random(n_bad) * n
+    pos[dup] = src[dup] + 0.5 + rng.random(dup.sum()) * (n - src[dup] - 0.5)
+    tag = table.split("/")[1][:3].upper()
+    bad = pd.DataFrame({"src": src, "kind": kind, "pos": pos, "new_key": [f"X{tag}{i:08d}" for i in range(n_bad)]})
+    con.register("_bad", bad)
+    bad_cols = []
+    for c in cols:
+        value = from_source[c]
+        if c == key:
+            expr = f"case when b.kind = 'duplicate_key' then {value} else b.new_key::varchar end"
+        else:
+            whens = " ".join(f"when '{k}' then {_sql_literal(v)}" for k, (col, v) in CORRUPTIONS.get(table, {}).items() if col == c)
+            expr = f"case b.kind {whens} else {value} end" if whens else value
+        bad_cols.append(f"{expr} as {c}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    options = "(format json)" if path.suffix == ".jsonl" else "(header true)"
+    good = ", ".join(f"{rendered[c]} as {c}" for c in cols)
+    names = ", ".join(cols)
+    # One pass: render every column as text while copying; bad rows are spliced in by position.
+    con.execute(
+        f"""copy (select {names} from (
+                select {good}, _i::double as _pos from _src
+                union all
+                select {", ".join(bad_cols)}, b.pos from _src s join _bad b on s._i = b.src
+            ) order by _pos) to '{path}' {options}"""
+    )
+    dup_keys = dict(
+        con.execute(
+            f"select s._i, {from_source[key]} from _src s join _bad b on s._i = b.src where b.kind = 'duplicate_key'"
+        ).fetchall()
+    )
+    con.unregister("_bad")
+    con.unregister("_src")
+    if "parse_error" in kind:
+        _break_marked_lines(path)
+    # record number of each bad row = good rows before it + bad rows before it + 1
+    rank_among_bad = np.empty(n_bad, dtype=np.int64)
+    rank_among_bad[np.argsort(pos, kind="stable")] = np.arange(n_bad)
+    record_number = np.ceil(pos).astype(np.int64) + rank_among_bad + 1
+    keys = bad["new_key"].to_numpy(dtype=object)
+    keys[dup] = [dup_keys[i] for i in src[dup]]
     truth = pd.DataFrame(
         {
             "source_table": table.replace("/", "."),
-            "file": f"{table}/part-0000.{'jsonl' if table.startswith('events') else 'csv'}",
-            "record_number": record_number[n:],
-            "record_key": bad[key].to_numpy(),
+            "file": f"{table}/{path.name}",
+            "record_number": record_number,
+            "record_key": keys,
             "kind": kind,
         }
     ).sort_values("record_number").reset_index(drop=True)
-    return out, truth, origin
-
-
-def _write_csv(df: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(df.astype("str").where(df.notna(), None), preserve_index=False)
-    table = table.cast(pa.schema([(c, pa.string()) for c in table.column_names]))
-    pacsv.write_csv(table, path, pacsv.WriteOptions(quoting_style="needed"))
-    data = path.read_bytes()
-    marker = f'"{PARSE_MARKER}"'.encode()
-    # Two fields too many: DuckDB silently drops ONE surplus trailing empty field, so one is not enough.
-    if marker in data:
-        path.write_bytes(data.replace(marker, b"broken,extra,fields"))
-
-
-def _write_jsonl(df: pd.DataFrame, path: Path) -> None:
-    """JSON Lines built with vectorised string ops; `event_id` None with PARSE rows -> a broken line."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    parts = None
-    for i, col in enumerate(df.columns):
-        v = df[col]
-        enc = ('"' + v.astype("str").str.replace("\\", "\\\\", regex=False).str.replace('"', '\\"', regex=False) + '"').where(v.notna(), "null")
-        piece = ("{" if i == 0 else ",") + f'"{col}":' + enc
-        parts = piece if parts is None else parts + piece
-    lines = (parts + "}").to_numpy(dtype=object)
-    broken = df.attrs.get("broken_rows")
-    if broken is not None and len(broken):
-        lines[broken] = '{"event_id": "broken", "occurred_at": '  # truncated JSON
-    path.write_text("\n".join(lines.tolist()) + "\n", encoding="utf-8")
+    return n + n_bad, truth
 
 
 # ---------------------------------------------------------------------------------------------
@@ -654,46 +701,42 @@ def generate(
     crm, crm_person = _crm_customers(rng, persons, duplicate_rate, first_seen, as_of64)
     buyers = count > 0
     accounts, acct_person = _erp_accounts(rng, persons, crm, crm_person, buyers, first_seen, as_of64)
-    fx_levels = N.FX_LEVELS
-    orders, lines, payments = _orders(rng, persons, accounts, acct_person, count, start, end, lines_per_order, as_of64, fx_levels)
+    orders, lines, payments = _orders(rng, persons, acct_person, count, start, end, lines_per_order, as_of64, N.FX_LEVELS)
     tickets, ticket_person = _tickets(rng, persons, accounts, acct_person, start, end, tickets_per_customer, as_of64)
-    consents = _consents(rng, crm)
-    events, event_person = _events(rng, persons, crm, crm_person, start, end, events_per_customer, as_of64)
+    consents = _consents(rng, crm, as_of64)
+    events, event_person, event_identified = _events(rng, persons, crm, crm_person, start, end, events_per_customer, as_of64)
     fx = _fx_rates(rng, as_of64)
 
     landing = out_dir / "landing"
     summary = GenerationSummary(out_dir=out_dir, customers=customers, seed=seed)
-    truths = []
     tables = {
         "crm/customers": crm, "crm/consents": consents, "erp/accounts": accounts, "erp/orders": orders,
         "erp/order_lines": lines, "erp/payments": payments, "support/tickets": tickets, "events/events": events,
+        "erp/fx_rates": fx,
     }
-    origins = {}
-    for name, df in tables.items():
-        out, truth, origin = _corrupt(rng, name, df, bad_row_rate)
-        origins[name] = origin
+    truths = []
+    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    con.execute("set enable_progress_bar = false")
+    for name, data in tables.items():
+        suffix = "jsonl" if name == "events/events" else "csv"
+        rate = 0.0 if name == "erp/fx_rates" else bad_row_rate
+        rows, truth = _write_table(con, rng, name, data, rate, landing / name / f"part-0000.{suffix}")
         truths.append(truth)
-        if name == "events/events":
-            out.attrs["broken_rows"] = np.flatnonzero((origin < 0) & out["event_id"].isna().to_numpy())
-            _write_jsonl(out, landing / name / "part-0000.jsonl")
-        else:
-            _write_csv(out, landing / name / "part-0000.csv")
-        summary.rows[name.replace("/", ".")] = len(out)
-    _write_csv(fx, landing / "erp/fx_rates/part-0000.csv")
-    summary.rows["erp.fx_rates"] = len(fx)
+        summary.rows[name.replace("/", ".")] = rows
+    con.close()
 
     truth_dir = out_dir / "truth"
     truth_dir.mkdir(parents=True, exist_ok=True)
     persons[["person_id", "true_segment", "first_name", "last_name", "email", "phone_e164", "country", "household_id"]].rename(
         columns={"phone_e164": "phone"}
     ).to_parquet(truth_dir / "persons.parquet", index=False)
-    events_identified = events["crm_customer_id"].notna().to_numpy() | events["email"].notna().to_numpy()
+    event_ids = np.char.add("E", np.char.zfill((np.flatnonzero(event_identified) + 1).astype(str), 10))
     pd.concat(
         [
             pd.DataFrame({"source_table": "crm.customers", "source_record_id": crm["crm_customer_id"], "person_id": crm_person}),
             pd.DataFrame({"source_table": "erp.accounts", "source_record_id": accounts["erp_account_id"], "person_id": acct_person}),
             pd.DataFrame({"source_table": "support.tickets", "source_record_id": tickets["ticket_id"], "person_id": ticket_person}),
-            pd.DataFrame({"source_table": "events.events", "source_record_id": events["event_id"][events_identified], "person_id": event_person[events_identified]}),
+            pd.DataFrame({"source_table": "events.events", "source_record_id": event_ids, "person_id": event_person[event_identified]}),
         ],
         ignore_index=True,
     ).to_parquet(truth_dir / "source_records.parquet", index=False)

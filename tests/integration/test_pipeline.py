@@ -126,3 +126,14 @@ def test_mlflow_lineage_tags(pipeline):
     for tag in ("dagster_run_id", "git_sha", "dbt_manifest_sha", "training_data_digest"):
         assert run.data.tags.get(tag), tag
     assert int(version.version) == 2  # two runs, two versions; champion follows the latest passing one
+
+
+def test_quarantine_matches_planted_bad_rows(pipeline, con):
+    """Every planted bad row is quarantined with its kind, and no good row is."""
+    import pandas as pd
+
+    _, _, home = pipeline
+    truth = pd.read_parquet(home / "demo" / "truth" / "bad_rows.parquet")
+    planted = set(zip(truth["file"], truth["record_number"], truth["kind"], strict=True))
+    caught = set(con.execute("select source_file, source_row, reason_kind from audit.quarantine").fetchall())
+    assert caught == planted
