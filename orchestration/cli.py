@@ -78,8 +78,6 @@ class _Progress(threading.Thread):
         self.started: dict[str, float] = {}
 
     def run(self) -> None:
-        from dagster import DagsterEventType, EventRecordsFilter  # noqa: F401
-
         cursor = None
         while not self.stop.is_set():
             cursor = self._drain(cursor)
