@@ -38,6 +38,7 @@ class SegmentationConfig(dg.Config):
     key=MODEL_KEY,
     deps=[FEATURES_KEY],
     group_name="ml",
+    pool=WAREHOUSE_POOL,  # reads the warehouse: DuckDB lets no other process open it during a write
     kinds={"mlflow", "scikit-learn"},
     description="Behavioural k-means segmentation, registered in MLflow as `customer_segmentation` with alias champion.",
 )

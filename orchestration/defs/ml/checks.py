@@ -4,6 +4,7 @@
 import dagster as dg
 
 from ml.registry import champion_version
+from orchestration.settings import WAREHOUSE_POOL
 from orchestration.resources import MlflowResource, WarehouseResource
 
 CUSTOMER_SEGMENTS_KEY = dg.AssetKey(["segments", "customer_segments"])
@@ -12,6 +13,7 @@ CUSTOMER_SEGMENTS_KEY = dg.AssetKey(["segments", "customer_segments"])
 @dg.asset_check(
     asset=CUSTOMER_SEGMENTS_KEY,
     blocking=True,
+    pool=WAREHOUSE_POOL,
     description="Every customer of marts.customers has exactly one segment, from the champion model version.",
 )
 def assignments_cover_all_customers(warehouse: WarehouseResource, mlflow: MlflowResource) -> dg.AssetCheckResult:

@@ -5,12 +5,14 @@ import dagster as dg
 
 from expectations.suites.customers import build_customers_suite
 from expectations.validate import validate
+from orchestration.settings import WAREHOUSE_POOL
 from orchestration.resources import WarehouseResource
 
 
 @dg.asset_check(
     asset=dg.AssetKey(["marts", "customers"]),
     blocking=True,
+    pool=WAREHOUSE_POOL,
     description="marts.customers passes its GX suite; error-severity failures block training and scoring.",
 )
 def customers_pass_expectation_suite(warehouse: WarehouseResource) -> dg.AssetCheckResult:
