@@ -29,13 +29,9 @@ def table_counts(con) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
+def pipeline(segments_home):
     """Generate, run twice; yield the settings and the table counts after each run."""
-    home = tmp_path_factory.mktemp("segments_home")
-    mp = pytest.MonkeyPatch()
-    for var in ("SEGMENTS_HOME", "SEGMENTS_LANDING", "DAGSTER_HOME", "SEGMENTS_WAREHOUSE_PATH", "MLFLOW_TRACKING_URI"):
-        mp.delenv(var, raising=False)
-    mp.setenv("SEGMENTS_HOME", str(home))
+    home = segments_home
     generate(home / "demo", customers=CUSTOMERS, seed=7)
     landing = home / "demo" / "landing"
     counts = []
@@ -43,8 +39,7 @@ def pipeline(tmp_path_factory):
         assert main(["run", "--landing", str(landing)]) == 0
         with duckdb.connect(str(get_settings().warehouse_path), read_only=True) as con:
             counts.append(table_counts(con))
-    yield get_settings(), counts, home
-    mp.undo()
+    return get_settings(), counts, home
 
 
 @pytest.fixture

@@ -1,0 +1,36 @@
+"""A user's own CRM export and nothing else flows through the whole pipeline.
+
+Only `landing/crm/customers/` has a file (the contract's columns, CSV with quoted fields and an
+extra column); every other source is empty, which is valid.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from orchestration.cli import main
+from orchestration.settings import get_settings
+
+HEADER = "crm_customer_id,first_name,last_name,email,phone,street,city,postal_code,country,birth_date,created_at,loyalty_tier\n"
+
+
+def test_crm_export_alone_gets_every_customer_a_segment(segments_home):
+    folder = segments_home / "landing" / "crm" / "customers"
+    folder.mkdir(parents=True)
+    rows = [
+        f'X{i},Ann{i},"Smith, {i}",ann{i}@example.org,+44 20 7946 {i:04d},1 High St,London,E1 6AN,GB,1980-02-0{1 + i % 9},2024-0{1 + i % 9}-15T10:00:00,gold'
+        for i in range(60)
+    ]
+    (folder / "export.csv").write_text(HEADER + "\n".join(rows) + "\n", encoding="utf-8")
+
+    assert main(["run"]) == 0  # default landing folder: $SEGMENTS_HOME/landing
+
+    with duckdb.connect(str(get_settings().warehouse_path), read_only=True) as con:
+        n = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
+        assert n("select count(*) from crm.customers") == 60
+        assert n("select count(*) from erp.orders") == 0
+        assert n("select count(*) from marts.customers") == 60
+        assert n("select count(*) from segments.customer_segments") == 60
+        assert n("select count(*) from segments.customer_segments where segment_name is null") == 0
+        assert n("select list(extra_columns)[1][1] from audit.ingest_ledger") == "loyalty_tier"
+        assert n("select last_name from marts.customers where email = 'ann3@example.org'") == "Smith, 3"
