@@ -52,6 +52,8 @@ create table if not exists {LEDGER_TABLE} (
     loaded_at timestamp not null,
     run_id varchar
 );
+-- rows identical to a row loaded before (a corrected file delivered again): neither loaded nor rejected
+alter table {LEDGER_TABLE} add column if not exists rows_already_loaded bigint default 0;
 create table if not exists {QUARANTINE_TABLE} (
     source_table varchar not null,
     source_file varchar not null,
@@ -71,6 +73,10 @@ class LandingFileError(Exception):
     """A file that cannot be loaded at all (missing required column, unreadable)."""
 
 
+class EmptyLandingFile(Exception):
+    """A 0-byte file: recorded in the ledger with 0 rows, not an error."""
+
+
 @dataclass
 class FileResult:
     """What happened to one landing file."""
@@ -82,6 +88,7 @@ class FileResult:
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
+    rows_already_loaded: int = 0
     extra_columns: list[str] = field(default_factory=list)
     message: str | None = None
 
@@ -108,6 +115,7 @@ class IngestReport:
             "rows_read": sum(f.rows_read for f in files),
             "rows_loaded": sum(f.rows_loaded for f in files),
             "rows_quarantined": sum(f.rows_quarantined for f in files),
+            "rows_already_loaded": sum(f.rows_already_loaded for f in files),
         }
 
     def as_dicts(self) -> list[dict]:
@@ -185,19 +193,28 @@ def _ingest_file(
         header = _read_into_text_table(con, path, contract)
         missing = [c for c in contract.required_columns if c not in header]
         if missing:
+            hint = next(
+                (f"; the file looks '{d}'-delimited, landing CSV must be comma-delimited"
+                 for d in (";", "\t", "|") if len(header) == 1 and d in header[0]),
+                "",
+            )
             raise LandingFileError(
                 f"{rel}: required column(s) {', '.join(missing)} missing for {contract.qualified_name} "
-                f"(found: {', '.join(header) or 'no columns'})"
+                f"(found: {', '.join(header) or 'no columns'}){hint}"
             )
         result.extra_columns = [h for h in header if h not in contract.column_names]
         _validate_and_load(con, contract, header, rel, sha, run_id, result)
         _write_ledger(con, result, path.stat().st_size, run_id)
         con.execute("commit")
+    except EmptyLandingFile as exc:
+        con.execute("rollback")
+        result.message = str(exc)
+        _write_ledger(con, result, path.stat().st_size, run_id)
     except (LandingFileError, duckdb.Error, UnicodeDecodeError, OSError) as exc:
         con.execute("rollback")
         result.status = "failed"
         result.message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        result.rows_read = result.rows_loaded = result.rows_quarantined = 0
+        result.rows_read = result.rows_loaded = result.rows_quarantined = result.rows_already_loaded = 0
         _write_ledger(con, result, path.stat().st_size, run_id)
     finally:
         for tmp in ("_landing_text", "_landing_rejects", "_landing_reject_scans", "_landing_checked"):
@@ -266,7 +283,7 @@ def _read_into_text_table(con: duckdb.DuckDBPyConnection, path: Path, contract: 
 
     header = _csv_header(path)
     if not header or header == [""]:
-        raise LandingFileError(f"{path.name}: empty file (no header row)")
+        raise EmptyLandingFile("empty file (no header, no rows): nothing to load")
     names = []
     for i, h in enumerate(header):  # unique, SQL-safe names for every physical column
         names.append(h if h in contract.column_names and h not in names else f"_extra_{i}")
@@ -376,6 +393,8 @@ def _validate_and_load(
     raw_json = "to_json(struct_pack(" + ", ".join(f"{c} := {c}" for c in sorted(present)) + "))::varchar" if present else "'{}'"
     pk_typed = ", ".join(f"_t_{k}" for k in contract.primary_key)
     pk_join = " and ".join(f"r.{k} = c._t_{k}" for k in contract.primary_key)
+    # A row equal in every contract column to a loaded row was loaded before (corrected re-delivery).
+    same_row = " and ".join(f"r.{c} is not distinct from checked._t_{c}" for c in contract.column_names)
     reasons = ", ".join(_reason_exprs(contract, header))
     con.execute(
         f"""create temp table _landing_checked as
@@ -387,11 +406,12 @@ def _validate_and_load(
                 from typed
             )
             select c.*,
-                   case when len(c._reasons) = 0 and (c._pk_rank > 1 or exists (
-                            select 1 from {contract.qualified_name} r where {pk_join}))
-                        then ['duplicate_key: primary key ({", ".join(contract.primary_key)}) already loaded or repeated in file']
+                   case when len(c._reasons) = 0 and (c._pk_rank > 1 or (exists (
+                            select 1 from {contract.qualified_name} r where {pk_join}) and not c._already_loaded))
+                        then ['duplicate_key: primary key ({", ".join(contract.primary_key)}) already loaded with other values or repeated in file']
                         else c._reasons end as _all_reasons
-            from checked c"""
+            from (select *, exists (select 1 from {contract.qualified_name} r where {same_row}) as _already_loaded
+                  from checked) c"""
     )
     loaded_at = "current_timestamp::timestamp"
     target_cols = ", ".join(contract.column_names + tuple(n for n, _ in LINEAGE_COLUMNS))
@@ -399,7 +419,7 @@ def _validate_and_load(
     con.execute(
         f"""insert into {contract.qualified_name} ({target_cols})
             select {source_cols}, ?, _source_row, ?, {loaded_at}
-            from _landing_checked where len(_all_reasons) = 0 order by _source_row""",
+            from _landing_checked where len(_all_reasons) = 0 and not _already_loaded order by _source_row""",
         [rel, sha],
     )
     con.execute(
@@ -412,19 +432,31 @@ def _validate_and_load(
             from _landing_rejects""",
         [contract.qualified_name, rel, sha, run_id] * 2,
     )
-    counts = con.execute(
-        "select count(*) filter (where len(_all_reasons) = 0), count(*) filter (where len(_all_reasons) > 0) "
+    loaded, already, quarantined = con.execute(
+        "select count(*) filter (where len(_all_reasons) = 0 and not _already_loaded), "
+        "count(*) filter (where len(_all_reasons) = 0 and _already_loaded), count(*) filter (where len(_all_reasons) > 0) "
         "from _landing_checked"
-    ).fetchone()
-    rejects = con.execute("select count(*) from _landing_rejects").fetchone()[0]
-    result.rows_loaded = counts[0]
-    result.rows_quarantined = counts[1] + rejects
-    result.rows_read = result.rows_loaded + result.rows_quarantined
+    ).fetchall()[0]
+    rejects = con.execute("select count(*) from _landing_rejects").fetchall()[0][0]
+    result.rows_loaded, result.rows_already_loaded = loaded, already
+    result.rows_quarantined = quarantined + rejects
+    result.rows_read = result.rows_loaded + result.rows_quarantined + result.rows_already_loaded
+    required_present = [c for c in contract.required_columns if c in present]
+    empty_required = []
+    if required_present and result.rows_read > rejects:
+        filled = con.execute(
+            "select " + ", ".join(f"count(nullif(trim({c}), ''))" for c in required_present) + " from _landing_text"
+        ).fetchall()[0]
+        empty_required = [c for c, n in zip(required_present, filled, strict=True) if n == 0]
+    if empty_required:
+        result.message = f"required column(s) {', '.join(empty_required)} empty in every row"
 
 
 def _write_ledger(con: duckdb.DuckDBPyConnection, r: FileResult, size: int, run_id: str | None) -> None:
     con.execute(
-        f"insert into {LEDGER_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp::timestamp, ?)",
+        f"""insert into {LEDGER_TABLE} (source_table, source_file, file_sha256, file_bytes, rows_read, rows_loaded,
+                rows_quarantined, status, message, extra_columns, loaded_at, run_id, rows_already_loaded)
+            values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp::timestamp, ?, ?)""",
         [
             r.source_table,
             r.source_file,
@@ -437,6 +469,7 @@ def _write_ledger(con: duckdb.DuckDBPyConnection, r: FileResult, size: int, run_
             r.message,
             r.extra_columns,
             run_id,
+            r.rows_already_loaded,
         ],
     )
 

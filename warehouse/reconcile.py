@@ -9,7 +9,11 @@ from warehouse.ingest import LEDGER_TABLE, QUARANTINE_TABLE
 
 
 def ledger_discrepancies(con: duckdb.DuckDBPyConnection) -> list[dict]:
-    """Loaded files whose ledger counts disagree with themselves, the raw table or the quarantine."""
+    """Loaded files whose ledger counts disagree with themselves, the raw table or the quarantine.
+
+    rows read = rows loaded + rows quarantined + rows already loaded (identical to a row loaded from an
+    earlier file, e.g. when a corrected file is delivered again).
+    """
     raw_counts = " union all ".join(
         f"select '{c.qualified_name}' as source_table, _file_sha256 as sha, count(*) as n "
         f"from {c.qualified_name} group by all"
@@ -19,16 +23,16 @@ def ledger_discrepancies(con: duckdb.DuckDBPyConnection) -> list[dict]:
         f"""
         with raw as ({raw_counts}),
         q as (select source_table, file_sha256 as sha, count(*) as n from {QUARANTINE_TABLE} group by all)
-        select l.source_table, l.source_file, l.rows_read, l.rows_loaded, l.rows_quarantined,
+        select l.source_table, l.source_file, l.rows_read, l.rows_loaded, l.rows_quarantined, l.rows_already_loaded,
                coalesce(raw.n, 0) as rows_in_raw, coalesce(q.n, 0) as rows_in_quarantine
         from {LEDGER_TABLE} l
         left join raw on raw.source_table = l.source_table and raw.sha = l.file_sha256
         left join q on q.source_table = l.source_table and q.sha = l.file_sha256
         where l.status = 'loaded'
-          and (l.rows_read <> l.rows_loaded + l.rows_quarantined
+          and (l.rows_read <> l.rows_loaded + l.rows_quarantined + l.rows_already_loaded
                or l.rows_loaded <> coalesce(raw.n, 0)
                or l.rows_quarantined <> coalesce(q.n, 0))
         """
     ).fetchall()
-    cols = ["source_table", "source_file", "rows_read", "rows_loaded", "rows_quarantined", "rows_in_raw", "rows_in_quarantine"]
+    cols = ["source_table", "source_file", "rows_read", "rows_loaded", "rows_quarantined", "rows_already_loaded", "rows_in_raw", "rows_in_quarantine"]
     return [dict(zip(cols, r, strict=True)) for r in rows]

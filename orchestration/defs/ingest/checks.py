@@ -9,7 +9,7 @@ from orchestration.resources import WarehouseResource
 from warehouse.reconcile import ledger_discrepancies
 
 
-@dg.asset_check(asset=LEDGER_KEY, blocking=True, pool=WAREHOUSE_POOL, description="For every loaded file: rows read = rows loaded + rows quarantined, and the raw table and quarantine hold exactly those rows.")
+@dg.asset_check(asset=LEDGER_KEY, blocking=True, pool=WAREHOUSE_POOL, description="For every loaded file: rows read = rows loaded + rows quarantined + rows already loaded, and the raw table and quarantine hold exactly those rows.")
 def every_file_reconciles(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     with warehouse.connect(read_only=True) as con:
         problems = ledger_discrepancies(con)
