@@ -30,14 +30,21 @@ STAGE_NAMES = {
     "segment_models": "dbt build: segments (+ tests)",
     "assignments_cover_all_customers": "check: one segment per customer",
     "every_file_reconciles": "check: ingest ledger reconciles",
+    "new_rows_pass_expectation_suite": "quality: GX suite on new raw rows",
 }
+
+
+PER_TABLE_CHECKS = {"new_rows_pass_expectation_suite"}
 
 
 def _label(step_key: str) -> str:
     """Readable stage name for a step key (asset steps are prefixed with their key path)."""
     for name, label in STAGE_NAMES.items():
-        if step_key == name or step_key.endswith("_" + name):
+        if step_key == name:
             return label
+        if step_key.endswith("_" + name):
+            table = step_key[: -len(name) - 1].replace("__", ".")
+            return f"{label} ({table})" if name in PER_TABLE_CHECKS else label
     return step_key
 
 
@@ -106,6 +113,8 @@ class _Progress(threading.Thread):
                 print(f"  {mark} {label} ({took:.1f} s)", file=self.out, flush=True)
                 if event.event_type == DagsterEventType.STEP_FAILURE:
                     err = event.step_failure_data.error
+                    while err is not None and err.cause is not None:  # the root cause, not Dagster's wrapper
+                        err = err.cause
                     print(f"      {err.message.strip() if err else ''}", file=self.out, flush=True)
             elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
                 data = event.event_specific_data
@@ -196,6 +205,7 @@ def print_summary(settings: Settings, result) -> None:
         f"  warehouse      {settings.warehouse_path}\n"
         f"  MLflow         {settings.mlflow_tracking_uri}  (artifacts: {settings.mlflow_artifacts_dir})\n"
         f"  Dagster runs   {settings.dagster_home}\n"
+        f"  validation     {settings.home / 'reports' / result.run_id / 'index.html'}\n"
         "  UIs            segments ui  (Dagster http://127.0.0.1:3000, MLflow http://127.0.0.1:5000)"
     )
 

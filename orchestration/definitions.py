@@ -15,7 +15,7 @@ from orchestration.defs.ingest.assets import landing_files
 from orchestration.defs.ingest.checks import every_file_reconciles
 from orchestration.defs.ml.assets import customer_segment_assignments, customer_segmentation
 from orchestration.defs.ml.checks import assignments_cover_all_customers
-from orchestration.defs.quality.checks import customers_pass_expectation_suite
+from orchestration.defs.quality.checks import RAW_SUITE_CHECKS, customers_pass_expectation_suite
 from orchestration.defs.transform.assets import build_dbt_assets, ensure_manifest
 from orchestration.resources import MlflowResource, WarehouseResource
 from orchestration.settings import DBT_PROJECT_DIR, Settings, get_settings
@@ -34,7 +34,12 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     )
     return dg.Definitions(
         assets=[landing_files, *dbt_defs, customer_segmentation, customer_segment_assignments],
-        asset_checks=[every_file_reconciles, customers_pass_expectation_suite, assignments_cover_all_customers],
+        asset_checks=[
+            every_file_reconciles,
+            *RAW_SUITE_CHECKS,
+            customers_pass_expectation_suite,
+            assignments_cover_all_customers,
+        ],
         jobs=[build_job],
         schedules=[
             dg.ScheduleDefinition(

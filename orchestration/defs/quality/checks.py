@@ -1,25 +1,32 @@
-"""Great Expectations suites as Dagster asset checks (GX 1.x, validated on DataFrames read from DuckDB)."""
+"""Great Expectations suites as Dagster asset checks (GX 1.x, validated on DataFrames read from DuckDB).
 
+Error-severity failures fail the check and, the checks being blocking, stop everything downstream;
+warn-only failures show as a warning. Every check writes its suite's page into the run's
+self-contained HTML report (`$SEGMENTS_HOME/reports/<run_id>/index.html`).
+"""
 
 import dagster as dg
+import great_expectations as gx
 
+from expectations.report import write_suite_report
 from expectations.suites.customers import build_customers_suite
+from expectations.suites.raw import build_raw_suite
 from expectations.validate import validate
-from orchestration.settings import WAREHOUSE_POOL
 from orchestration.resources import WarehouseResource
+from orchestration.settings import WAREHOUSE_POOL, get_settings
+from warehouse.contracts import CONTRACTS, TableContract
+from warehouse.ingest import LEDGER_TABLE
 
 
-@dg.asset_check(
-    asset=dg.AssetKey(["marts", "customers"]),
-    blocking=True,
-    pool=WAREHOUSE_POOL,
-    description="marts.customers passes its GX suite; error-severity failures block training and scoring.",
-)
-def customers_pass_expectation_suite(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+def _validate_query(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, sql: str, params: list, suite: gx.ExpectationSuite
+) -> dg.AssetCheckResult:
     with warehouse.connect(read_only=True) as con:
-        df = con.execute("select * from marts.customers").df()
-    outcome = validate(df, build_customers_suite())
-    # Only error-severity failures fail (and block); warn-only failures show as a warning.
+        df = con.execute(sql, params).df()
+    if df.empty:
+        return dg.AssetCheckResult(passed=True, metadata={"rows_validated": 0, "note": "no rows to validate in this run"})
+    outcome = validate(df, suite)
+    report = write_suite_report(get_settings().home / "reports" / context.run.run_id, outcome, len(df))
     return dg.AssetCheckResult(
         passed=not outcome.blocking and outcome.failed_warn == 0,
         severity=dg.AssetCheckSeverity.ERROR if outcome.blocking else dg.AssetCheckSeverity.WARN,
@@ -29,5 +36,39 @@ def customers_pass_expectation_suite(warehouse: WarehouseResource) -> dg.AssetCh
             "failed_error": outcome.failed_error,
             "failed_warn": outcome.failed_warn,
             "results": dg.MetadataValue.json(outcome.results_as_dicts()),
+            "report": dg.MetadataValue.path(str(report)),
         },
     )
+
+
+@dg.asset_check(
+    asset=dg.AssetKey(["marts", "customers"]),
+    blocking=True,
+    pool=WAREHOUSE_POOL,
+    description="marts.customers passes its GX suite; error-severity failures block training and scoring.",
+)
+def customers_pass_expectation_suite(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    return _validate_query(context, warehouse, "select * from marts.customers", [], build_customers_suite())
+
+
+def _raw_suite_check(contract: TableContract) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=dg.AssetKey([contract.source, contract.table]),
+        name="new_rows_pass_expectation_suite",
+        blocking=True,
+        pool=WAREHOUSE_POOL,
+        description=f"Rows loaded into {contract.qualified_name} by this run pass the GX suite derived from the landing contract.",
+    )
+    def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        sql = (
+            f"select * from {contract.qualified_name} where _file_sha256 in (select file_sha256 from {LEDGER_TABLE} "
+            "where run_id = ? and status = 'loaded' and source_table = ?)"
+        )
+        return _validate_query(context, warehouse, sql, [context.run.run_id, contract.qualified_name], build_raw_suite(contract))
+
+    return _check
+
+
+RAW_SUITE_CHECKS = [_raw_suite_check(c) for c in CONTRACTS]
