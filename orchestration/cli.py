@@ -31,10 +31,11 @@ STAGE_NAMES = {
     "assignments_cover_all_customers": "check: one segment per customer",
     "every_file_reconciles": "check: ingest ledger reconciles",
     "new_rows_pass_expectation_suite": "quality: GX suite on new raw rows",
+    "passes_expectation_suite": "quality: GX suite",
 }
 
 
-PER_TABLE_CHECKS = {"new_rows_pass_expectation_suite"}
+PER_TABLE_CHECKS = {"new_rows_pass_expectation_suite", "passes_expectation_suite"}
 
 
 def _label(step_key: str) -> str:

@@ -15,7 +15,11 @@ from orchestration.defs.ingest.assets import landing_files
 from orchestration.defs.ingest.checks import every_file_reconciles
 from orchestration.defs.ml.assets import customer_segment_assignments, customer_segmentation
 from orchestration.defs.ml.checks import assignments_cover_all_customers
-from orchestration.defs.quality.checks import RAW_SUITE_CHECKS, customers_pass_expectation_suite
+from orchestration.defs.quality.checks import (
+    MART_SUITE_CHECKS,
+    RAW_SUITE_CHECKS,
+    customers_pass_expectation_suite,
+)
 from orchestration.defs.transform.assets import build_dbt_assets, ensure_manifest
 from orchestration.resources import MlflowResource, WarehouseResource
 from orchestration.settings import DBT_PROJECT_DIR, Settings, get_settings
@@ -38,6 +42,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             every_file_reconciles,
             *RAW_SUITE_CHECKS,
             customers_pass_expectation_suite,
+            *MART_SUITE_CHECKS,
             assignments_cover_all_customers,
         ],
         jobs=[build_job],

@@ -10,6 +10,7 @@ import great_expectations as gx
 
 from expectations.report import write_suite_report
 from expectations.suites.customers import build_customers_suite
+from expectations.suites.marts import MART_SUITES
 from expectations.suites.raw import build_raw_suite
 from expectations.validate import validate
 from orchestration.resources import WarehouseResource
@@ -72,3 +73,20 @@ def _raw_suite_check(contract: TableContract) -> dg.AssetChecksDefinition:
 
 
 RAW_SUITE_CHECKS = [_raw_suite_check(c) for c in CONTRACTS]
+
+
+def _mart_suite_check(key: tuple[str, str], build) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=dg.AssetKey(list(key)),
+        name="passes_expectation_suite",
+        blocking=True,
+        pool=WAREHOUSE_POOL,
+        description=f"{'.'.join(key)} passes its GX suite (error severity blocks downstream, warn is reported).",
+    )
+    def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        return _validate_query(context, warehouse, f"select * from {'.'.join(key)}", [], build())
+
+    return _check
+
+
+MART_SUITE_CHECKS = [_mart_suite_check(key, build) for key, build in MART_SUITES.items()]

@@ -1,0 +1,92 @@
+"""GX suites for the marts and the BI-facing segment table.
+
+Error severity guards what downstream steps rely on (keys, references, money that cannot be
+negative); warn severity watches distributions that drift in real data without being wrong.
+"""
+
+from __future__ import annotations
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+
+ERROR = {"severity": "error"}
+WARN = {"severity": "warn"}
+PII_COLUMNS = ("first_name", "last_name", "email", "phone", "street", "birth_date", "postal_code")
+
+
+def build_orders_suite() -> gx.ExpectationSuite:
+    return gx.ExpectationSuite(
+        name="marts.orders",
+        expectations=[
+            gxe.ExpectColumnValuesToBeUnique(column="order_id", meta=ERROR),
+            gxe.ExpectColumnValuesToNotBeNull(column="customer_id", meta=ERROR),
+            gxe.ExpectColumnValuesToNotBeNull(column="fx_rate_to_eur", meta=ERROR),
+            gxe.ExpectColumnValuesToBeBetween(column="fx_rate_to_eur", min_value=0, strict_min=True, meta=ERROR),
+            gxe.ExpectColumnValuesToBeBetween(column="net_revenue_eur", min_value=0, meta=ERROR),
+            gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["completed", "cancelled", "returned"], meta=ERROR),
+            # distribution bounds: most orders complete; a typical basket is worth 1..1,000 EUR
+            gxe.ExpectColumnProportionOfUniqueValuesToBeBetween(column="customer_id", min_value=0.01, meta=WARN),
+            gxe.ExpectColumnMeanToBeBetween(column="net_revenue_eur", min_value=1, max_value=1000, meta=WARN),
+            gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["completed"], mostly=0.7, meta=WARN),
+        ],
+    )
+
+
+def build_support_tickets_suite() -> gx.ExpectationSuite:
+    return gx.ExpectationSuite(
+        name="marts.support_tickets",
+        expectations=[
+            gxe.ExpectColumnValuesToBeUnique(column="ticket_id", meta=ERROR),
+            gxe.ExpectColumnValuesToBeBetween(column="csat_score", min_value=1, max_value=5, meta=ERROR),
+            gxe.ExpectColumnValuesToBeBetween(column="resolution_hours", min_value=0, meta=ERROR),
+            gxe.ExpectColumnValuesToNotBeNull(column="customer_id", mostly=0.8, meta=WARN),
+        ],
+    )
+
+
+def build_customer_features_suite() -> gx.ExpectationSuite:
+    shares = ("share_web", "share_app", "share_store", "share_phone", "discount_share")
+    return gx.ExpectationSuite(
+        name="marts.customer_features",
+        expectations=[
+            gxe.ExpectColumnValuesToBeUnique(column="customer_id", meta=ERROR),
+            gxe.ExpectColumnValuesToNotBeNull(column="as_of_date", meta=ERROR),
+            gxe.ExpectColumnValuesToBeBetween(column="frequency", min_value=0, meta=ERROR),
+            gxe.ExpectColumnValuesToBeBetween(column="monetary_eur", min_value=0, meta=ERROR),
+            gxe.ExpectColumnValuesToBeBetween(column="recency_days", min_value=0, meta=ERROR),
+            *(gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=1, meta=ERROR) for c in shares),
+            gxe.ExpectColumnValuesToBeBetween(column="avg_csat", min_value=1, max_value=5, meta=ERROR),
+            # distribution: a customer base where almost nobody bought is a broken join, not a business
+            gxe.ExpectColumnValuesToBeBetween(column="frequency", min_value=1, mostly=0.3, meta=WARN),
+        ],
+    )
+
+
+def build_customer_segments_suite() -> gx.ExpectationSuite:
+    return gx.ExpectationSuite(
+        name="segments.customer_segments",
+        expectations=[
+            gxe.ExpectColumnValuesToBeUnique(column="customer_id", meta=ERROR),
+            *(gxe.ExpectColumnValuesToNotBeNull(column=c, meta=ERROR) for c in ("segment_key", "segment_name", "model_name", "model_version", "definition_version")),
+            gxe.ExpectColumnDistinctValuesToBeInSet(column="segment_family", value_set=["rfm", "behavioural", "lifecycle", "predictive"], meta=ERROR),
+            gxe.ExpectColumnUniqueValueCountToBeBetween(column="model_version", min_value=1, max_value=1, meta=ERROR),
+            gxe.ExpectColumnValuesToBeBetween(column="r_score", min_value=0, max_value=5, meta=ERROR),
+            # BI-facing: no PII column may appear
+            gxe.ExpectTableColumnsToMatchSet(
+                column_set=["customer_id", "segment_family", "segment_key", "segment_name", "r_score", "f_score", "m_score",
+                            "rfm_segment", "model_name", "model_version", "definition_version", "assigned_at", "reason",
+                            "is_fallback", "fallback_reason", "dagster_run_id"],
+                exact_match=True,
+                meta=ERROR,
+            ),
+            gxe.ExpectColumnUniqueValueCountToBeBetween(column="segment_key", min_value=3, max_value=7, meta=WARN),
+        ],
+    )
+
+
+MART_SUITES = {
+    ("marts", "orders"): build_orders_suite,
+    ("marts", "support_tickets"): build_support_tickets_suite,
+    ("marts", "customer_features"): build_customer_features_suite,
+    ("segments", "customer_segments"): build_customer_segments_suite,
+}
