@@ -305,13 +305,24 @@ def _read_into_text_table(con: duckdb.DuckDBPyConnection, path: Path, contract: 
     )
     present = [n for n in names if not n.startswith("_extra_")]
     cols = ", ".join(f"t.{c}" for c in present) or "null as _none"
-    source_row = "t._ordinal"
-    if con.execute("select count(*) from _landing_rejects").fetchone()[0]:
-        source_row = (
-            "t._ordinal + (select count(*) from (select source_row - row_number() over (order by source_row) as gap "
-            "from _landing_rejects) r where r.gap < t._ordinal)"
+    if con.execute("select count(*) from _landing_rejects").fetchall()[0][0]:
+        # rejected record j (in file order) has gap_j = its record number - j clean rows before it; a clean
+        # row with ordinal i follows every reject with gap_j < i. One ASOF join instead of a count per row.
+        con.execute(
+            """create temp table _landing_reject_gaps as
+               select gap, max(j) as rejects_before
+               from (select source_row - row_number() over (order by source_row) as gap,
+                            row_number() over (order by source_row) as j from _landing_rejects)
+               group by gap"""
         )
-    con.execute(f"create temp table _landing_text as select {cols}, {source_row} as _source_row from _landing_raw t")
+        con.execute(
+            f"""create temp table _landing_text as
+                select {cols}, t._ordinal + coalesce(g.rejects_before, 0) as _source_row
+                from _landing_raw t asof left join _landing_reject_gaps g on t._ordinal > g.gap"""
+        )
+        con.execute("drop table _landing_reject_gaps")
+    else:
+        con.execute(f"create temp table _landing_text as select {cols}, t._ordinal as _source_row from _landing_raw t")
     con.execute("drop table _landing_raw; drop table if exists _landing_rejects_raw")
     return header
 
