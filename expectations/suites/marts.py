@@ -6,6 +6,8 @@ negative); warn severity watches distributions that drift in real data without b
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
@@ -14,7 +16,7 @@ WARN = {"severity": "warn"}
 PII_COLUMNS = ("first_name", "last_name", "email", "phone", "street", "birth_date", "postal_code")
 
 
-def build_orders_suite() -> gx.ExpectationSuite:
+def build_orders_suite(freshness_days: int = 45) -> gx.ExpectationSuite:
     return gx.ExpectationSuite(
         name="marts.orders",
         expectations=[
@@ -28,6 +30,37 @@ def build_orders_suite() -> gx.ExpectationSuite:
             gxe.ExpectColumnProportionOfUniqueValuesToBeBetween(column="customer_id", min_value=0.01, meta=WARN),
             gxe.ExpectColumnMeanToBeBetween(column="net_revenue_eur", min_value=1, max_value=1000, meta=WARN),
             gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["completed"], mostly=0.7, meta=WARN),
+            # freshness: the newest order is at most 45 days old (a stalled ERP export shows here first)
+            gxe.ExpectColumnMaxToBeBetween(
+                column="ordered_at", min_value=datetime.now() - timedelta(days=freshness_days), meta=WARN
+            ),
+        ],
+    )
+
+
+def build_order_lines_suite() -> gx.ExpectationSuite:
+    return gx.ExpectationSuite(
+        name="marts.order_lines",
+        expectations=[
+            gxe.ExpectColumnValuesToBeUnique(column="order_line_id", meta=ERROR),
+            gxe.ExpectColumnValuesToNotBeNull(column="order_id", meta=ERROR),
+            gxe.ExpectColumnValuesToBeBetween(column="quantity", min_value=1, meta=ERROR),
+            gxe.ExpectColumnValuesToBeBetween(column="unit_price", min_value=0, meta=ERROR),
+            gxe.ExpectColumnValuesToNotBeNull(column="net_amount_eur", meta=ERROR),
+            # a discount larger than the line is possible (vouchers) but rare
+            gxe.ExpectColumnValuesToBeBetween(column="net_amount", min_value=0, mostly=0.99, meta=WARN),
+        ],
+    )
+
+
+def build_customer_source_records_suite() -> gx.ExpectationSuite:
+    return gx.ExpectationSuite(
+        name="marts.customer_source_records",
+        expectations=[
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["source_system", "source_record_id"], meta=ERROR),
+            gxe.ExpectColumnValuesToNotBeNull(column="customer_id", meta=ERROR),
+            gxe.ExpectColumnValuesToMatchRegex(column="customer_id", regex=r"^cus_[0-9a-f]{16}$", meta=ERROR),
+            gxe.ExpectColumnValuesToBeInSet(column="source_system", value_set=["crm", "erp", "support"], meta=ERROR),
         ],
     )
 
@@ -86,6 +119,8 @@ def build_customer_segments_suite() -> gx.ExpectationSuite:
 
 MART_SUITES = {
     ("marts", "orders"): build_orders_suite,
+    ("marts", "order_lines"): build_order_lines_suite,
+    ("marts", "customer_source_records"): build_customer_source_records_suite,
     ("marts", "support_tickets"): build_support_tickets_suite,
     ("marts", "customer_features"): build_customer_features_suite,
     ("segments", "customer_segments"): build_customer_segments_suite,

@@ -19,6 +19,7 @@ def orders() -> pd.DataFrame:
             "fx_rate_to_eur": 1.0,
             "net_revenue_eur": 40.0,
             "status": ["completed"] * (N - 5) + ["returned"] * 5,
+            "ordered_at": pd.Timestamp.now() - pd.Timedelta(days=3),
         }
     )
 
@@ -80,4 +81,11 @@ def test_share_out_of_range_blocks_and_mostly_lapsed_base_only_warns():
     df = features()
     df["frequency"] = 0
     outcome = validate(df, build_customer_features_suite())
+    assert not outcome.blocking and outcome.failed_warn == 1
+
+
+def test_stale_orders_only_warn():
+    df = orders()
+    df["ordered_at"] = pd.Timestamp.now() - pd.Timedelta(days=400)
+    outcome = validate(df, build_orders_suite())
     assert not outcome.blocking and outcome.failed_warn == 1
