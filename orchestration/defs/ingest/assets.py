@@ -60,6 +60,10 @@ def landing_files(context: dg.AssetExecutionContext, config: IngestConfig, wareh
                 "dagster/row_count": totals[key],
                 **{k: dg.MetadataValue.int(v) for k, v in run_totals.items()},
                 "landing_folder": dg.MetadataValue.path(str(landing / contract.landing_path)),
+                # schema drift: columns the contract does not know, tolerated and reported per file
+                "extra_columns": dg.MetadataValue.json(
+                    {f.source_file: f.extra_columns for f in report.for_table(contract.qualified_name) if f.extra_columns}
+                ),
             },
         )
     yield dg.MaterializeResult(
