@@ -22,7 +22,7 @@ import csv
 import hashlib
 import io
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -117,9 +117,6 @@ class IngestReport:
             "rows_quarantined": sum(f.rows_quarantined for f in files),
             "rows_already_loaded": sum(f.rows_already_loaded for f in files),
         }
-
-    def as_dicts(self) -> list[dict]:
-        return [asdict(f) for f in self.files]
 
 
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection, contracts: Iterable[TableContract] = CONTRACTS) -> None:
