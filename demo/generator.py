@@ -10,6 +10,7 @@ What it plants:
 - the same person in CRM, ERP and support with realistic differences (typos, nicknames, dropped
   accents, case, changed e-mail, phone formats, missing cross-references), internal CRM duplicates,
   and households that share a phone or e-mail without being the same person;
+- placeholder e-mails and phones (test@..., info@..., 0000000000) shared by unrelated persons;
 - about `bad_row_rate` extra bad rows per table, of the kinds listed in `BAD_KINDS`.
 """
 
@@ -522,6 +523,20 @@ def _events(rng, p, crm, crm_person, start, end, events_per_customer: float, as_
     return table, person, logged_in | by_email
 
 
+# Values people type when a form insists: shared by many unrelated persons, they must never link them.
+PLACEHOLDER_EMAILS = ["info@company.com", "test@test.com", "noreply@shop.com", "none@none.com", "n/a"]
+PLACEHOLDER_PHONES = ["0000000000", "1234567890", "+49 000 0000000"]
+
+
+def _plant_placeholders(rng: np.random.Generator, crm: pd.DataFrame, accounts: pd.DataFrame, rate: float) -> None:
+    """Replace about `rate` of CRM and ERP e-mails and phones with placeholders, in place. Uses its
+    own random stream so the rest of the data is the same with or without placeholders."""
+    for df in (crm, accounts):
+        for column, pool in (("email", PLACEHOLDER_EMAILS), ("phone", PLACEHOLDER_PHONES)):
+            hit = np.flatnonzero(rng.random(len(df)) < rate)
+            df.loc[hit, column] = np.asarray(pool, dtype=object)[rng.integers(0, len(pool), len(hit))]
+
+
 # ---------------------------------------------------------------------------------------------
 # bad rows
 
@@ -684,6 +699,7 @@ def generate(
     duplicate_rate: float = 0.10,
     bad_row_rate: float = 0.01,
     events_per_customer: float = 5.0,
+    placeholder_rate: float = 0.004,
     as_of: date | None = None,
 ) -> GenerationSummary:
     """Write landing files and ground truth for `customers` persons into `out_dir`."""
@@ -701,6 +717,7 @@ def generate(
     crm, crm_person = _crm_customers(rng, persons, duplicate_rate, first_seen, as_of64)
     buyers = count > 0
     accounts, acct_person = _erp_accounts(rng, persons, crm, crm_person, buyers, first_seen, as_of64)
+    _plant_placeholders(np.random.default_rng(seed + 1), crm, accounts, placeholder_rate)
     orders, lines, payments = _orders(rng, persons, acct_person, count, start, end, lines_per_order, as_of64, N.FX_LEVELS)
     tickets, ticket_person = _tickets(rng, persons, accounts, acct_person, start, end, tickets_per_customer, as_of64)
     consents = _consents(rng, crm, as_of64)
@@ -747,6 +764,7 @@ def generate(
     manifest = {
         "seed": seed, "customers": customers, "orders_per_customer": orders_per_customer, "lines_per_order": lines_per_order,
         "tickets_per_customer": tickets_per_customer, "duplicate_rate": duplicate_rate, "bad_row_rate": bad_row_rate,
+        "placeholder_rate": placeholder_rate,
         "events_per_customer": events_per_customer, "as_of": str(as_of or date(2026, 10, 31)), "rows": summary.rows,
         "bad_rows": {k: int(v) for k, v in summary.bad_rows.items()},
     }

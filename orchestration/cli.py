@@ -3,6 +3,7 @@
     segments generate --customers N --seed S --out DIR   demo landing data + ground truth
     segments run [--landing DIR]                          materialize the whole graph in-process
     segments quarantine                                   what was rejected, by table and reason
+    segments bench identity --customers N                 identity accuracy vs ground truth + timings
     segments ui                                           Dagster UI + MLflow UI on 127.0.0.1
 """
 
@@ -23,7 +24,9 @@ from orchestration.settings import PROJECT_ROOT, Settings, get_settings
 
 STAGE_NAMES = {
     "landing_files": "ingest landing files -> raw",
-    "warehouse_models": "dbt build: staging, identity, marts (+ tests)",
+    "identity_input_models": "dbt build: person staging + identity candidates (+ tests)",
+    "identity_resolution": "identity: rules + Splink + guardrails -> stable customer ids",
+    "warehouse_models": "dbt build: staging, golden record, marts (+ tests)",
     "customers_pass_expectation_suite": "quality: Great Expectations on marts.customers",
     "customer_segmentation": "train + register segmentation model (MLflow)",
     "customer_segment_assignments": "score customers with @champion -> ml",
@@ -84,6 +87,7 @@ class _Progress(threading.Thread):
         self.instance, self.run_id, self.out = instance, run_id, out
         self.stop = threading.Event()
         self.started: dict[str, float] = {}
+        self.durations: dict[str, float] = {}  # step key -> seconds, for benchmarks
 
     def run(self) -> None:
         cursor = None
@@ -110,6 +114,7 @@ class _Progress(threading.Thread):
                 print(f"  ... {label}", file=self.out, flush=True)
             elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
                 took = time.monotonic() - self.started.get(step, time.monotonic())
+                self.durations[step] = took
                 mark = "ok " if event.event_type == DagsterEventType.STEP_SUCCESS else "FAILED"
                 print(f"  {mark} {label} ({took:.1f} s)", file=self.out, flush=True)
                 if event.event_type == DagsterEventType.STEP_FAILURE:
@@ -125,28 +130,24 @@ class _Progress(threading.Thread):
         return conn.cursor
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    settings = _prepare_environment(Path(args.landing) if args.landing else None)
-    print(f"SEGMENTS_HOME  {settings.home}\nlanding        {settings.landing_dir}")
-    if not settings.landing_dir.is_dir():
-        print(f"error: landing folder {settings.landing_dir} does not exist", file=sys.stderr)
-        return 2
-
+def execute_job(settings: Settings, job_name: str, out=sys.stdout):
+    """Run one job of the code location in this process, printing progress to `out` and the full
+    dbt/Dagster log to `$SEGMENTS_HOME/logs/`. Returns (result, log path, seconds, seconds per step)."""
     from dagster import DagsterInstance
 
     from ml.registry import ensure_tracking_db
-    from orchestration.definitions import BUILD_JOB_NAME, build_definitions
+    from orchestration.definitions import build_definitions
 
     t0 = time.monotonic()
     ensure_tracking_db(settings.mlflow_db_path)
     defs = build_definitions(settings)
-    job = defs.resolve_job_def(BUILD_JOB_NAME)
+    job = defs.resolve_job_def(job_name)
     instance = DagsterInstance.get()
     run_id = str(uuid.uuid4())
-    print(f"run {run_id} (definitions loaded in {time.monotonic() - t0:.1f} s)")
+    print(f"run {run_id} (definitions loaded in {time.monotonic() - t0:.1f} s)", file=out)
     log_path = settings.home / "logs" / f"run-{run_id}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    progress = _Progress(instance, run_id, sys.stdout)
+    progress = _Progress(instance, run_id, out)
     progress.start()
     # dbt and Dagster write their detailed logs to stdout: keep them in a file, print only progress.
     try:
@@ -163,9 +164,75 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         progress.stop.set()
         progress.join()
-    print(f"run {'succeeded' if result.success else 'FAILED'} in {time.monotonic() - t0:.1f} s (full log: {log_path})\n")
+    return result, log_path, time.monotonic() - t0, progress.durations
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _prepare_environment(Path(args.landing) if args.landing else None)
+    print(f"SEGMENTS_HOME  {settings.home}\nlanding        {settings.landing_dir}")
+    if not settings.landing_dir.is_dir():
+        print(f"error: landing folder {settings.landing_dir} does not exist", file=sys.stderr)
+        return 2
+    from orchestration.definitions import BUILD_JOB_NAME
+
+    result, log_path, seconds, _ = execute_job(settings, BUILD_JOB_NAME)
+    print(f"run {'succeeded' if result.success else 'FAILED'} in {seconds:.1f} s (full log: {log_path})\n")
     print_summary(settings, result)
     return 0 if result.success else 1
+
+
+def cmd_bench_identity(args: argparse.Namespace) -> int:
+    """Generate N persons, resolve their identities through the real Dagster job, score vs truth."""
+    import json
+    import shutil
+
+    import duckdb
+
+    from demo.generator import generate
+    from ml.identity.evaluate import evaluate
+    from orchestration.definitions import IDENTITY_JOB_NAME
+    from orchestration.resources import DUCKDB_CONFIG
+
+    work = Path(args.workdir or f"data/bench/identity-{args.customers}").resolve()
+    data, home = work / "demo", work / "home"
+    t0 = time.monotonic()
+    manifest = data / "truth" / "manifest.json"
+    reuse = manifest.exists() and json.loads(manifest.read_text()).get("customers") == args.customers and (
+        json.loads(manifest.read_text()).get("seed") == args.seed
+    )
+    if not reuse:
+        generate(data, customers=args.customers, seed=args.seed)
+    generate_s = time.monotonic() - t0
+    shutil.rmtree(home, ignore_errors=True)
+    os.environ["SEGMENTS_HOME"] = str(home)
+    settings = _prepare_environment(data / "landing")
+    print(f"identity bench: {args.customers:,} persons (seed {args.seed}), data {data} "
+          f"({'reused' if reuse else f'generated in {generate_s:.1f} s'})")
+    result, log_path, seconds, durations = execute_job(settings, IDENTITY_JOB_NAME)
+    if not result.success:
+        print(f"identity job FAILED (log: {log_path})", file=sys.stderr)
+        return 1
+    with duckdb.connect(str(settings.warehouse_path), read_only=True, config=DUCKDB_CONFIG) as con:
+        con.execute("create temp table assigned as select record_id, customer_id from identity.customer_source_records")
+        accuracy = evaluate(con, "assigned", data / "truth", "staging.stg_events__events")
+        run = con.execute(
+            "select records, customers, bridges, reference_conflicts, vetoed_pairs, multi_source_share, timings "
+            "from identity.resolution_runs order by resolved_at desc limit 1"
+        ).fetchall()[0]
+    identity_s = durations.get("identity_resolution", float("nan"))
+    report = {
+        "customers": args.customers, "seed": args.seed, "records": run[0], "resolved_customers": run[1],
+        "bridges_cut": run[2], "reference_conflicts": run[3], "vetoed_pairs": run[4], "multi_source_share": run[5],
+        "identity_seconds": round(identity_s, 1), "identity_stage_seconds": json.loads(run[6]),
+        "job_seconds": round(seconds, 1), "step_seconds": {k: round(v, 1) for k, v in durations.items()},
+        **accuracy.as_dict(),
+    }
+    (work / "identity_bench.json").write_text(json.dumps(report, indent=2))
+    print(f"\n{accuracy.describe()}")
+    print(f"identity stage {identity_s:.1f} s ({', '.join(f'{k} {v:.1f} s' for k, v in json.loads(run[6]).items())}); "
+          f"job {seconds:.1f} s; bridges cut {run[2]:,}, references refused {run[3]:,}")
+    print(f"report: {work / 'identity_bench.json'}")
+    return 0
 
 
 def print_summary(settings: Settings, result) -> None:
@@ -284,6 +351,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_run)
     q = sub.add_parser("quarantine", help="summarise quarantined rows")
     q.set_defaults(func=cmd_quarantine)
+    b = sub.add_parser("bench", help="measure a stage against the generator's ground truth")
+    bench = b.add_subparsers(dest="bench", required=True)
+    bi = bench.add_parser("identity", help="identity resolution: pairwise precision/recall/F1, cluster accuracy, time")
+    bi.add_argument("--customers", type=int, default=100_000)
+    bi.add_argument("--seed", type=int, default=7)
+    bi.add_argument("--workdir", help="where data and the run go (default data/bench/identity-N; data is reused)")
+    bi.set_defaults(func=cmd_bench_identity)
     u = sub.add_parser("ui", help="start the Dagster and MLflow UIs")
     u.add_argument("--host", default="127.0.0.1")
     u.add_argument("--dagster-port", type=int, default=3000)

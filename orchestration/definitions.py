@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
+from orchestration.defs.identity.assets import identity_resolution
 from orchestration.defs.ingest.assets import landing_files
 from orchestration.defs.ingest.checks import every_file_reconciles
 from orchestration.defs.ml.assets import customer_segment_assignments, customer_segmentation
@@ -25,6 +26,7 @@ from orchestration.resources import MlflowResource, WarehouseResource
 from orchestration.settings import DBT_PROJECT_DIR, Settings, get_settings
 
 BUILD_JOB_NAME = "build_segments_job"
+IDENTITY_JOB_NAME = "resolve_identities_job"
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -36,8 +38,14 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         selection=dg.AssetSelection.all(),
         description="Ingest new landing files, build the warehouse, train and score segments.",
     )
+    identity_job = dg.define_asset_job(
+        IDENTITY_JOB_NAME,
+        # landing_files loads every raw table at once: the whole step, not only the person tables
+        selection=dg.AssetSelection.assets(identity_resolution).upstream() | dg.AssetSelection.assets(landing_files),
+        description="Ingest new landing files and re-resolve customer identities (no marts, no training).",
+    )
     return dg.Definitions(
-        assets=[landing_files, *dbt_defs, customer_segmentation, customer_segment_assignments],
+        assets=[landing_files, *dbt_defs, identity_resolution, customer_segmentation, customer_segment_assignments],
         asset_checks=[
             every_file_reconciles,
             *RAW_SUITE_CHECKS,
@@ -45,7 +53,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             *MART_SUITE_CHECKS,
             assignments_cover_all_customers,
         ],
-        jobs=[build_job],
+        jobs=[build_job, identity_job],
         schedules=[
             dg.ScheduleDefinition(
                 name=f"{BUILD_JOB_NAME}_schedule",

@@ -69,10 +69,29 @@ def test_everything_that_opens_the_warehouse_shares_one_pool(defs):
         assert check.op.pool == WAREHOUSE_POOL, check.check_keys
 
 
-def test_dbt_runs_in_two_steps_around_the_ml_write_back(defs):
+def test_dbt_runs_in_three_steps_around_the_identity_and_ml_write_backs(defs):
     graph = defs.resolve_asset_graph()
-    warehouse_step = graph.get(dg.AssetKey(["marts", "customers"])).assets_def
-    segments_step = graph.get(dg.AssetKey(["segments", "customer_segments"])).assets_def
-    assert warehouse_step.op.name == "warehouse_models"
-    assert segments_step.op.name == "segment_models"
-    assert dg.AssetKey(["segments", "customer_segments"]) not in warehouse_step.keys
+    step = lambda *key: graph.get(dg.AssetKey(list(key))).assets_def  # noqa: E731
+    assert step("intermediate", "int_identity_candidates").op.name == "identity_input_models"
+    assert step("identity", "customer_source_records").op.name == "identity_resolution"
+    assert step("marts", "customers").op.name == "warehouse_models"
+    assert step("segments", "customer_segments").op.name == "segment_models"
+    # the golden record builds on identity's write-back, which builds on the candidates
+    resolved = graph.get(dg.AssetKey(["intermediate", "int_customer_records_resolved"]))
+    assert dg.AssetKey(["identity", "customer_source_records"]) in resolved.parent_keys
+    identity = graph.get(dg.AssetKey(["identity", "customer_source_records"]))
+    assert dg.AssetKey(["intermediate", "int_identity_candidates"]) in identity.parent_keys
+
+
+def test_identity_qa_checks_block_the_marts(defs):
+    graph = defs.resolve_asset_graph()
+    checks = {c.name: c for c in graph.asset_check_keys if c.asset_key == dg.AssetKey(["identity", "customer_source_records"])}
+    assert set(checks) >= {
+        "identity_churn_within_bound", "clusters_within_size_limit", "bridges_below_bound", "customers_seen_in_several_sources"
+    }
+    specs = {s.name: s for s in step_check_specs(graph)}
+    assert specs["identity_churn_within_bound"].blocking and specs["clusters_within_size_limit"].blocking
+
+
+def step_check_specs(graph):
+    return graph.get(dg.AssetKey(["identity", "customer_source_records"])).assets_def.check_specs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-LAYER_SCHEMAS = ("crm", "erp", "support", "events", "staging", "intermediate", "marts", "ml", "segments", "audit")
+LAYER_SCHEMAS = ("crm", "erp", "support", "events", "staging", "reference", "intermediate", "identity", "marts", "ml", "segments", "audit")
 
 
 def table_row_counts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]:

@@ -1,8 +1,11 @@
--- Every CRM customer and ERP account in staging resolves to exactly one customer.
+-- Every CRM customer and ERP account in staging, and every other candidate record (support
+-- requesters, identified devices), resolves to exactly one customer: identity loses no one.
 with expected as (
     select 'crm' as source_system, crm_customer_id as source_record_id from {{ ref('stg_crm__customers') }}
-    union all
+    union
     select 'erp', erp_account_id from {{ ref('stg_erp__accounts') }}
+    union
+    select source_system, source_record_id from {{ ref('int_customer_records_unioned') }}
 ),
 
 resolved as (

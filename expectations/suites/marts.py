@@ -60,7 +60,7 @@ def build_customer_source_records_suite() -> gx.ExpectationSuite:
             gxe.ExpectCompoundColumnsToBeUnique(column_list=["source_system", "source_record_id"], meta=ERROR),
             gxe.ExpectColumnValuesToNotBeNull(column="customer_id", meta=ERROR),
             gxe.ExpectColumnValuesToMatchRegex(column="customer_id", regex=r"^cus_[0-9a-f]{16}$", meta=ERROR),
-            gxe.ExpectColumnValuesToBeInSet(column="source_system", value_set=["crm", "erp", "support"], meta=ERROR),
+            gxe.ExpectColumnValuesToBeInSet(column="source_system", value_set=["crm", "erp", "support", "events"], meta=ERROR),
         ],
     )
 

@@ -18,19 +18,22 @@ def test_crm_export_alone_gets_every_customer_a_segment(segments_home):
     folder = segments_home / "landing" / "crm" / "customers"
     folder.mkdir(parents=True)
     rows = [
-        f'X{i},Ann{i},"Smith, {i}",ann{i}@example.org,+44 20 7946 {i:04d},1 High St,London,E1 6AN,GB,1980-02-0{1 + i % 9},2024-0{1 + i % 9}-15T10:00:00,gold'
+        f'X{i},Ann{i},"Smith, {i}",ann{i}@smith-family.co.uk,+44 20 7946 {i:04d},1 High St,London,E1 6AN,GB,1980-02-0{1 + i % 9},2024-0{1 + i % 9}-15T10:00:00,gold'
         for i in range(60)
     ]
+    # a placeholder address typed into the export: blocked, so it links nobody and never survives
+    rows.append("X60,Bo,Placeholder,test@example.com,,2 High St,London,E1 6AN,GB,1981-01-01,2024-01-15T10:00:00,gold")
     (folder / "export.csv").write_text(HEADER + "\n".join(rows) + "\n", encoding="utf-8")
 
     assert main(["run"]) == 0  # default landing folder: $SEGMENTS_HOME/landing
 
     with duckdb.connect(str(get_settings().warehouse_path), read_only=True) as con:
         n = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
-        assert n("select count(*) from crm.customers") == 60
+        assert n("select count(*) from crm.customers") == 61
         assert n("select count(*) from erp.orders") == 0
-        assert n("select count(*) from marts.customers") == 60
-        assert n("select count(*) from segments.customer_segments") == 60
+        assert n("select count(*) from marts.customers") == 61
+        assert n("select count(*) from segments.customer_segments") == 61
+        assert n("select email from marts.customers where last_name = 'Placeholder'") is None
         assert n("select count(*) from segments.customer_segments where segment_name is null") == 0
         assert n("select list(extra_columns)[1][1] from audit.ingest_ledger") == "loyalty_tier"
-        assert n("select last_name from marts.customers where email = 'ann3@example.org'") == "Smith, 3"
+        assert n("select last_name from marts.customers where email = 'ann3@smith-family.co.uk'") == "Smith, 3"

@@ -132,3 +132,65 @@ def test_quarantine_matches_planted_bad_rows(pipeline, con):
     planted = set(zip(truth["file"], truth["record_number"], truth["kind"], strict=True))
     caught = set(con.execute("select source_file, source_row, reason_kind from audit.quarantine").fetchall())
     assert caught == planted
+
+
+def test_identity_resolution_matches_the_planted_persons(pipeline, con):
+    """Pairwise precision and recall against the generator's truth (the bench measures larger scales)."""
+    from ml.identity.evaluate import evaluate
+
+    _, _, home = pipeline
+    con.execute("create temp table assigned as select record_id, customer_id from identity.customer_source_records")
+    accuracy = evaluate(con, "assigned", home / "demo" / "truth", "staging.stg_events__events")
+    assert accuracy.precision >= 0.99, accuracy.describe()
+    assert accuracy.recall >= 0.97, accuracy.describe()
+    assert accuracy.records_evaluated == con.execute("select count(*) from identity.customer_source_records").fetchone()[0]
+
+
+def test_identity_is_stable_and_explained(con):
+    runs = con.execute("select is_applied, merges, splits, new_customers from identity.resolution_runs order by resolved_at").fetchall()
+    assert len(runs) == 2 and all(r[0] for r in runs)
+    assert runs[1][1:] == (0, 0, 0)  # the same data resolves to the same customers
+    n = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
+    # every record in a multi-record customer is explained by at least one accepted link
+    assert n(
+        """select count(*) from identity.customer_source_records where cluster_size > 1 and matched_on = 'unmatched'"""
+    ) == 0
+    # golden record provenance points at a record of the same customer
+    assert n(
+        """select count(*) from marts.customers c
+           where c.email is not null and not list_contains(c.source_record_ids, c.email_source)"""
+    ) == 0
+    assert n("select count(*) from marts.customers where first_name is not null and first_name_source is null") == 0
+
+
+@pytest.fixture(scope="module")
+def third_run(pipeline):
+    """A new CRM landing file with re-typed records of 40 existing people, then a third run."""
+    settings, _, home = pipeline
+    landing = home / "demo" / "landing"
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as c:
+        before = dict(c.execute("select record_id, customer_id from identity.customer_source_records").fetchall())
+        rows = c.execute(
+            """select crm_customer_id, 'N' || lpad((row_number() over (order by crm_customer_id))::varchar, 7, '0') as new_id,
+                      first_name, upper(last_name), upper(email), phone, street, city, postal_code, country,
+                      strftime(birth_date, '%Y-%m-%d'), strftime(created_at, '%Y-%m-%dT%H:%M:%S')
+               from crm.customers where email is not null and birth_date is not null
+               order by crm_customer_id limit 40"""
+        ).fetchall()
+    header = "crm_customer_id,first_name,last_name,email,phone,street,city,postal_code,country,birth_date,created_at\n"
+    lines = [",".join(f'"{v}"' if v is not None else "" for v in r[1:]) for r in rows]
+    (landing / "crm" / "customers" / "part-0001.csv").write_text(header + "\n".join(lines) + "\n", encoding="utf-8")
+    assert main(["run", "--landing", str(landing)]) == 0
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as c:
+        after = dict(c.execute("select record_id, customer_id from identity.customer_source_records").fetchall())
+        last = c.execute("select merges, splits from identity.resolution_runs order by resolved_at desc limit 1").fetchone()
+    return before, after, {f"crm:{r[1]}": f"crm:{r[0]}" for r in rows}, last
+
+
+def test_new_records_for_existing_people_keep_every_customer_id(third_run):
+    before, after, new_to_original, _ = third_run
+    changed = {r: (before[r], after[r]) for r in before if after.get(r) != before[r]}
+    assert changed == {}
+    # each new record joined the customer of the person it re-describes
+    assert {n: after[n] for n in new_to_original} == {n: after[o] for n, o in new_to_original.items()}
+    assert set(after) - set(before) == set(new_to_original)

@@ -1,8 +1,9 @@
 """dbt models as Dagster assets; dbt tests become asset checks (error severity blocks downstream).
 
-dbt runs twice per full run because Python sits in the middle of the SQL graph: `warehouse_models`
-(staging, intermediate, marts) before the ML assets and `segment_models` (segments.*) after them, on
-top of the Python write-back declared as a dbt source.
+Python sits twice in the middle of the SQL graph, so dbt runs in three steps per full run:
+`identity_input_models` (seeds, the staging models identity reads, its candidate records), then the
+Python identity asset, `warehouse_models` (everything else up to marts) on top of its write-back, the
+ML assets, and `segment_models` (segments.*) on top of theirs. Each write-back is a dbt source.
 """
 
 
@@ -21,6 +22,8 @@ from orchestration.resources import WarehouseResource
 from orchestration.settings import DBT_PROJECT_DIR, WAREHOUSE_POOL
 
 SEGMENTS_SELECTION = "fqn:segments_warehouse.marts.segments"
+# The candidate records identity resolution reads, and everything they are built from.
+IDENTITY_INPUT_SELECTION = "+int_identity_candidates"
 MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
 
 
@@ -33,7 +36,7 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
         return super().get_asset_key(dbt_resource_props)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        return {"staging": "staging", "intermediate": "identity", "marts": "marts", "segments": "segments"}.get(
+        return {"staging": "staging", "intermediate": "identity", "reference": "identity", "marts": "marts", "segments": "segments"}.get(
             dbt_resource_props.get("schema", ""), "dbt"
         )
 
@@ -77,29 +80,33 @@ def _run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: 
     yield from dbt.cli(["build"], context=context).stream()
 
 
+def _dbt_step(manifest: Path, name: str, doc: str, select: str = "fqn:*", exclude: str | None = None) -> dg.AssetsDefinition:
+    """One `dbt build` step over a selection of the project (all steps share the warehouse pool)."""
+
+    def step(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+        yield from _run_dbt(context, dbt, warehouse)
+
+    step.__doc__ = doc
+    step.__name__ = name
+    return dbt_assets(
+        manifest=manifest, dagster_dbt_translator=TRANSLATOR, select=select, exclude=exclude, name=name, pool=WAREHOUSE_POOL
+    )(step)
+
+
 def build_dbt_assets(manifest: Path) -> list[dg.AssetsDefinition]:
-    """Both dbt asset definitions, built from a manifest that exists (see `ensure_manifest`)."""
-
-    @dbt_assets(
-        manifest=manifest,
-        dagster_dbt_translator=TRANSLATOR,
-        exclude=SEGMENTS_SELECTION,
-        name="warehouse_models",
-        pool=WAREHOUSE_POOL,
-    )
-    def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-        """Staging, identity and marts models with their tests."""
-        yield from _run_dbt(context, dbt, warehouse)
-
-    @dbt_assets(
-        manifest=manifest,
-        dagster_dbt_translator=TRANSLATOR,
-        select=SEGMENTS_SELECTION,
-        name="segment_models",
-        pool=WAREHOUSE_POOL,
-    )
-    def segment_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-        """BI-facing segment tables built on the ML write-back."""
-        yield from _run_dbt(context, dbt, warehouse)
-
-    return [warehouse_models, segment_models]
+    """The three dbt steps, built from a manifest that exists (see `ensure_manifest`)."""
+    return [
+        _dbt_step(
+            manifest, "identity_input_models",
+            "Reference seeds, person staging models and the normalised candidate records, with tests.",
+            select=IDENTITY_INPUT_SELECTION,
+        ),
+        _dbt_step(
+            manifest, "warehouse_models",
+            "The remaining staging models, resolved records, golden record and marts, with tests.",
+            exclude=f"{SEGMENTS_SELECTION} {IDENTITY_INPUT_SELECTION}",
+        ),
+        _dbt_step(
+            manifest, "segment_models", "BI-facing segment tables built on the ML write-back.", select=SEGMENTS_SELECTION
+        ),
+    ]

@@ -1,63 +1,65 @@
--- WALKING-SKELETON IDENTITY: records are the same person when their normalised e-mail is equal.
--- ERP accounts without an e-mail follow their (valid) CRM reference; support tickets follow their
--- ERP account, else their e-mail. The identity issue replaces this model with Splink-based
--- resolution; everything downstream only relies on its grain and columns.
+-- One row per candidate record with the customer identity resolution assigned to it (source
+-- `identity.customer_source_records`, written by the Dagster identity asset), the record's raw
+-- fields for the golden record, and its survivorship score.
+--
+-- Survivorship score = source trust x recency x completeness:
+--   trust       var identity_source_trust (CRM is the system of record for people);
+--   recency     1 / (1 + years between the record's last update and the newest record);
+--   completeness share of the golden-record fields the record fills.
 
 with records as (
     select * from {{ ref('int_customer_records_unioned') }}
 ),
 
-crm_keys as (
+candidates as (
     select
-        source_record_id as crm_customer_id,
-        coalesce(email_normalized, 'crm:' || source_record_id) as group_key
-    from records
-    where source_system = 'crm'
+        record_id, phone_e164, is_email_placeholder, is_phone_placeholder, is_first_name_placeholder,
+        is_last_name_placeholder
+    from {{ ref('int_identity_candidates') }}
 ),
 
-erp_keys as (
-    select
-        r.source_record_id as erp_account_id,
-        coalesce(r.email_normalized, c.group_key, 'erp:' || r.source_record_id) as group_key,
-        case
-            when r.email_normalized is not null then 'email'
-            when c.group_key is not null then 'crm_reference'
-            else 'unmatched'
-        end as matched_on
-    from records as r
-    left join crm_keys as c on c.crm_customer_id = r.crm_customer_id
-    where r.source_system = 'erp'
+assignments as (
+    select record_id, customer_id, matched_on, match_probability
+    from {{ source('identity', 'customer_source_records') }}
 ),
 
-keyed as (
+joined as (
     select
-        r.*,
-        case r.source_system
-            when 'crm' then coalesce(r.email_normalized, 'crm:' || r.source_record_id)
-            when 'erp' then e.group_key
-            else coalesce(a.group_key, r.email_normalized, 'support:' || r.source_record_id)
-        end as group_key,
-        case r.source_system
-            when 'crm' then case when r.email_normalized is not null then 'email' else 'unmatched' end
-            when 'erp' then e.matched_on
-            else case
-                when a.group_key is not null then 'erp_account'
-                when r.email_normalized is not null then 'email'
-                else 'unmatched'
-            end
-        end as matched_on
+        a.customer_id,
+        r.source_system,
+        r.source_record_id,
+        a.record_id,
+        a.matched_on,
+        a.match_probability,
+        -- placeholders (blocklist) never survive into the golden record
+        case when not coalesce(c.is_first_name_placeholder, false) then r.first_name end as first_name,
+        case when not coalesce(c.is_last_name_placeholder, false) then r.last_name end as last_name,
+        case when not coalesce(c.is_email_placeholder, false) then r.email end as email,
+        case when not coalesce(c.is_email_placeholder, false) then r.email_normalized end as email_normalized,
+        case when not coalesce(c.is_phone_placeholder, false) then coalesce(c.phone_e164, r.phone) end as phone,
+        r.street,
+        r.city,
+        r.postal_code,
+        r.country,
+        r.birth_date,
+        r.record_updated_at,
+        r.record_created_at
     from records as r
-    left join erp_keys as e
-        on r.source_system = 'erp' and e.erp_account_id = r.source_record_id
-    left join erp_keys as a
-        on r.source_system = 'support' and a.erp_account_id = r.erp_account_id
+    inner join assignments as a on a.record_id = r.source_system || ':' || r.source_record_id
+    left join candidates as c on c.record_id = a.record_id
 ),
 
 final as (
     select
-        'cus_' || left(md5(group_key), 16) as customer_id,
-        *
-    from keyed
+        *,
+        {{ source_trust('source_system') }}
+        * (1.0 / (1.0 + greatest(date_diff('day', record_updated_at, max(record_updated_at) over ()), 0) / 365.0))
+        * ((
+            (first_name is not null)::int + (last_name is not null)::int + (email is not null)::int
+            + (phone is not null)::int + (street is not null)::int + (city is not null)::int
+            + (postal_code is not null)::int + (country is not null)::int + (birth_date is not null)::int
+        ) / 9.0) as survivorship_score
+    from joined
 )
 
 select * from final

@@ -1,5 +1,6 @@
--- One row per source record that names a person: CRM customers, ERP accounts and support
--- requesters (tickets carrying an e-mail or an account). The common shape identity works on.
+-- One row per source record that names a person: CRM customers, ERP accounts, support requesters
+-- (tickets carrying an e-mail, a phone or an account) and identified event users (a device,
+-- `anonymous_id`, that logged in or gave an e-mail). The common shape identity works on.
 
 with crm as (
     select
@@ -65,7 +66,33 @@ support as (
         erp_account_id,
         cast(null as varchar) as crm_customer_id
     from {{ ref('stg_support__tickets') }}
-    where requester_email_normalized is not null or erp_account_id is not null
+    where requester_email_normalized is not null or requester_phone_normalized is not null or erp_account_id is not null
+),
+
+-- A device's identity is what it said most often (ties: the latest); every event of an identified
+-- device belongs to this record.
+event_users as (
+    select
+        'events' as source_system,
+        anonymous_id as source_record_id,
+        mode(email_normalized) filter (where email_normalized is not null) as email_normalized,
+        cast(null as varchar) as phone_normalized,
+        cast(null as varchar) as first_name,
+        cast(null as varchar) as last_name,
+        mode(email_normalized) filter (where email_normalized is not null) as email,
+        cast(null as varchar) as phone,
+        cast(null as varchar) as street,
+        cast(null as varchar) as city,
+        cast(null as varchar) as postal_code,
+        cast(null as varchar) as country,
+        cast(null as date) as birth_date,
+        max(occurred_at) as record_updated_at,
+        min(occurred_at) as record_created_at,
+        cast(null as varchar) as erp_account_id,
+        mode(crm_customer_id) filter (where crm_customer_id is not null) as crm_customer_id
+    from {{ ref('stg_events__events') }}
+    group by anonymous_id
+    having count(crm_customer_id) > 0 or count(email_normalized) > 0
 ),
 
 final as (
@@ -74,6 +101,8 @@ final as (
     select * from erp
     union all
     select * from support
+    union all
+    select * from event_users
 )
 
 select * from final

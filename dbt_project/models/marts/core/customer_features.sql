@@ -64,23 +64,13 @@ ticket_features as (
 ),
 
 event_customers as (
-    -- identified events: by CRM id (logged in) or by e-mail
+    -- identified events: the device (anonymous_id) is a record identity resolution placed
     select r.customer_id, e.event_id
     from {{ ref('stg_events__events') }} as e
     inner join {{ ref('int_customer_records_resolved') }} as r
-        on r.source_system = 'crm' and r.source_record_id = e.crm_customer_id
+        on r.source_system = 'events' and r.source_record_id = e.anonymous_id
     cross join as_of
     where cast(e.occurred_at as date) <= as_of.as_of_date
-    union
-    select r.customer_id, e.event_id
-    from {{ ref('stg_events__events') }} as e
-    inner join (
-        select distinct email_normalized, customer_id
-        from {{ ref('int_customer_records_resolved') }}
-        where email_normalized is not null
-    ) as r on r.email_normalized = e.email_normalized
-    cross join as_of
-    where e.crm_customer_id is null and cast(e.occurred_at as date) <= as_of.as_of_date
 ),
 
 event_features as (

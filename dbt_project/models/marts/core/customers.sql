@@ -1,42 +1,33 @@
 -- One row per customer (person): the golden record.
--- Skeleton survivorship: per field, the first non-empty value by source trust (CRM, ERP, support),
--- then the most recently updated record.
+-- Per-field survivorship: each field comes from the record with the best survivorship score
+-- (source trust x recency x completeness, see int_customer_records_resolved) that has a value,
+-- with its provenance: <field>_source (the record id) and <field>_updated_at.
 
 with resolved as (
-    select
-        *,
-        case source_system when 'crm' then 1 when 'erp' then 2 else 3 end as source_rank
-    from {{ ref('int_customer_records_resolved') }}
-),
-
-ranked as (
-    select
-        *,
-        row_number() over (
-            partition by customer_id order by source_rank, record_updated_at desc, source_record_id
-        ) as survivorship_rank
-    from resolved
+    select * from {{ ref('int_customer_records_resolved') }}
 ),
 
 golden as (
     select
         customer_id,
-        min_by(first_name, survivorship_rank) filter (where first_name is not null) as first_name,
-        min_by(last_name, survivorship_rank) filter (where last_name is not null) as last_name,
-        min_by(email, survivorship_rank) filter (where email is not null) as email,
-        min_by(phone, survivorship_rank) filter (where phone is not null) as phone,
-        min_by(street, survivorship_rank) filter (where street is not null) as street,
-        min_by(city, survivorship_rank) filter (where city is not null) as city,
-        min_by(postal_code, survivorship_rank) filter (where postal_code is not null) as postal_code,
-        min_by(country, survivorship_rank) filter (where country is not null) as country,
-        min_by(birth_date, survivorship_rank) filter (where birth_date is not null) as birth_date,
+        {{ survivor('first_name') }},
+        {{ survivor('last_name') }},
+        {{ survivor('email') }},
+        {{ survivor('phone') }},
+        {{ survivor('street') }},
+        {{ survivor('city') }},
+        {{ survivor('postal_code') }},
+        {{ survivor('country') }},
+        {{ survivor('birth_date') }},
         min(record_created_at) as first_seen_at,
         count(*) as source_record_count,
         count(*) filter (where source_system = 'crm') as crm_record_count,
         count(*) filter (where source_system = 'erp') as erp_account_count,
         count(*) filter (where source_system = 'support') as support_record_count,
-        list_sort(list(source_system || ':' || source_record_id)) as source_record_ids
-    from ranked
+        count(*) filter (where source_system = 'events') as event_device_count,
+        count(distinct source_system) as source_system_count,
+        list_sort(list(record_id)) as source_record_ids
+    from resolved
     group by customer_id
 ),
 
@@ -46,6 +37,8 @@ crm_records as (
     where source_system = 'crm'
 ),
 
+-- the latest decision per purpose across all of the customer's CRM records wins (a revocation on
+-- a duplicate record revokes for the person)
 latest_consents as (
     select
         r.customer_id,
@@ -59,9 +52,9 @@ latest_consents as (
 consents as (
     select
         customer_id,
-        coalesce(bool_or(is_granted) filter (where purpose = 'profiling'), false) as has_profiling_consent,
-        coalesce(bool_or(is_granted) filter (where purpose = 'marketing_email'), false) as has_marketing_email_consent,
-        coalesce(bool_or(is_granted) filter (where purpose = 'marketing_sms'), false) as has_marketing_sms_consent
+        coalesce(bool_and(is_granted) filter (where purpose = 'profiling'), false) as has_profiling_consent,
+        coalesce(bool_and(is_granted) filter (where purpose = 'marketing_email'), false) as has_marketing_email_consent,
+        coalesce(bool_and(is_granted) filter (where purpose = 'marketing_sms'), false) as has_marketing_sms_consent
     from latest_consents
     group by customer_id
 ),

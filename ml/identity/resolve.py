@@ -1,0 +1,96 @@
+"""One identity run: candidates -> linkage -> stable ids -> QA -> the `identity` schema.
+
+`resolve_identities()` is what the Dagster asset and `segments bench identity` call. It works in
+an in-memory DuckDB connection with the warehouse attached as catalog `wh`, so Splink's scratch
+tables never touch the warehouse file; only the results are written back, in one transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import duckdb
+
+from ml.identity.config import IdentityConfig
+from ml.identity.linkage import LinkageResult, link_records
+from ml.identity.stable_ids import IdChanges, assign_stable_ids
+from warehouse.identity_store import IdentityQa, ensure_schema, load_previous, measure_qa, previous_model, write_run
+
+CATALOG = "wh"
+CANDIDATES_TABLE = f"{CATALOG}.intermediate.int_identity_candidates"
+DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+
+@dataclass(frozen=True)
+class IdentityRun:
+    run_id: str
+    applied: bool
+    changes: IdChanges
+    qa: IdentityQa
+    linkage: LinkageResult
+    seconds: float
+
+    def summary(self) -> dict:
+        return {
+            "applied": self.applied,
+            "records": self.qa.records,
+            "customers": self.qa.customers,
+            "new_customers": self.changes.new_customers,
+            "merges": self.changes.merges,
+            "splits": self.changes.splits,
+            "churn": round(self.changes.churn, 6),
+            "bridges": self.qa.bridges,
+            "oversized_clusters": self.qa.oversized_clusters,
+            "reference_conflicts": self.qa.reference_conflicts,
+            "shared_keys": self.qa.shared_keys,
+            "multi_source_share": round(self.qa.multi_source_share, 4),
+            "max_cluster_size": self.qa.max_cluster_size,
+            "edges_by_rule": self.linkage.edges_by_rule,
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def connect_with_warehouse(warehouse_path: Path | str) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection with the warehouse file attached read-write as `wh`."""
+    con = duckdb.connect(config=DUCKDB_CONFIG)
+    path = str(warehouse_path).replace("'", "''")
+    con.execute(f"attach '{path}' as {CATALOG}")
+    con.execute("set enable_progress_bar = false")
+    return con
+
+
+def resolve_identities(
+    con: duckdb.DuckDBPyConnection,
+    config: IdentityConfig,
+    run_id: str,
+    candidates_table: str = CANDIDATES_TABLE,
+) -> IdentityRun:
+    """Resolve, assign stable ids, measure, and persist (applied only within the churn bound)."""
+    t0 = time.monotonic()
+    ensure_schema(con, CATALOG)
+    linkage = link_records(con, config, candidates_table, previous_model(con, CATALOG))
+    load_previous(con, CATALOG)
+    con.execute(
+        """create or replace temp table identity_assignment_input as
+           select r.record_id, c.cluster, c.matched_on
+           from identity_clusters as c inner join identity_records as r using (node)"""
+    )
+    changes = assign_stable_ids(con, run_id)
+    qa = measure_qa(con, linkage.reviews)
+    applied = changes.churn <= config.max_identity_churn
+    write_run(
+        con,
+        CATALOG,
+        run_id=run_id,
+        applied=applied,
+        changes=changes,
+        qa=qa,
+        reviews=linkage.reviews,
+        edges_by_rule=linkage.edges_by_rule,
+        timings=linkage.timings,
+        config=asdict(config),
+        splink_model=linkage.splink_model,
+    )
+    return IdentityRun(run_id, applied, changes, qa, linkage, time.monotonic() - t0)
