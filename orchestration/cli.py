@@ -221,7 +221,7 @@ def cmd_bench_identity(args: argparse.Namespace) -> int:
         ).fetchall()[0]
     identity_s = durations.get("identity_resolution", float("nan"))
     report = {
-        "customers": args.customers, "seed": args.seed, "records": run[0], "resolved_customers": run[1],
+        "persons_generated": args.customers, "seed": args.seed, "records": run[0], "resolved_customers": run[1],
         "bridges_cut": run[2], "reference_conflicts": run[3], "vetoed_pairs": run[4], "multi_source_share": run[5],
         "identity_seconds": round(identity_s, 1), "identity_stage_seconds": json.loads(run[6]),
         "job_seconds": round(seconds, 1), "step_seconds": {k: round(v, 1) for k, v in durations.items()},

@@ -14,7 +14,7 @@ the warehouse attached as catalog `catalog`; identity's working tables are temp 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -268,7 +268,3 @@ def _write_reviews(con: duckdb.DuckDBPyConnection, c: str, run_id: str, now: dat
             group by s.field, s.value""",
         [run_id, now, run_id, now],
     )
-
-
-def config_dict(config: Any) -> dict[str, Any]:
-    return asdict(config)

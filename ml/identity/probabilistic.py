@@ -26,12 +26,13 @@ from ml.identity.config import IdentityConfig
 PROFILES_TABLE = "identity_profiles"
 
 # Pairs are only scored when they share one of these (an OR of rules; Splink removes duplicates).
+# Each is selective at any scale: a rule like (given name, surname, city) would pair ~100 records
+# per block at 1M people (a quadratic 100M pairs) and finds nothing the address rules miss.
 PREDICTION_BLOCKING_RULES = (
     block_on("email_key"),
     block_on("phone_nsn"),
     block_on("last_name_key", "postal_code_key"),
     block_on("street_key", "postal_code_key"),
-    block_on("given_name_key", "last_name_key", "city_key"),
     block_on("last_name_key", "birth_date"),
 )
 
