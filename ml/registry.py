@@ -8,6 +8,7 @@ the signature comes from an aggregate example and the dataset is logged by schem
 from __future__ import annotations
 
 import fcntl
+import tempfile
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -15,12 +16,15 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import yaml
 import pandas as pd
 from mlflow.models import infer_signature
 
-from ml.segmentation import SEGMENTATION_FEATURES, TrainedSegmentation
+from ml.segment_definitions import PromotionGates
+from ml.segmentation import SEGMENTATION_FEATURES, TrainedSegmentation, prepare_features
 
 EXPERIMENT = "customer_segmentation"
+CHALLENGER, CHAMPION = "challenger", "champion"
 PIP_REQUIREMENTS = [
     f"scikit-learn=={__import__('sklearn').__version__}",
     f"pandas=={pd.__version__}",
@@ -38,19 +42,25 @@ class ModelRef:
 
 
 class SegmentationModel(mlflow.pyfunc.PythonModel):
-    """pyfunc: feature frame in, segment key / name / cluster / traits out."""
+    """pyfunc: feature frame in; segment key / name / cluster / traits and the surrogate rule of the
+    customer's leaf (the readable reason) out."""
 
-    def __init__(self, pipeline, names: dict[int, str], keys: dict[int, str], traits: dict[int, str]):
-        self.pipeline, self.names, self.keys, self.traits = pipeline, names, keys, traits
+    def __init__(self, pipeline, names: dict[int, str], keys: dict[int, str], traits: dict[int, str], surrogate=None):
+        self.pipeline, self.names, self.keys, self.traits, self.surrogate = pipeline, names, keys, traits, surrogate
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        clusters = self.pipeline.predict(model_input[list(SEGMENTATION_FEATURES)])
+        frame = model_input[list(SEGMENTATION_FEATURES)]
+        clusters = self.pipeline.predict(frame)
+        rules = (
+            self.surrogate.leaf_rules(prepare_features(frame, log=False)) if self.surrogate is not None else [""] * len(frame)
+        )
         return pd.DataFrame(
             {
                 "cluster": clusters.astype("int64"),
                 "segment_key": [self.keys[int(c)] for c in clusters],
                 "segment_name": [self.names[int(c)] for c in clusters],
                 "traits": [self.traits[int(c)] for c in clusters],
+                "rule": rules,
             }
         )
 
@@ -97,22 +107,59 @@ def model_card(trained: TrainedSegmentation, name: str) -> str:
         f"{r.avg_monetary_eur:,.0f} | {trained.traits[int(r.cluster)]} |"
         for r in trained.profile.itertuples()
     )
+    rules = "\n".join(f"- **{r.segment_name}**: {r.rule}" for r in trained.profile.itertuples())
+    candidates = "\n".join(
+        f"| {c.algorithm} | {c.k} | {c.silhouette:.3f} | {'' if c.bic is None else f'{c.bic:,.0f}'} | {c.stability_ari:.3f} |"
+        for c in trained.candidates
+    )
+    m = trained.metrics
     return f"""# Model card: {name}
 
 **Purpose**: behavioural customer segmentation for marketing and service playbooks.
-**Algorithm**: k-means (k={trained.k}, chosen by silhouette among {list(trained.k_range)}) on standardised,
+**Definition**: behavioural {trained.definition_version} (`ml/definitions/behavioural_segmentation.yaml`).
+**Algorithm**: {trained.algorithm} with k={trained.k}, chosen among the candidates below (k-means' k by
+silhouette, the Gaussian mixture's by BIC; then the most stable-enough by silhouette) on standardised,
 log-transformed features; names from deterministic rules on the cluster centroids.
 **Training rows**: {trained.n_rows:,} customers (marts.customer_features). **Seed**: {trained.seed}.
 **Features**: {", ".join(trained.features)}.
-**Quality**: silhouette {trained.metrics["silhouette"]:.3f}, Davies-Bouldin {trained.metrics["davies_bouldin"]:.3f}.
+**Quality**: silhouette {m["silhouette"]:.3f}, Davies-Bouldin {m["davies_bouldin"]:.3f}, bootstrap stability
+(ARI) {m["stability_ari"]:.3f}, surrogate fidelity {m["surrogate_fidelity"]:.3f}, smallest segment {m["min_segment_share"]:.1%}.
+
+| candidate | k | silhouette | BIC | stability ARI |
+|---|---|---|---|---|
+{candidates}
 
 | segment | customers | share | avg recency (days) | avg orders | avg revenue (EUR) | traits |
 |---|---|---|---|---|---|---|
 {rows}
 
+**Readable definitions** (decision-tree surrogate, fidelity {m["surrogate_fidelity"]:.1%} on held-out customers):
+{rules}
+
 **Limitations**: clusters describe behaviour, not intent; customers without orders are placed by their
 tenure and support activity. No protected attributes are used as features.
 """
+
+
+def profile_plot_png(trained: TrainedSegmentation, path: Path) -> Path:
+    """A heat map of each segment's standardised profile (how it differs from the average customer)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    prof = trained.profile.set_index("segment_name")[[c for c in trained.profile.columns if c.startswith("avg_")]]
+    z = (prof - prof.mean()) / prof.std(ddof=0).replace(0, 1)
+    fig, ax = plt.subplots(figsize=(1.1 * len(z.columns) + 3, 0.6 * len(z) + 1.5))
+    im = ax.imshow(z.to_numpy(dtype=float), cmap="RdBu_r", vmin=-2, vmax=2, aspect="auto")
+    ax.set_xticks(range(len(z.columns)), [c.removeprefix("avg_") for c in z.columns], rotation=45, ha="right")
+    ax.set_yticks(range(len(z)), list(z.index))
+    fig.colorbar(im, ax=ax, label="difference from the average segment (std)")
+    ax.set_title(f"Segment profiles ({trained.algorithm}, k={trained.k})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 def log_segmentation_model(
@@ -123,9 +170,11 @@ def log_segmentation_model(
     registered_model_name: str = "customer_segmentation",
     tags: dict[str, str] | None = None,
     training_df_digest_source: pd.DataFrame,
-    alias: str = "champion",
+    alias: str = CHALLENGER,
+    definition_yaml: str | None = None,
 ) -> ModelRef:
-    """Log a training run (params, metrics, artifacts, dataset digest, signature), register a version, set `alias`."""
+    """Log a training run (params, metrics, artifacts, dataset digest, signature), register a version
+    and give it `alias` (challenger: it becomes champion only through `promote_if_passing`)."""
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
@@ -134,19 +183,30 @@ def log_segmentation_model(
         training_df_digest_source[list(SEGMENTATION_FEATURES)], name="marts.customer_features"
     )
     example = aggregate_example(training_df_digest_source)
-    python_model = SegmentationModel(trained.pipeline, trained.names, trained.keys, trained.traits)
+    python_model = SegmentationModel(trained.pipeline, trained.names, trained.keys, trained.traits, trained.surrogate)
     signature = infer_signature(example, python_model.predict(None, example))
     with mlflow.start_run(experiment_id=experiment_id) as run:
-        mlflow.set_tags({**(tags or {}), "training_data_digest": dataset.digest})
+        mlflow.set_tags(
+            {**(tags or {}), "training_data_digest": dataset.digest, "definition_version": trained.definition_version}
+        )
         mlflow.log_params(
-            {"algorithm": "kmeans", "k": trained.k, "k_range": list(trained.k_range), "seed": trained.seed,
-             "n_rows": trained.n_rows, "features": ",".join(trained.features)}
+            {"algorithm": trained.algorithm, "k": trained.k, "k_range": list(trained.k_range), "seed": trained.seed,
+             "n_rows": trained.n_rows, "features": ",".join(trained.features),
+             "definition_version": trained.definition_version}
         )
         mlflow.log_metrics({k: v for k, v in trained.metrics.items() if np.isfinite(v)})
-        mlflow.log_metrics({f"silhouette_k{k}": v for k, v in trained.silhouette_by_k.items()})
+        mlflow.log_metrics(
+            {f"silhouette_{a}_k{k}": v for a, by_k in trained.silhouette_by_k.items() for k, v in by_k.items()}
+        )
+        mlflow.log_metrics({f"stability_ari_{c.algorithm}": c.stability_ari for c in trained.candidates})
         mlflow.log_input(dataset, context="training")
         mlflow.log_text(trained.profile.to_csv(index=False), "segment_profile.csv")
         mlflow.log_text(model_card(trained, registered_model_name), "model_card.md")
+        mlflow.log_text(trained.surrogate.rules_text, "surrogate_rules.txt")
+        if definition_yaml:
+            mlflow.log_text(definition_yaml, "segment_definition.yaml")
+        with tempfile.TemporaryDirectory() as tmp:
+            mlflow.log_artifact(str(profile_plot_png(trained, Path(tmp) / "segment_profiles.png")))
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=python_model,
@@ -156,6 +216,42 @@ def log_segmentation_model(
     version = mlflow.register_model(info.model_uri, registered_model_name)
     client.set_registered_model_alias(registered_model_name, alias, version.version)
     return ModelRef(registered_model_name, str(version.version), run.info.run_id, f"models:/{registered_model_name}/{version.version}")
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    version: str
+    promoted: bool
+    failures: list[str]
+    metrics: dict[str, float]
+    gates: dict[str, float]
+    definition_version: str
+
+
+def promote_if_passing(
+    tracking_uri: str, name: str, gates: PromotionGates | None = None, alias: str = CHALLENGER
+) -> PromotionDecision:
+    """The promotion gate: `name@challenger` becomes `@champion` only if its logged metrics pass
+    every gate; otherwise the champion stays what it was. Metrics and (by default) the gates are
+    read back from the challenger's MLflow run - the definition it was trained under - so what is
+    judged is exactly what was logged."""
+    from ml.segment_definitions import parse_definition
+
+    mlflow.set_tracking_uri(tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    version = client.get_model_version_by_alias(name, alias)
+    run = client.get_run(version.run_id)
+    if gates is None:
+        text = mlflow.artifacts.load_text(f"runs:/{version.run_id}/segment_definition.yaml")
+        gates = parse_definition(yaml.safe_load(text), SEGMENTATION_FEATURES).gates
+    metrics = dict(run.data.metrics)
+    failures = gates.failures(metrics, int(run.data.params.get("k", 0)))
+    if not failures:
+        client.set_registered_model_alias(name, CHAMPION, version.version)
+    return PromotionDecision(
+        str(version.version), not failures, failures, metrics, dict(gates.__dict__),
+        run.data.tags.get("definition_version", "unknown"),
+    )
 
 
 def champion_version(tracking_uri: str, name: str = "customer_segmentation", alias: str = "champion") -> str:
@@ -171,6 +267,14 @@ def load_champion(tracking_uri: str, name: str = "customer_segmentation", alias:
     return mlflow.pyfunc.load_model(f"models:/{name}@{alias}"), version
 
 
+def load_champion_if_any(tracking_uri: str, name: str = "customer_segmentation"):
+    """(pyfunc model, version) of `name@champion`, or None when no version has been promoted yet."""
+    try:
+        return load_champion(tracking_uri, name)
+    except mlflow.exceptions.MlflowException:
+        return None
+
+
 def assign_segments(model, features: pd.DataFrame) -> pd.DataFrame:
     """customer_id, segment_key, segment_name, reason for every customer of `features`."""
     # The signature declares every feature as double; counts arrive as integers from DuckDB.
@@ -181,6 +285,6 @@ def assign_segments(model, features: pd.DataFrame) -> pd.DataFrame:
             "customer_id": features["customer_id"].to_numpy(),
             "segment_key": pred["segment_key"].to_numpy(),
             "segment_name": pred["segment_name"].to_numpy(),
-            "reason": ("nearest centroid: " + pred["segment_name"] + "; traits: " + pred["traits"]).to_numpy(),
+            "reason": ("rule: " + pred["rule"] + "; traits: " + pred["traits"]).to_numpy(),
         }
     )

@@ -1,9 +1,17 @@
-"""Behavioural segmentation: k-means on customer features, with readable names and profiles.
+"""Behavioural segmentation: candidate clusterings, chosen for quality and stability, explained by rules.
 
-The model is a scikit-learn Pipeline (explicit imputation + log transform -> StandardScaler -> KMeans).
-k is chosen among `k_range` by silhouette on a sample; the final model is fitted on every row. Each
-cluster gets a human-readable name from deterministic rules on its standardised centroid, and a
-profile a frontline team understands (size, share, recency, frequency, spend, ...).
+The model is a scikit-learn Pipeline (explicit imputation + log transform -> StandardScaler ->
+KMeans or GaussianMixture). What it may be is set by the segment definition
+(`ml/definitions/behavioural_segmentation.yaml`):
+
+1. every candidate algorithm is fitted for every k on a sample; k-means' best k by silhouette, the
+   Gaussian mixture's by BIC;
+2. each algorithm's best is refitted on bootstrap resamples: the mean adjusted Rand index of their
+   labels against the reference (on the same customers) is its *stability*;
+3. among the finalists the most stable-enough one with the best silhouette wins and is fitted on
+   every row;
+4. a decision-tree surrogate gives each cluster readable rules, with its fidelity (`ml/surrogate.py`);
+   names come from deterministic rules on the standardised centroids; profiles in business units.
 """
 
 from __future__ import annotations
@@ -13,9 +21,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
-from sklearn.metrics import davies_bouldin_score, silhouette_score
+from sklearn.metrics import adjusted_rand_score, davies_bouldin_score, silhouette_score
+from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+from ml.surrogate import Surrogate, fit_surrogate
 
 SEGMENTATION_FEATURES: tuple[str, ...] = (
     "recency_days",
@@ -58,8 +69,9 @@ TRAIT_WORDS = {
 }
 
 
-def prepare_features(df: pd.DataFrame) -> np.ndarray:
-    """Feature matrix with explicit null rules: customers without orders look maximally lapsed."""
+def prepare_features(df: pd.DataFrame, log: bool = True) -> np.ndarray:
+    """Feature matrix with explicit null rules: customers without orders look maximally lapsed.
+    `log=False` keeps business units (for the surrogate's readable rules)."""
     x = pd.DataFrame(index=df.index)
     tenure = pd.to_numeric(df["tenure_days"], errors="coerce").fillna(0).astype(float)
     for col in SEGMENTATION_FEATURES:
@@ -69,37 +81,53 @@ def prepare_features(df: pd.DataFrame) -> np.ndarray:
     x["return_rate"] = x["return_rate"].fillna(0.0)
     x["avg_csat"] = x["avg_csat"].fillna(NEUTRAL_CSAT)
     x = x.fillna(0.0)
-    for col in LOG_FEATURES:
-        x[col] = np.log1p(x[col].clip(lower=0))
+    if log:
+        for col in LOG_FEATURES:
+            x[col] = np.log1p(x[col].clip(lower=0))
     return x.to_numpy(dtype=float)
 
 
 @dataclass
+class Candidate:
+    """One algorithm at its best k, with the figures the choice and the gates use."""
+
+    algorithm: str
+    k: int
+    silhouette: float
+    bic: float | None
+    stability_ari: float
+
+
+@dataclass
 class TrainedSegmentation:
-    """A fitted segmentation and everything needed to explain and log it."""
+    """A fitted segmentation and everything needed to explain, gate and log it."""
 
     pipeline: Pipeline
+    algorithm: str
     k: int
-    silhouette_by_k: dict[int, float]
+    silhouette_by_k: dict[str, dict[int, float]]  # algorithm -> k -> silhouette
+    candidates: list[Candidate]
     metrics: dict[str, float]
     profile: pd.DataFrame  # one row per cluster
     names: dict[int, str]  # cluster -> human name
     keys: dict[int, str]  # cluster -> stable segment key
     traits: dict[int, str]  # cluster -> short trait text
+    surrogate: Surrogate
     n_rows: int
     seed: int
     k_range: tuple[int, ...] = field(default_factory=tuple)
     features: tuple[str, ...] = SEGMENTATION_FEATURES
+    definition_version: str = ""
 
 
-def build_pipeline(k: int, seed: int, n_init: int = 4) -> Pipeline:
-    return Pipeline(
-        [
-            ("prepare", FunctionTransformer(prepare_features)),
-            ("scale", StandardScaler()),
-            ("kmeans", KMeans(n_clusters=k, n_init=n_init, random_state=seed)),
-        ]
-    )
+def build_pipeline(k: int, seed: int, algorithm: str = "kmeans", n_init: int = 8) -> Pipeline:
+    if algorithm == "kmeans":
+        model = KMeans(n_clusters=k, n_init=n_init, random_state=seed)
+    elif algorithm == "gaussian_mixture":
+        model = GaussianMixture(n_components=k, covariance_type="full", n_init=2, random_state=seed, reg_covar=1e-4)
+    else:
+        raise ValueError(f"unknown algorithm {algorithm!r}")
+    return Pipeline([("prepare", FunctionTransformer(prepare_features)), ("scale", StandardScaler()), ("model", model)])
 
 
 def _slug(name: str) -> str:
@@ -147,13 +175,41 @@ def name_clusters(centroids: np.ndarray, sizes: np.ndarray) -> tuple[dict[int, s
     return names, keys, traits
 
 
+def _silhouette(x: np.ndarray, labels: np.ndarray, seed: int) -> float:
+    if len(set(labels.tolist())) < 2:
+        return -1.0
+    return float(silhouette_score(x, labels, sample_size=min(len(x), 5000), random_state=seed))
+
+
+def stability_ari(sample: pd.DataFrame, algorithm: str, k: int, seed: int, rounds: int, size: int) -> float:
+    """Mean adjusted Rand index between the reference fit and fits on bootstrap resamples, on the
+    same customers (the sample). 1.0 = the same segments whatever the resample."""
+    reference = build_pipeline(k, seed, algorithm).fit(sample).predict(sample)
+    rng = np.random.default_rng(seed + 1)
+    scores = []
+    for r in range(rounds):
+        idx = rng.choice(len(sample), size=min(size, len(sample)), replace=True)
+        boot = build_pipeline(k, seed + 1 + r, algorithm).fit(sample.iloc[idx])
+        scores.append(adjusted_rand_score(reference, boot.predict(sample)))
+    return float(np.mean(scores))
+
+
 def train_segmentation(
     features: pd.DataFrame,
-    k_range: range | tuple[int, ...] = range(3, 8),
+    definition=None,
     seed: int = 0,
-    sample_size: int = 20_000,
+    k_range: range | tuple[int, ...] | None = None,
+    sample_size: int | None = None,
 ) -> TrainedSegmentation:
-    """Choose k by silhouette on a sample, fit on all rows, name and profile the clusters."""
+    """Choose algorithm and k per the definition, fit on all rows, explain, name and profile.
+
+    `definition` is a SegmentDefinition (default: the behavioural one); `k_range` and
+    `sample_size` override it (tests, tiny populations)."""
+    from ml.segment_definitions import load_definition
+
+    definition = definition or load_definition()
+    k_range = tuple(k_range or definition.k_range)
+    sample_size = sample_size or definition.sample_size
     n = len(features)
     ks = [k for k in k_range if k < n]
     if not ks:
@@ -161,31 +217,57 @@ def train_segmentation(
     rng = np.random.default_rng(seed)
     sample_idx = np.sort(rng.choice(n, size=min(n, sample_size), replace=False))
     sample = features.iloc[sample_idx]
-    scores: dict[int, float] = {}
-    for k in ks:
-        pipe = build_pipeline(k, seed).fit(sample)
-        labels = pipe.named_steps["kmeans"].labels_
-        x = pipe[:-1].transform(sample)
-        scores[k] = float(silhouette_score(x, labels, sample_size=min(len(x), 5000), random_state=seed)) if len(set(labels)) > 1 else -1.0
-    k = max(scores, key=lambda kk: (scores[kk], -kk))
-    pipeline = build_pipeline(k, seed).fit(features)
-    labels = pipeline.named_steps["kmeans"].labels_
-    x_sample = pipeline[:-1].transform(sample)
-    sample_labels = labels[sample_idx]
-    sizes = np.bincount(labels, minlength=k)
-    names, keys, traits = name_clusters(pipeline.named_steps["kmeans"].cluster_centers_, sizes)
+    silhouettes: dict[str, dict[int, float]] = {}
+    candidates: list[Candidate] = []
+    for algorithm in definition.algorithms:
+        silhouettes[algorithm], bics = {}, {}
+        for k in ks:
+            pipe = build_pipeline(k, seed, algorithm).fit(sample)
+            x = pipe[:-1].transform(sample)
+            silhouettes[algorithm][k] = _silhouette(x, pipe.predict(sample), seed)
+            if algorithm == "gaussian_mixture":
+                bics[k] = float(pipe.named_steps["model"].bic(x))
+        if bics:
+            best_k = min(bics, key=lambda kk: (bics[kk], kk))
+        else:
+            best_k = max(silhouettes[algorithm], key=lambda kk: (silhouettes[algorithm][kk], -kk))
+        candidates.append(
+            Candidate(
+                algorithm, best_k, silhouettes[algorithm][best_k], bics.get(best_k),
+                stability_ari(sample, algorithm, best_k, seed, definition.bootstrap_rounds, definition.bootstrap_sample_size),
+            )
+        )
+    stable = [c for c in candidates if c.stability_ari >= definition.gates.min_stability_ari]
+    chosen = max(stable, key=lambda c: c.silhouette) if stable else max(candidates, key=lambda c: c.stability_ari)
+    pipeline = build_pipeline(chosen.k, seed, chosen.algorithm).fit(features)
+    labels = pipeline.predict(features).astype(int)
+    x_all = pipeline[:-1].transform(features)
+    # clusters numbered 0..k-1 by size; empty mixture components are dropped from the naming
+    present = np.unique(labels)
+    sizes = np.bincount(labels, minlength=chosen.k)
+    centroids = np.vstack([x_all[labels == c].mean(axis=0) if sizes[c] else np.zeros(x_all.shape[1]) for c in range(chosen.k)])
+    names, keys, traits = name_clusters(centroids, sizes)
+    surrogate = fit_surrogate(
+        prepare_features(features, log=False)[sample_idx], labels[sample_idx], SEGMENTATION_FEATURES,
+        definition.surrogate_max_depth, definition.surrogate_min_samples_leaf, seed,
+    )
     profile = profile_segments(features, labels, names, keys)
+    profile["rule"] = [surrogate.segment_rules.get(int(c), "") for c in profile["cluster"]]
+    x_sample, sample_labels = x_all[sample_idx], labels[sample_idx]
     metrics = {
-        "silhouette": scores[k],
+        "silhouette": chosen.silhouette,
         "davies_bouldin": float(davies_bouldin_score(x_sample, sample_labels)) if len(set(sample_labels)) > 1 else float("nan"),
-        "inertia": float(pipeline.named_steps["kmeans"].inertia_),
-        "min_segment_share": float(sizes.min() / n),
+        "stability_ari": chosen.stability_ari,
+        "surrogate_fidelity": surrogate.fidelity,
+        "min_segment_share": float(sizes[present].min() / n),
+        "segments": float(len(present)),
     }
-    for c in range(k):
+    for c in present.tolist():
         metrics[f"share_{keys[c]}"] = float(sizes[c] / n)
     return TrainedSegmentation(
-        pipeline=pipeline, k=k, silhouette_by_k=scores, metrics=metrics, profile=profile, names=names,
-        keys=keys, traits=traits, n_rows=n, seed=seed, k_range=tuple(k_range),
+        pipeline=pipeline, algorithm=chosen.algorithm, k=chosen.k, silhouette_by_k=silhouettes, candidates=candidates,
+        metrics=metrics, profile=profile, names=names, keys=keys, traits=traits, surrogate=surrogate, n_rows=n,
+        seed=seed, k_range=k_range, definition_version=definition.version,
     )
 
 

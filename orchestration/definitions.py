@@ -15,7 +15,7 @@ from orchestration.defs.identity.assets import identity_resolution
 from orchestration.defs.ingest.assets import landing_files
 from orchestration.defs.ingest.checks import every_file_reconciles
 from orchestration.defs.ml.assets import customer_segment_assignments, customer_segmentation
-from orchestration.defs.ml.checks import assignments_cover_all_customers
+from orchestration.defs.ml.checks import assignments_cover_all_customers, challenger_passes_promotion_gates
 from orchestration.defs.quality.checks import (
     MART_SUITE_CHECKS,
     RAW_SUITE_CHECKS,
@@ -52,6 +52,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             customers_pass_expectation_suite,
             *MART_SUITE_CHECKS,
             assignments_cover_all_customers,
+            challenger_passes_promotion_gates,
         ],
         jobs=[build_job, identity_job],
         schedules=[

@@ -64,7 +64,7 @@ def test_everything_that_opens_the_warehouse_shares_one_pool(defs):
         if node.is_materializable:
             assert node.assets_def.op.pool == WAREHOUSE_POOL, key
     python_checks = list(defs.asset_checks or [])
-    assert len(python_checks) == 3 + 9 + 6  # reconciliation, customers GX, coverage, raw suites, mart suites
+    assert len(python_checks) == 3 + 9 + 6 + 1  # reconciliation, customers GX, coverage, raw suites, mart suites, promotion gate
     for check in python_checks:
         assert check.op.pool == WAREHOUSE_POOL, check.check_keys
 

@@ -10,8 +10,7 @@ import duckdb
 import pandas as pd
 
 ASSIGNMENTS_TABLE = "ml.customer_segment_assignments"
-# Version of the segment definitions (features, algorithm, naming rules) the assignments follow.
-DEFINITION_VERSION = "0.1.0"
+DEFINITIONS_TABLE = "ml.segment_definitions"
 
 
 def write_assignments(
@@ -22,13 +21,14 @@ def write_assignments(
     model_name: str,
     model_version: str,
     run_id: str,
-    definition_version: str = DEFINITION_VERSION,
+    definition_version: str,
 ) -> int:
     """Replace the assignments with one row per customer; returns the row count.
 
-    `segments`: customer_id, segment_key, segment_name, reason. `rfm`: customer_id, r/f/m_score, rfm_segment.
+    `segments`: customer_id, segment_key, segment_name, reason, is_fallback, fallback_reason.
+    `rfm`: customer_id, r/f/m_score, rfm_segment.
     """
-    con.register("_segments", segments[["customer_id", "segment_key", "segment_name", "reason"]])
+    con.register("_segments", segments[["customer_id", "segment_key", "segment_name", "reason", "is_fallback", "fallback_reason"]])
     con.register("_rfm", rfm[["customer_id", "r_score", "f_score", "m_score", "rfm_segment"]])
     try:
         con.execute("create schema if not exists ml")
@@ -43,8 +43,8 @@ def write_assignments(
                        ?::varchar as model_name, ?::varchar as model_version, ?::varchar as definition_version,
                        current_timestamp::timestamp as assigned_at,
                        s.reason::varchar as reason,
-                       false as is_fallback,
-                       null::varchar as fallback_reason,
+                       s.is_fallback::boolean as is_fallback,
+                       s.fallback_reason::varchar as fallback_reason,
                        ?::varchar as dagster_run_id
                 from _segments s left join _rfm r using (customer_id)""",
             [model_name, model_version, definition_version, run_id],
@@ -53,3 +53,22 @@ def write_assignments(
     finally:
         con.unregister("_segments")
         con.unregister("_rfm")
+
+
+def write_definition(con: duckdb.DuckDBPyConnection, definition) -> None:
+    """Record a segment definition version (idempotent: one row per name and version)."""
+    import json
+
+    con.execute("create schema if not exists ml")
+    con.execute(
+        f"""create table if not exists {DEFINITIONS_TABLE} (
+                definition_name varchar not null, definition_version varchar not null, family varchar not null,
+                description varchar, content_sha256 varchar not null, content json not null,
+                first_used_at timestamp not null, primary key (definition_name, definition_version))"""
+    )
+    con.execute(
+        f"""insert or ignore into {DEFINITIONS_TABLE}
+            values (?, ?, ?, ?, ?, ?, current_timestamp::timestamp)""",
+        [definition.name, definition.version, definition.family, definition.description,
+         definition.content_sha256, json.dumps(definition.raw, sort_keys=True)],
+    )

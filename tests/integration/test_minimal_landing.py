@@ -35,5 +35,7 @@ def test_crm_export_alone_gets_every_customer_a_segment(segments_home):
         assert n("select count(*) from segments.customer_segments") == 61
         assert n("select email from marts.customers where last_name = 'Placeholder'") is None
         assert n("select count(*) from segments.customer_segments where segment_name is null") == 0
+        # no orders and no consent data: nobody is profiled, everyone gets a fallback with its reason
+        assert n("select count(*) from segments.customer_segments where is_fallback and fallback_reason = 'no_profiling_consent'") == 61
         assert n("select list(extra_columns)[1][1] from audit.ingest_ledger") == "loyalty_tier"
         assert n("select last_name from marts.customers where email = 'ann3@smith-family.co.uk'") == "Smith, 3"

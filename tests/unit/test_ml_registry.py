@@ -1,41 +1,100 @@
-"""A real MLflow SQLite registry in a temp dir: log, register, alias, load, score."""
+"""A real MLflow SQLite registry in a temp dir: log as challenger, gate, promote, load, score."""
+
+import dataclasses
 
 import mlflow
+import numpy as np
+import pandas as pd
+import pytest
 
-from ml.registry import assign_segments, champion_version, ensure_tracking_db, load_champion, log_segmentation_model
+from ml.registry import (
+    assign_segments, champion_version, ensure_tracking_db, load_champion, log_segmentation_model, promote_if_passing,
+)
+from ml.segment_definitions import BEHAVIOURAL, load_definition
 from ml.segmentation import train_segmentation
 from tests.unit.ml_fixtures import planted_features
 
+DEFINITION = load_definition()
 
-def test_log_register_alias_and_score(tmp_path):
+
+@pytest.fixture
+def registry(tmp_path):
     db = tmp_path / "mlflow.db"
     ensure_tracking_db(db)
     ensure_tracking_db(db)  # idempotent
-    uri = f"sqlite:///{db}"
-    df, _ = planted_features(60)
-    trained = train_segmentation(df, k_range=range(3, 6))
-    ref = log_segmentation_model(
-        trained, tracking_uri=uri, artifacts_dir=tmp_path / "artifacts",
-        tags={"dagster_run_id": "r1", "git_sha": "abc", "dbt_manifest_sha": "def"},
-        training_df_digest_source=df,
+    return f"sqlite:///{db}", tmp_path / "artifacts"
+
+
+def log(trained, df, uri, artifacts, **tags):
+    return log_segmentation_model(
+        trained, tracking_uri=uri, artifacts_dir=artifacts, training_df_digest_source=df,
+        tags={"dagster_run_id": "r1", "git_sha": "abc", "dbt_manifest_sha": "def", **tags},
+        definition_yaml=BEHAVIOURAL.read_text(),
     )
-    assert ref.version == "1" and champion_version(uri) == "1"
+
+
+def test_log_gate_promote_and_score(registry):
+    uri, artifacts = registry
+    df, _ = planted_features(200)
+    trained = train_segmentation(df, DEFINITION, k_range=range(3, 6), sample_size=1000)
+    ref = log(trained, df, uri, artifacts)
     client = mlflow.MlflowClient(uri)
+    assert str(client.get_model_version_by_alias("customer_segmentation", "challenger").version) == ref.version == "1"
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        champion_version(uri)  # not champion before the gate
     run = client.get_run(ref.run_id)
-    assert {"dagster_run_id", "git_sha", "dbt_manifest_sha", "training_data_digest"} <= set(run.data.tags)
-    assert run.data.metrics["silhouette"] > 0
+    assert {"dagster_run_id", "git_sha", "dbt_manifest_sha", "training_data_digest", "definition_version"} <= set(run.data.tags)
+    for metric in ("silhouette", "stability_ari", "surrogate_fidelity", "min_segment_share", "davies_bouldin"):
+        assert metric in run.data.metrics
     (dataset_input,) = run.inputs.dataset_inputs
     assert "customer_id" not in dataset_input.dataset.schema
-    artifacts = {a.path for a in client.list_artifacts(ref.run_id)}
-    assert {"model_card.md", "segment_profile.csv"} <= artifacts
-    assert (tmp_path / "artifacts").exists()
+    artifacts_logged = {a.path for a in client.list_artifacts(ref.run_id)}
+    assert {"model_card.md", "segment_profile.csv", "surrogate_rules.txt", "segment_definition.yaml", "segment_profiles.png"} <= artifacts_logged
+
+    decision = promote_if_passing(uri, "customer_segmentation")
+    assert decision.promoted and decision.failures == [] and champion_version(uri) == "1"
+    assert decision.definition_version == DEFINITION.version
 
     model, version = load_champion(uri)
-    assert version == "1"
     out = assign_segments(model, df)
     assert len(out) == len(df) and out["customer_id"].is_unique
     assert set(out["segment_name"]) <= set(trained.names.values())
-    assert out["reason"].str.startswith("nearest centroid").all()
+    assert out["reason"].str.startswith("rule: ").all()
 
-    ref2 = log_segmentation_model(trained, tracking_uri=uri, artifacts_dir=tmp_path / "artifacts", training_df_digest_source=df)
-    assert ref2.version == "2" and champion_version(uri) == "2"
+
+def test_a_degenerate_challenger_never_becomes_champion(registry):
+    uri, artifacts = registry
+    df, _ = planted_features(200)
+    good = train_segmentation(df, DEFINITION, k_range=range(3, 6), sample_size=1000)
+    log(good, df, uri, artifacts)
+    assert promote_if_passing(uri, "customer_segmentation").promoted
+    # defect: noise with no structure gives unstable, low-quality clusters
+    rng = np.random.default_rng(3)
+    noise = df.copy()
+    for col in noise.columns.drop("customer_id"):
+        if pd.api.types.is_numeric_dtype(noise[col]):
+            noise[col] = rng.permutation(noise[col].to_numpy())
+    bad = train_segmentation(noise, DEFINITION, k_range=range(6, 8), sample_size=1000)
+    ref = log(bad, noise, uri, artifacts)
+    decision = promote_if_passing(uri, "customer_segmentation")
+    assert not decision.promoted and decision.failures
+    assert champion_version(uri) == "1" and ref.version == "2"
+
+
+@pytest.mark.parametrize(
+    ("metric", "value", "reason"),
+    [
+        ("stability_ari", 0.5, "stability_ari"),
+        ("min_segment_share", 0.001, "min_segment_share"),
+        ("surrogate_fidelity", 0.6, "surrogate_fidelity"),
+        ("silhouette", float("nan"), "silhouette"),
+    ],
+)
+def test_each_gate_refuses_its_defect(metric, value, reason):
+    good = {"silhouette": 0.3, "stability_ari": 0.95, "min_segment_share": 0.1, "surrogate_fidelity": 0.95}
+    gates = DEFINITION.gates
+    assert gates.failures(good, 5) == []
+    failures = gates.failures({**good, metric: value}, 5)
+    assert len(failures) == 1 and failures[0].startswith(reason)
+    assert gates.failures(good, 9) and gates.failures(good, 2)
+    assert dataclasses.asdict(gates)["k_max"] == 7

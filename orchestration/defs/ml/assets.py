@@ -1,22 +1,52 @@
-"""ML assets: train + register the segmentation model, then score every customer with @champion."""
+"""ML assets: train + register the segmentation model as challenger (the promotion gate in checks.py
+may make it champion), then score every customer with @champion."""
 
 
 import subprocess
+from pathlib import Path
 
 import dagster as dg
 
-from ml.registry import assign_segments, load_champion, log_segmentation_model
+import pandas as pd
+
+from ml.fallback import fallback_assignments, fallback_reasons
+from ml.registry import assign_segments, load_champion_if_any, log_segmentation_model
+from ml.segment_definitions import BEHAVIOURAL, load_definition
 from ml.rfm import score_rfm
 from ml.segmentation import train_segmentation
 from orchestration.defs.transform.assets import manifest_sha256
 from orchestration.resources import MlflowResource, WarehouseResource
 from orchestration.settings import PROJECT_ROOT, WAREHOUSE_POOL
-from warehouse.segments_io import DEFINITION_VERSION, write_assignments
+from warehouse.segments_io import write_assignments, write_definition
 
 FEATURES_KEY = dg.AssetKey(["marts", "customer_features"])
 MODEL_KEY = dg.AssetKey(["ml", "customer_segmentation"])
 ASSIGNMENTS_KEY = dg.AssetKey(["ml", "customer_segment_assignments"])
 REGISTERED_MODEL = "customer_segmentation"
+
+
+def _definition_version(tracking_uri: str, version: str) -> str:
+    """The definition version the model version was trained under (its MLflow tag)."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    run_id = client.get_model_version(REGISTERED_MODEL, version).run_id
+    return client.get_run(run_id).data.tags.get("definition_version", "unknown")
+
+
+def _champion_definition(tracking_uri: str, version: str):
+    """The segment definition a model version was trained under (its logged YAML)."""
+    import mlflow
+    import yaml
+
+    from ml.segment_definitions import parse_definition
+    from ml.segmentation import SEGMENTATION_FEATURES
+
+    client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    run_id = client.get_model_version(REGISTERED_MODEL, version).run_id
+    mlflow.set_tracking_uri(tracking_uri)
+    text = mlflow.artifacts.load_text(f"runs:/{run_id}/segment_definition.yaml")
+    return parse_definition(yaml.safe_load(text), SEGMENTATION_FEATURES)
 
 
 def git_sha() -> str:
@@ -26,12 +56,10 @@ def git_sha() -> str:
 
 
 class SegmentationConfig(dg.Config):
-    """Tunables of the behavioural clustering."""
+    """The behavioural segmentation run: which definition file (algorithms, k range, gates) and seed."""
 
-    k_min: int = 3
-    k_max: int = 7
+    definition_file: str = str(BEHAVIOURAL)
     seed: int = 0
-    sample_size: int = 20_000
 
 
 @dg.asset(
@@ -40,24 +68,37 @@ class SegmentationConfig(dg.Config):
     group_name="ml",
     pool=WAREHOUSE_POOL,  # reads the warehouse: DuckDB lets no other process open it during a write
     kinds={"mlflow", "scikit-learn"},
-    description="Behavioural k-means segmentation, registered in MLflow as `customer_segmentation` with alias champion.",
+    description="Behavioural segmentation (candidates per the versioned definition, surrogate rules), registered in "
+    "MLflow as `customer_segmentation` with alias challenger; the promotion gate decides on champion.",
 )
 def customer_segmentation(
     context: dg.AssetExecutionContext, config: SegmentationConfig, warehouse: WarehouseResource, mlflow: MlflowResource
 ) -> dg.MaterializeResult:
-    with warehouse.connect(read_only=True) as con:
-        features = con.execute("select * from marts.customer_features").df()
-    trained = train_segmentation(
-        features, k_range=range(config.k_min, config.k_max + 1), seed=config.seed, sample_size=config.sample_size
-    )
+    definition = load_definition(Path(config.definition_file))
+    with warehouse.connect() as con:
+        features = con.execute("select * from marts.customer_features order by customer_id").df()
+        write_definition(con, definition)
+    reasons = fallback_reasons(features, definition)
+    eligible = features[reasons.isna()].reset_index(drop=True)
+    if len(eligible) < definition.min_training_customers:
+        # Nothing is registered: the promotion gate has nothing to judge, the champion (if any) keeps scoring.
+        return dg.MaterializeResult(
+            metadata={
+                "trained": False,
+                "reason": f"{len(eligible)} eligible customers < min_training_customers={definition.min_training_customers}",
+                "fallback_customers": dg.MetadataValue.json(reasons.value_counts().to_dict()),
+                "definition_version": definition.version,
+            }
+        )
+    trained = train_segmentation(eligible, definition, seed=config.seed)
     ref = log_segmentation_model(
         trained,
         tracking_uri=mlflow.tracking_uri,
         artifacts_dir=mlflow.artifacts_dir,
         registered_model_name=REGISTERED_MODEL,
         tags={"dagster_run_id": context.run_id, "git_sha": git_sha(), "dbt_manifest_sha": manifest_sha256()},
-        training_df_digest_source=features,
-        alias="champion",
+        training_df_digest_source=eligible,
+        definition_yaml=Path(config.definition_file).read_text(),
     )
     return dg.MaterializeResult(
         metadata={
@@ -65,9 +106,13 @@ def customer_segmentation(
             "model_version": ref.version,
             "model_uri": ref.model_uri,
             "mlflow_run_id": ref.run_id,
+            "algorithm": trained.algorithm,
             "k": trained.k,
-            "silhouette": float(trained.metrics["silhouette"]),
-            "training_rows": len(features),
+            "definition_version": definition.version,
+            **{m: float(trained.metrics[m]) for m in ("silhouette", "stability_ari", "surrogate_fidelity", "min_segment_share")},
+            "trained": True,
+            "training_rows": len(eligible),
+            "fallback_customers": dg.MetadataValue.json(reasons.value_counts().to_dict()),
             "mlflow_ui": dg.MetadataValue.url(f"{mlflow.ui_url()}/#/models/{ref.name}/versions/{ref.version}"),
         }
     )
@@ -79,18 +124,38 @@ def customer_segmentation(
     group_name="ml",
     pool=WAREHOUSE_POOL,
     kinds={"duckdb", "mlflow"},
-    description="One row per customer: behavioural segment from `customer_segmentation@champion` plus RFM scores.",
+    description="One row per customer: behavioural segment from `customer_segmentation@champion` (or a fallback "
+    "segment with its reason: no consent, too little history, no approved model yet) plus RFM scores.",
 )
 def customer_segment_assignments(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, mlflow: MlflowResource
 ) -> dg.MaterializeResult:
-    model, version = load_champion(mlflow.tracking_uri, REGISTERED_MODEL)
+    champion = load_champion_if_any(mlflow.tracking_uri, REGISTERED_MODEL)
     with warehouse.connect() as con:
-        features = con.execute("select * from marts.customer_features").df()
-        segments = assign_segments(model, features)
+        features = con.execute("select * from marts.customer_features order by customer_id").df()
+        if champion is None:
+            definition = load_definition()
+            version, definition_version = "none", definition.version
+            # the specific reason where there is one, else: no approved model yet
+            reasons = fallback_reasons(features, definition).fillna("no_champion_model")
+            segments = fallback_assignments(features["customer_id"], reasons)
+        else:
+            model, version = champion
+            definition_version = _definition_version(mlflow.tracking_uri, str(version))
+            # the definition the champion was trained under decides who it may place
+            reasons = fallback_reasons(features, _champion_definition(mlflow.tracking_uri, str(version)))
+            placed = features[reasons.isna()]
+            segments = pd.concat(
+                [
+                    assign_segments(model, placed).assign(is_fallback=False, fallback_reason=None),
+                    fallback_assignments(features.loc[reasons.notna(), "customer_id"], reasons[reasons.notna()]),
+                ],
+                ignore_index=True,
+            )
         rfm = score_rfm(features)
         rows = write_assignments(
-            con, segments, rfm, model_name=REGISTERED_MODEL, model_version=str(version), run_id=context.run_id
+            con, segments, rfm, model_name=REGISTERED_MODEL, model_version=str(version), run_id=context.run_id,
+            definition_version=definition_version,
         )
         sizes = con.execute(
             "select segment_name, count(*) from ml.customer_segment_assignments group by all order by 2 desc"
@@ -99,7 +164,7 @@ def customer_segment_assignments(
         metadata={
             "dagster/row_count": rows,
             "model_version": str(version),
-            "definition_version": DEFINITION_VERSION,
+            "definition_version": definition_version,
             "segment_sizes": dg.MetadataValue.json({name: n for name, n in sizes}),
         }
     )

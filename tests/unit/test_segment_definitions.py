@@ -1,0 +1,58 @@
+"""Segment definitions: validated, and their version must change with their content."""
+
+import copy
+
+import pytest
+import yaml
+
+from ml.segment_definitions import (
+    BEHAVIOURAL, DefinitionError, check_version_lock, content_digest, load_definition, parse_definition, read_lock,
+)
+from ml.segmentation import SEGMENTATION_FEATURES
+
+
+def raw():
+    return yaml.safe_load(BEHAVIOURAL.read_text())
+
+
+def test_the_shipped_definition_matches_its_locked_version():
+    definition = load_definition()
+    assert read_lock()[definition.name][definition.version] == definition.content_sha256
+
+
+def test_changed_content_without_a_version_bump_is_refused():
+    changed = raw()
+    changed["promotion_gates"]["min_stability_ari"] = 0.5
+    definition = parse_definition(changed, SEGMENTATION_FEATURES)
+    with pytest.raises(DefinitionError, match="bump the version"):
+        check_version_lock(definition, read_lock())
+    changed["version"] = "1.0.1"
+    with pytest.raises(DefinitionError, match="not in versions.lock"):
+        check_version_lock(parse_definition(changed, SEGMENTATION_FEATURES), read_lock())
+
+
+def test_the_digest_ignores_only_the_version():
+    a, b = raw(), raw()
+    b["version"] = "9.9.9"
+    assert content_digest(a) == content_digest(b)
+    b["features"] = b["features"][:-1]
+    assert content_digest(a) != content_digest(b)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("version",), "1.0", "semantic"),
+        (("features",), ["recency_days", "email"], "unknown features"),
+        (("candidates", "algorithms"), ["dbscan"], "algorithms"),
+        (("candidates", "k_min"), 9, "k_min"),
+    ],
+)
+def test_invalid_definitions_say_why(path, value, message):
+    bad = copy.deepcopy(raw())
+    target = bad
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(DefinitionError, match=message):
+        parse_definition(bad, SEGMENTATION_FEATURES)
