@@ -4,6 +4,7 @@
     segments run [--landing DIR]                          materialize the whole graph in-process
     segments quarantine                                   what was rejected, by table and reason
     segments bench identity --customers N                 identity accuracy vs ground truth + timings
+    segments bench segmentation --customers N             segments vs planted segments (ARI) + timings
     segments ui                                           Dagster UI + MLflow UI on 127.0.0.1
 """
 
@@ -181,30 +182,80 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if result.success else 1
 
 
-def cmd_bench_identity(args: argparse.Namespace) -> int:
-    """Generate N persons, resolve their identities through the real Dagster job, score vs truth."""
+def _bench_data(args: argparse.Namespace, kind: str) -> tuple[Path, Path, bool, float]:
+    """Generate (or reuse) the bench data of `args.customers` persons; a fresh SEGMENTS_HOME beside it."""
     import json
     import shutil
 
+    from demo.generator import generate
+
+    work = Path(args.workdir or f"data/bench/{kind}-{args.customers}").resolve()
+    data, home = work / "demo", work / "home"
+    t0 = time.monotonic()
+    manifest = data / "truth" / "manifest.json"
+    meta = json.loads(manifest.read_text()) if manifest.exists() else {}
+    reuse = meta.get("customers") == args.customers and meta.get("seed") == args.seed
+    if not reuse:
+        generate(data, customers=args.customers, seed=args.seed)
+    shutil.rmtree(home, ignore_errors=True)
+    os.environ["SEGMENTS_HOME"] = str(home)
+    return work, data, reuse, time.monotonic() - t0
+
+
+def cmd_bench_segmentation(args: argparse.Namespace) -> int:
+    """Run the whole pipeline on N generated persons and compare the segments with the planted ones."""
+    import json
+
+    import duckdb
+    import mlflow
+
+    from ml.segment_accuracy import segment_agreement
+    from orchestration.definitions import BUILD_JOB_NAME
+    from orchestration.resources import DUCKDB_CONFIG
+
+    work, data, reuse, generate_s = _bench_data(args, "segmentation")
+    settings = _prepare_environment(data / "landing")
+    print(f"segmentation bench: {args.customers:,} persons (seed {args.seed}) "
+          f"({'reused' if reuse else f'generated in {generate_s:.1f} s'})")
+    result, log_path, seconds, durations = execute_job(settings, BUILD_JOB_NAME)
+    if not result.success:
+        print(f"pipeline FAILED (log: {log_path})", file=sys.stderr)
+        return 1
+    with duckdb.connect(str(settings.warehouse_path), read_only=True, config=DUCKDB_CONFIG) as con:
+        agreement = segment_agreement(con, data / "truth")
+        fallbacks = dict(con.execute(
+            "select coalesce(fallback_reason, 'placed by model'), count(*) from segments.customer_segments group by 1"
+        ).fetchall())
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    champion = client.get_model_version_by_alias("customer_segmentation", "champion")
+    run = client.get_run(champion.run_id)
+    report = {
+        "persons_generated": args.customers, "seed": args.seed, **agreement, "assignments": fallbacks,
+        "champion_version": str(champion.version), "algorithm": run.data.params.get("algorithm"), "k": run.data.params.get("k"),
+        "metrics": {k: v for k, v in run.data.metrics.items() if not k.startswith(("share_", "silhouette_"))},
+        "training_seconds": round(durations.get("ml__customer_segmentation", float("nan")), 1),
+        "job_seconds": round(seconds, 1), "step_seconds": {k: round(v, 1) for k, v in durations.items()},
+    }
+    (work / "segmentation_bench.json").write_text(json.dumps(report, indent=2))
+    m = report["metrics"]
+    print(f"\nARI vs planted segments {agreement['adjusted_rand_index']:.3f} on {agreement['customers_placed_by_model']:,} "
+          f"customers placed by the model ({report['algorithm']}, k={report['k']}; silhouette {m.get('silhouette', float('nan')):.3f}, "
+          f"stability ARI {m.get('stability_ari', float('nan')):.3f}, surrogate fidelity {m.get('surrogate_fidelity', float('nan')):.3f})")
+    print(f"training {report['training_seconds']} s; job {seconds:.1f} s; report: {work / 'segmentation_bench.json'}")
+    return 0
+
+
+def cmd_bench_identity(args: argparse.Namespace) -> int:
+    """Generate N persons, resolve their identities through the real Dagster job, score vs truth."""
+    import json
+
     import duckdb
 
-    from demo.generator import generate
     from ml.identity.evaluate import evaluate
     from orchestration.definitions import IDENTITY_JOB_NAME
     from orchestration.resources import DUCKDB_CONFIG
 
-    work = Path(args.workdir or f"data/bench/identity-{args.customers}").resolve()
-    data, home = work / "demo", work / "home"
-    t0 = time.monotonic()
-    manifest = data / "truth" / "manifest.json"
-    reuse = manifest.exists() and json.loads(manifest.read_text()).get("customers") == args.customers and (
-        json.loads(manifest.read_text()).get("seed") == args.seed
-    )
-    if not reuse:
-        generate(data, customers=args.customers, seed=args.seed)
-    generate_s = time.monotonic() - t0
-    shutil.rmtree(home, ignore_errors=True)
-    os.environ["SEGMENTS_HOME"] = str(home)
+    work, data, reuse, generate_s = _bench_data(args, "identity")
     settings = _prepare_environment(data / "landing")
     print(f"identity bench: {args.customers:,} persons (seed {args.seed}), data {data} "
           f"({'reused' if reuse else f'generated in {generate_s:.1f} s'})")
@@ -358,6 +409,11 @@ def build_parser() -> argparse.ArgumentParser:
     bi.add_argument("--seed", type=int, default=7)
     bi.add_argument("--workdir", help="where data and the run go (default data/bench/identity-N; data is reused)")
     bi.set_defaults(func=cmd_bench_identity)
+    bs = bench.add_parser("segmentation", help="whole pipeline: segments vs planted segments (ARI), model metrics, time")
+    bs.add_argument("--customers", type=int, default=100_000)
+    bs.add_argument("--seed", type=int, default=7)
+    bs.add_argument("--workdir", help="where data and the run go (default data/bench/segmentation-N; data is reused)")
+    bs.set_defaults(func=cmd_bench_segmentation)
     u = sub.add_parser("ui", help="start the Dagster and MLflow UIs")
     u.add_argument("--host", default="127.0.0.1")
     u.add_argument("--dagster-port", type=int, default=3000)
