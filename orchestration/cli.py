@@ -2,6 +2,7 @@
 
     segments generate --customers N --seed S --out DIR   demo landing data + ground truth
     segments run [--landing DIR]                          materialize the whole graph in-process
+    segments import online-retail --source D --out DIR    real Online Retail II data -> landing layout
     segments quarantine                                   what was rejected, by table and reason
     segments bench identity --customers N                 identity accuracy vs ground truth + timings
     segments bench segmentation --customers N             segments vs planted segments (ARI) + timings
@@ -131,7 +132,7 @@ class _Progress(threading.Thread):
         return conn.cursor
 
 
-def execute_job(settings: Settings, job_name: str, out=sys.stdout):
+def execute_job(settings: Settings, job_name: str, out=sys.stdout, definition: Path | None = None):
     """Run one job of the code location in this process, printing progress to `out` and the full
     dbt/Dagster log to `$SEGMENTS_HOME/logs/`. Returns (result, log path, seconds, seconds per step)."""
     from dagster import DagsterInstance
@@ -159,7 +160,13 @@ def execute_job(settings: Settings, job_name: str, out=sys.stdout):
                 raise_on_error=False,
                 run_config={
                     "loggers": {"console": {"config": {"log_level": "ERROR"}}},
-                    "ops": {"landing_files": {"config": {"landing_dir": str(settings.landing_dir)}}},
+                    "ops": {
+                        "landing_files": {"config": {"landing_dir": str(settings.landing_dir)}},
+                        **(
+                            {"ml__customer_segmentation": {"config": {"definition_file": str(definition.resolve())}}}
+                            if definition is not None and job_name == "build_segments_job" else {}
+                        ),
+                    },
                 },
             )
     finally:
@@ -176,7 +183,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     from orchestration.definitions import BUILD_JOB_NAME
 
-    result, log_path, seconds, _ = execute_job(settings, BUILD_JOB_NAME)
+    definition = Path(args.definition) if args.definition else None
+    if definition is not None:
+        from ml.segment_definitions import DefinitionError, load_definition
+
+        try:
+            load_definition(definition)
+        except (OSError, DefinitionError) as err:
+            print(f"error: segment definition {definition}: {err}", file=sys.stderr)
+            return 2
+    result, log_path, seconds, _ = execute_job(settings, BUILD_JOB_NAME, definition=definition)
     print(f"run {'succeeded' if result.success else 'FAILED'} in {seconds:.1f} s (full log: {log_path})\n")
     print_summary(settings, result)
     return 0 if result.success else 1
@@ -329,6 +345,18 @@ def print_summary(settings: Settings, result) -> None:
     )
 
 
+def cmd_import_online_retail(args: argparse.Namespace) -> int:
+    from warehouse.importers.online_retail import import_online_retail
+
+    try:
+        summary = import_online_retail(Path(args.source), Path(args.out))
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(summary.describe())
+    return 0
+
+
 def cmd_quarantine(args: argparse.Namespace) -> int:
     import duckdb
 
@@ -399,7 +427,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.set_defaults(func=cmd_generate)
     r = sub.add_parser("run", help="materialize the whole pipeline in-process")
     r.add_argument("--landing", help="landing folder (default: $SEGMENTS_LANDING or $SEGMENTS_HOME/landing)")
+    r.add_argument("--definition", help="segment definition YAML (default: ml/definitions/behavioural_segmentation.yaml)")
     r.set_defaults(func=cmd_run)
+    i = sub.add_parser("import", help="convert a public data set into the landing layout")
+    imp = i.add_subparsers(dest="dataset", required=True)
+    io = imp.add_parser("online-retail", help="UCI Online Retail II (two parquet files) -> erp/* landing files")
+    io.add_argument("--source", required=True, help="folder with online_retail_ii_2009_2010.parquet and online_retail_2010_2011.parquet")
+    io.add_argument("--out", required=True, help="landing folder to write")
+    io.set_defaults(func=cmd_import_online_retail)
     q = sub.add_parser("quarantine", help="summarise quarantined rows")
     q.set_defaults(func=cmd_quarantine)
     b = sub.add_parser("bench", help="measure a stage against the generator's ground truth")

@@ -16,12 +16,14 @@
 {%- endmacro %}
 
 {#- E-mail as the mailbox it delivers to: lowercase, no whitespace, sub-address (+tag) removed,
-    googlemail.com folded into gmail.com and dots in Gmail local parts ignored (Gmail ignores them). -#}
+    googlemail.com folded into gmail.com and dots in Gmail local parts ignored (Gmail ignores them).
+    The Gmail test is a regex, not `in (...)`: DuckDB 2.0 fails to bind `split_part(..) in (..)` inside
+    a nested CASE when the column is entirely NULL (an ERP-only export without e-mails). -#}
 {% macro normalize_email_key(column) -%}
     case
         when regexp_matches(lower(regexp_replace({{ column }}, '\s', '', 'g')), '^[^@]+@[^@]+\.[^@]+$') then
             case
-                when split_part(lower(regexp_replace({{ column }}, '\s', '', 'g')), '@', 2) in ('gmail.com', 'googlemail.com') then
+                when regexp_matches(lower(regexp_replace({{ column }}, '\s', '', 'g')), '@(gmail|googlemail)\.com$') then
                     replace(split_part(split_part(lower(regexp_replace({{ column }}, '\s', '', 'g')), '@', 1), '+', 1), '.', '')
                     || '@gmail.com'
                 else
