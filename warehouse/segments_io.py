@@ -55,8 +55,8 @@ def write_assignments(
         con.unregister("_rfm")
 
 
-def write_definition(con: duckdb.DuckDBPyConnection, definition) -> None:
-    """Record a segment definition version (idempotent: one row per name and version)."""
+def write_definition(con: duckdb.DuckDBPyConnection, definition, run_id: str) -> None:
+    """Record a segment definition version (one row per name and version) and the run that used it last."""
     import json
 
     con.execute("create schema if not exists ml")
@@ -64,11 +64,25 @@ def write_definition(con: duckdb.DuckDBPyConnection, definition) -> None:
         f"""create table if not exists {DEFINITIONS_TABLE} (
                 definition_name varchar not null, definition_version varchar not null, family varchar not null,
                 description varchar, content_sha256 varchar not null, content json not null,
-                first_used_at timestamp not null, primary key (definition_name, definition_version))"""
+                first_used_at timestamp not null, last_used_run_id varchar not null,
+                primary key (definition_name, definition_version))"""
     )
     con.execute(
-        f"""insert or ignore into {DEFINITIONS_TABLE}
-            values (?, ?, ?, ?, ?, ?, current_timestamp::timestamp)""",
+        f"""insert into {DEFINITIONS_TABLE}
+            values (?, ?, ?, ?, ?, ?, current_timestamp::timestamp, ?)
+            on conflict do update set last_used_run_id = excluded.last_used_run_id""",
         [definition.name, definition.version, definition.family, definition.description,
-         definition.content_sha256, json.dumps(definition.raw, sort_keys=True)],
+         definition.content_sha256, json.dumps(definition.raw, sort_keys=True), run_id],
     )
+
+
+def definition_used_by_run(con: duckdb.DuckDBPyConnection, run_id: str) -> dict | None:
+    """The definition content (dict) the training step of `run_id` used, or None."""
+    import json
+
+    rows = con.execute(
+        f"select content from {DEFINITIONS_TABLE} where last_used_run_id = ?", [run_id]
+    ).fetchall() if con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'ml' and table_name = 'segment_definitions'"
+    ).fetchall()[0][0] else []
+    return json.loads(rows[0][0]) if rows else None

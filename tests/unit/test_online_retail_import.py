@@ -8,8 +8,8 @@ import pytest
 from warehouse.importers.online_retail import FIRST, SECOND, import_online_retail
 
 
-@pytest.fixture
-def source(tmp_path):
+def write_sample(tmp_path):
+    """Two tiny parquet files shaped like the real ones: overlap, a cancellation, a guest checkout, bad debt."""
     con = duckdb.connect()
     con.execute(
         f"""copy (select * from (values
@@ -29,6 +29,11 @@ def source(tmp_path):
             to '{tmp_path / SECOND}' (format parquet)"""
     )
     return tmp_path
+
+
+@pytest.fixture
+def source(tmp_path):
+    return write_sample(tmp_path)
 
 
 def read(path):

@@ -11,13 +11,13 @@ import pandas as pd
 
 from ml.fallback import fallback_assignments, fallback_reasons
 from ml.registry import assign_segments, load_champion_if_any, log_segmentation_model
-from ml.segment_definitions import BEHAVIOURAL, load_definition
 from ml.rfm import score_rfm
-from ml.segmentation import train_segmentation
+from ml.segment_definitions import BEHAVIOURAL, load_definition, parse_definition
+from ml.segmentation import SEGMENTATION_FEATURES, train_segmentation
 from orchestration.defs.transform.assets import manifest_sha256
 from orchestration.resources import MlflowResource, WarehouseResource
 from orchestration.settings import PROJECT_ROOT, WAREHOUSE_POOL
-from warehouse.segments_io import write_assignments, write_definition
+from warehouse.segments_io import definition_used_by_run, write_assignments, write_definition
 
 FEATURES_KEY = dg.AssetKey(["marts", "customer_features"])
 MODEL_KEY = dg.AssetKey(["ml", "customer_segmentation"])
@@ -77,7 +77,7 @@ def customer_segmentation(
     definition = load_definition(Path(config.definition_file))
     with warehouse.connect() as con:
         features = con.execute("select * from marts.customer_features order by customer_id").df()
-        write_definition(con, definition)
+        write_definition(con, definition, context.run_id)
     reasons = fallback_reasons(features, definition)
     eligible = features[reasons.isna()].reset_index(drop=True)
     if len(eligible) < definition.min_training_customers:
@@ -134,7 +134,9 @@ def customer_segment_assignments(
     with warehouse.connect() as con:
         features = con.execute("select * from marts.customer_features order by customer_id").df()
         if champion is None:
-            definition = load_definition()
+            # the definition this run's training step used (e.g. --definition), else the default
+            used = definition_used_by_run(con, context.run_id)
+            definition = parse_definition(used, SEGMENTATION_FEATURES) if used else load_definition()
             version, definition_version = "none", definition.version
             # the specific reason where there is one, else: no approved model yet
             reasons = fallback_reasons(features, definition).fillna("no_champion_model")
