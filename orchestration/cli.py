@@ -218,6 +218,20 @@ def _bench_data(args: argparse.Namespace, kind: str) -> tuple[Path, Path, bool, 
     return work, data, reuse, time.monotonic() - t0
 
 
+def _run_bench(args: argparse.Namespace, kind: str, job_name: str):
+    """Prepare the bench data and a fresh SEGMENTS_HOME, run `job_name`; None if the job failed.
+    Returns (workdir, data dir, settings, seconds, seconds per step)."""
+    work, data, reuse, generate_s = _bench_data(args, kind)
+    settings = _prepare_environment(data / "landing")
+    print(f"{kind} bench: {args.customers:,} persons (seed {args.seed}), data {data} "
+          f"({'reused' if reuse else f'generated in {generate_s:.1f} s'})")
+    result, log_path, seconds, durations = execute_job(settings, job_name)
+    if not result.success:
+        print(f"{job_name} FAILED (log: {log_path})", file=sys.stderr)
+        return None
+    return work, data, settings, seconds, durations
+
+
 def cmd_bench_segmentation(args: argparse.Namespace) -> int:
     """Run the whole pipeline on N generated persons and compare the segments with the planted ones."""
     import json
@@ -229,14 +243,10 @@ def cmd_bench_segmentation(args: argparse.Namespace) -> int:
     from orchestration.definitions import BUILD_JOB_NAME
     from orchestration.resources import DUCKDB_CONFIG
 
-    work, data, reuse, generate_s = _bench_data(args, "segmentation")
-    settings = _prepare_environment(data / "landing")
-    print(f"segmentation bench: {args.customers:,} persons (seed {args.seed}) "
-          f"({'reused' if reuse else f'generated in {generate_s:.1f} s'})")
-    result, log_path, seconds, durations = execute_job(settings, BUILD_JOB_NAME)
-    if not result.success:
-        print(f"pipeline FAILED (log: {log_path})", file=sys.stderr)
+    bench = _run_bench(args, "segmentation", BUILD_JOB_NAME)
+    if bench is None:
         return 1
+    work, data, settings, seconds, durations = bench
     with duckdb.connect(str(settings.warehouse_path), read_only=True, config=DUCKDB_CONFIG) as con:
         agreement = segment_agreement(con, data / "truth")
         fallbacks = dict(con.execute(
@@ -271,14 +281,10 @@ def cmd_bench_identity(args: argparse.Namespace) -> int:
     from orchestration.definitions import IDENTITY_JOB_NAME
     from orchestration.resources import DUCKDB_CONFIG
 
-    work, data, reuse, generate_s = _bench_data(args, "identity")
-    settings = _prepare_environment(data / "landing")
-    print(f"identity bench: {args.customers:,} persons (seed {args.seed}), data {data} "
-          f"({'reused' if reuse else f'generated in {generate_s:.1f} s'})")
-    result, log_path, seconds, durations = execute_job(settings, IDENTITY_JOB_NAME)
-    if not result.success:
-        print(f"identity job FAILED (log: {log_path})", file=sys.stderr)
+    bench = _run_bench(args, "identity", IDENTITY_JOB_NAME)
+    if bench is None:
         return 1
+    work, data, settings, seconds, durations = bench
     with duckdb.connect(str(settings.warehouse_path), read_only=True, config=DUCKDB_CONFIG) as con:
         con.execute("create temp table assigned as select record_id, customer_id from identity.customer_source_records")
         accuracy = evaluate(con, "assigned", data / "truth", "staging.stg_events__events")

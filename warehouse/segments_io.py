@@ -80,9 +80,10 @@ def definition_used_by_run(con: duckdb.DuckDBPyConnection, run_id: str) -> dict 
     """The definition content (dict) the training step of `run_id` used, or None."""
     import json
 
-    rows = con.execute(
-        f"select content from {DEFINITIONS_TABLE} where last_used_run_id = ?", [run_id]
-    ).fetchall() if con.execute(
+    exists = con.execute(
         "select count(*) from information_schema.tables where table_schema = 'ml' and table_name = 'segment_definitions'"
-    ).fetchall()[0][0] else []
+    ).fetchall()[0][0]
+    if not exists:
+        return None
+    rows = con.execute(f"select content from {DEFINITIONS_TABLE} where last_used_run_id = ?", [run_id]).fetchall()
     return json.loads(rows[0][0]) if rows else None

@@ -35,7 +35,6 @@ class LinkageResult:
     in the connection), review items, the trained Splink model and stage timings."""
 
     records: int
-    clusters: int
     reviews: list[ReviewItem]
     splink_model: dict[str, Any]
     edges_by_rule: dict[str, int]
@@ -243,5 +242,4 @@ def link_records(
     con.unregister("_cluster_labels")
     timings["clustering"] = time.monotonic() - t
     edges_by_rule = dict(con.execute("select rule, count(*) from identity_edges group by rule order by rule").fetchall())
-    clusters = con.execute("select count(distinct cluster) from identity_clusters").fetchall()[0][0]
-    return LinkageResult(n, clusters, result.reviews, prob.model, edges_by_rule, timings, prob.notes)
+    return LinkageResult(n, result.reviews, prob.model, edges_by_rule, timings, prob.notes)

@@ -96,11 +96,10 @@ def splink_settings() -> SettingsCreator:
 
 @dataclass
 class ProbabilisticResult:
-    """What the Splink stage leaves behind: the scored pairs table name and the trained model."""
+    """What the Splink stage leaves behind besides table `identity_splink_edges`: the model (empty
+    when none scored) and notes on the path taken."""
 
-    edges_table: str
     model: dict[str, Any]
-    scored_pairs: int
     notes: list[str] = field(default_factory=list)
 
 
@@ -146,7 +145,7 @@ def link_profiles(
     profiles = con.execute(f"select count(*) from {PROFILES_TABLE}").fetchall()[0][0]
     if profiles < 2:
         _empty_edges(con)
-        return ProbabilisticResult("identity_splink_edges", {}, 0, ["fewer than two profiles: nothing to score"])
+        return ProbabilisticResult({}, ["fewer than two profiles: nothing to score"])
     db_api = DuckDBAPI(connection=con)
     df = db_api.register(PROFILES_TABLE, table_name="identity_profiles_input")
     notes: list[str] = []
@@ -166,17 +165,16 @@ def link_profiles(
     if linker is None:
         _empty_edges(con)
         notes.append("no model: deterministic rules only")
-        return ProbabilisticResult("identity_splink_edges", {}, 0, notes)
+        return ProbabilisticResult({}, notes)
     predictions = linker.inference.predict(threshold_match_probability=config.match_threshold)
     con.execute(
         f"""create or replace temp table identity_splink_edges as
             select unique_id_l, unique_id_r, match_probability
             from {predictions.physical_name}"""
     )
-    scored = con.execute("select count(*) from identity_splink_edges").fetchall()[0][0]
     model = linker.misc.save_model_to_json()
     predictions.drop_table_from_database_and_remove_from_cache()
-    return ProbabilisticResult("identity_splink_edges", model, scored, notes)
+    return ProbabilisticResult(model, notes)
 
 
 def _empty_edges(con: duckdb.DuckDBPyConnection) -> None:
