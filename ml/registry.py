@@ -21,7 +21,7 @@ import pandas as pd
 from mlflow.models import infer_signature
 
 from ml.segment_definitions import PromotionGates
-from ml.segmentation import SEGMENTATION_FEATURES, TrainedSegmentation, prepare_features
+from ml.segmentation import TrainedSegmentation
 
 EXPERIMENT = "customer_segmentation"
 CHALLENGER, CHAMPION = "challenger", "champion"
@@ -45,14 +45,19 @@ class SegmentationModel(mlflow.pyfunc.PythonModel):
     """pyfunc: feature frame in; segment key / name / cluster / traits and the surrogate rule of the
     customer's leaf (the readable reason) out."""
 
-    def __init__(self, pipeline, names: dict[int, str], keys: dict[int, str], traits: dict[int, str], surrogate=None):
+    def __init__(
+        self, pipeline, names: dict[int, str], keys: dict[int, str], traits: dict[int, str], surrogate=None,
+        input_columns: tuple[str, ...] = (),
+    ):
         self.pipeline, self.names, self.keys, self.traits, self.surrogate = pipeline, names, keys, traits, surrogate
+        self.input_columns = tuple(input_columns)
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        frame = model_input[list(SEGMENTATION_FEATURES)]
+        frame = model_input[list(self.input_columns)]
         clusters = self.pipeline.predict(frame)
         rules = (
-            self.surrogate.leaf_rules(prepare_features(frame, log=False)) if self.surrogate is not None else [""] * len(frame)
+            self.surrogate.leaf_rules(self.pipeline.named_steps["prepare"].readable(frame))
+            if self.surrogate is not None else [""] * len(frame)
         )
         return pd.DataFrame(
             {
@@ -94,9 +99,9 @@ def _experiment_id(client: mlflow.MlflowClient, artifacts_dir: str | Path) -> st
     return client.create_experiment(EXPERIMENT, artifact_location=location.as_uri())
 
 
-def aggregate_example(features: pd.DataFrame) -> pd.DataFrame:
+def aggregate_example(features: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
     """One synthetic row of column medians: a valid model input that is nobody's data."""
-    cols = list(SEGMENTATION_FEATURES)
+    cols = list(columns)
     med = features[cols].apply(pd.to_numeric, errors="coerce").astype(float).median().fillna(0.0)
     return pd.DataFrame([med.to_dict()])[cols]
 
@@ -180,10 +185,12 @@ def log_segmentation_model(
     client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
     experiment_id = _experiment_id(client, artifacts_dir)
     dataset = mlflow.data.from_pandas(
-        training_df_digest_source[list(SEGMENTATION_FEATURES)], name="marts.customer_features"
+        training_df_digest_source[list(trained.input_columns)], name="marts.customer_features"
     )
-    example = aggregate_example(training_df_digest_source)
-    python_model = SegmentationModel(trained.pipeline, trained.names, trained.keys, trained.traits, trained.surrogate)
+    example = aggregate_example(training_df_digest_source, trained.input_columns)
+    python_model = SegmentationModel(
+        trained.pipeline, trained.names, trained.keys, trained.traits, trained.surrogate, trained.input_columns
+    )
     signature = infer_signature(example, python_model.predict(None, example))
     with mlflow.start_run(experiment_id=experiment_id) as run:
         mlflow.set_tags(
@@ -198,6 +205,7 @@ def log_segmentation_model(
         mlflow.log_metrics(
             {f"silhouette_{a}_k{k}": v for a, by_k in trained.silhouette_by_k.items() for k, v in by_k.items()}
         )
+        mlflow.log_metrics({f"gap_{a}_k{k}": v for a, by_k in trained.gap_by_k.items() for k, v in by_k.items()})
         mlflow.log_metrics({f"stability_ari_{c.algorithm}": c.stability_ari for c in trained.candidates})
         mlflow.log_input(dataset, context="training")
         mlflow.log_text(trained.profile.to_csv(index=False), "segment_profile.csv")
@@ -243,7 +251,7 @@ def promote_if_passing(
     run = client.get_run(version.run_id)
     if gates is None:
         text = mlflow.artifacts.load_text(f"runs:/{version.run_id}/segment_definition.yaml")
-        gates = parse_definition(yaml.safe_load(text), SEGMENTATION_FEATURES).gates
+        gates = parse_definition(yaml.safe_load(text)).gates
     metrics = dict(run.data.metrics)
     failures = gates.failures(metrics, int(run.data.params.get("k", 0)))
     if not failures:
@@ -277,8 +285,9 @@ def load_champion_if_any(tracking_uri: str, name: str = "customer_segmentation")
 
 def assign_segments(model, features: pd.DataFrame) -> pd.DataFrame:
     """customer_id, segment_key, segment_name, reason for every customer of `features`."""
-    # The signature declares every feature as double; counts arrive as integers from DuckDB.
-    model_input = features[list(SEGMENTATION_FEATURES)].apply(pd.to_numeric, errors="coerce").astype("float64")
+    # The model's signature names its input columns, all double; counts arrive as integers from DuckDB.
+    columns = model.metadata.get_input_schema().input_names()
+    model_input = features[columns].apply(pd.to_numeric, errors="coerce").astype("float64")
     pred = model.predict(model_input)
     return pd.DataFrame(
         {

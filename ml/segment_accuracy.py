@@ -16,8 +16,8 @@ PREFIX = "case t.source_table when 'crm.customers' then 'crm:' when 'erp.account
 
 
 def segment_agreement(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> dict:
-    """ARI of `segments.customer_segments` (non-fallback rows) against the planted segments, and the
-    cross-table of segment names by planted segment."""
+    """ARI of the behavioural family of `segments.customer_segments` (non-fallback rows) against the
+    planted segments, and the cross-table of segment names by planted segment."""
     truth_dir = Path(truth_dir)
     df = con.execute(
         f"""
@@ -34,7 +34,7 @@ def segment_agreement(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> dict:
         select s.customer_id, s.segment_name, pl.planted_segment
         from segments.customer_segments as s
         inner join planted as pl using (customer_id)
-        where not s.is_fallback
+        where s.segment_family = 'behavioural' and not s.is_fallback
         """,
         [str(truth_dir / "source_records.parquet"), str(truth_dir / "persons.parquet")],
     ).df()

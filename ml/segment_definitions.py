@@ -1,7 +1,9 @@
 """Segment definitions as versioned configuration (YAML in `ml/definitions/`).
 
-A definition says which features a segmentation may use, which algorithms and k it may choose from,
-how the surrogate rules are grown and which quality gates a model must pass to become champion. Its
+A definition says which features a segmentation may use and how each is prepared (transform,
+shrinkage of rates measured on few orders, group weight), which algorithms and k it may choose from,
+how the surrogate rules are grown, how segments are named and which quality gates a model must pass
+to become champion. Features must be registered and allowed for profiling (ml/feature_registry.py). Its
 semantic `version` travels with every model (MLflow param and tag) and every assignment row, and is
 written to `segments.segment_definitions`.
 
@@ -25,6 +27,9 @@ DEFINITIONS_DIR = Path(__file__).resolve().parent / "definitions"
 BEHAVIOURAL = DEFINITIONS_DIR / "behavioural_segmentation.yaml"
 VERSION_LOCK = DEFINITIONS_DIR / "versions.lock"
 ALGORITHMS = ("kmeans", "gaussian_mixture")
+TRANSFORMS = ("none", "log", "ln", "sqrt")
+K_SELECTION = ("silhouette", "gap")  # how k-means' k is chosen (the Gaussian mixture's by BIC)
+MISSING = ("zero", "mean", "max")
 SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 
 
@@ -61,18 +66,58 @@ class PromotionGates:
 
 
 @dataclass(frozen=True)
+class FeatureSpec:
+    """How one feature enters the model.
+
+    transform: `log` (log1p) or `sqrt` for skewed counts, money and durations, `ln` for strictly
+    positive rates (log1p would squash the low end), else `none`.
+    missing: what a null becomes before the transform (`zero`, the training `mean` or `max`).
+    shrink_by / shrink_strength: a rate measured on few events is pulled towards the population
+    rate: (value * n + strength * prior) / (n + strength), n = the `shrink_by` column (e.g. orders).
+    group: features of one group share the group's weight (weight / sqrt(features in the group)), so
+    a concept measured three ways does not count three times.
+    """
+
+    name: str
+    transform: str = "none"
+    missing: str = "mean"
+    shrink_by: str | None = None
+    shrink_strength: float = 0.0
+    group: str = ""
+
+
+@dataclass(frozen=True)
+class NamingRule:
+    """A segment name for clusters whose centroid meets every condition (in standard deviations
+    from the average eligible customer: `above` means z > value, `below` z < value)."""
+
+    name: str
+    above: tuple[tuple[str, float], ...]
+    below: tuple[tuple[str, float], ...]
+
+    def matches(self, z: dict[str, float]) -> bool:
+        return all(z[f] > v for f, v in self.above) and all(z[f] < v for f, v in self.below)
+
+
+@dataclass(frozen=True)
 class SegmentDefinition:
     name: str
     version: str
     family: str
     description: str
-    features: tuple[str, ...]
+    feature_specs: tuple[FeatureSpec, ...]
+    group_weights: dict[str, float]
+    naming_rules: tuple[NamingRule, ...]
+    default_name: str
     algorithms: tuple[str, ...]
     k_min: int
     k_max: int
     sample_size: int
     bootstrap_rounds: int
     bootstrap_sample_size: int
+    k_selection: str
+    gap_min_gain: float
+    gap_references: int
     surrogate_max_depth: int
     surrogate_min_samples_leaf: int
     min_orders: int
@@ -86,6 +131,25 @@ class SegmentDefinition:
     def k_range(self) -> range:
         return range(self.k_min, self.k_max + 1)
 
+    @property
+    def features(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.feature_specs)
+
+    @property
+    def input_columns(self) -> tuple[str, ...]:
+        """The columns a model under this definition reads: its features and their shrinkage counts."""
+        extra = [f.shrink_by for f in self.feature_specs if f.shrink_by and f.shrink_by not in self.features]
+        return self.features + tuple(dict.fromkeys(extra))
+
+    def feature_weights(self) -> tuple[float, ...]:
+        """Per feature: its group's weight divided by the square root of the group's size."""
+        sizes: dict[str, int] = {}
+        for f in self.feature_specs:
+            sizes[f.group or f.name] = sizes.get(f.group or f.name, 0) + 1
+        return tuple(
+            self.group_weights.get(f.group or f.name, 1.0) / sizes[f.group or f.name] ** 0.5 for f in self.feature_specs
+        )
+
 
 def content_digest(raw: dict[str, Any]) -> str:
     """sha256 of the definition's content without its version (canonical JSON)."""
@@ -93,16 +157,61 @@ def content_digest(raw: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def parse_definition(raw: dict[str, Any], known_features: tuple[str, ...]) -> SegmentDefinition:
-    """Validate and type a definition dict (see the YAML for the fields)."""
+def _feature_spec(entry: Any) -> FeatureSpec:
+    if isinstance(entry, str):  # a bare name: used as is, its own group
+        return FeatureSpec(name=entry)
+    unknown = sorted(set(entry) - {"name", "transform", "missing", "shrink", "group"})
+    if unknown:
+        raise DefinitionError(f"feature {entry.get('name')!r}: unknown keys {unknown}")
+    spec = FeatureSpec(
+        name=str(entry["name"]), transform=str(entry.get("transform", "none")), missing=str(entry.get("missing", "mean")),
+        shrink_by=(entry.get("shrink") or {}).get("by"), shrink_strength=float((entry.get("shrink") or {}).get("strength", 0.0)),
+        group=str(entry.get("group", "")),
+    )
+    if spec.transform not in TRANSFORMS:
+        raise DefinitionError(f"feature {spec.name}: transform {spec.transform!r} not in {TRANSFORMS}")
+    if spec.missing not in MISSING:
+        raise DefinitionError(f"feature {spec.name}: missing {spec.missing!r} not in {MISSING}")
+    if spec.shrink_by and spec.shrink_strength <= 0:
+        raise DefinitionError(f"feature {spec.name}: shrink strength must be > 0")
+    return spec
+
+
+def _naming_rules(raw: list[dict[str, Any]], features: tuple[str, ...]) -> tuple[NamingRule, ...]:
+    rules = []
+    for entry in raw:
+        above, below = [], []
+        for feature, cond in (entry.get("when") or {}).items():
+            if feature not in features:
+                raise DefinitionError(f"naming rule {entry.get('name')!r} uses {feature!r}, which is not a feature of the definition")
+            bad = sorted(set(cond) - {"above", "below"})
+            if bad:
+                raise DefinitionError(f"naming rule {entry.get('name')!r}: conditions must be above/below, got {bad}")
+            if "above" in cond:
+                above.append((feature, float(cond["above"])))
+            if "below" in cond:
+                below.append((feature, float(cond["below"])))
+        rules.append(NamingRule(name=str(entry["name"]), above=tuple(above), below=tuple(below)))
+    return tuple(rules)
+
+
+def parse_definition(raw: dict[str, Any], registry: dict | None = None) -> SegmentDefinition:
+    """Validate and type a definition dict (see the YAML for the fields). Every feature (and every
+    shrinkage count) must be in the feature registry and allowed for profiling."""
+    from ml.feature_registry import FeatureRegistryError, load_registry, require_purpose
+
     try:
         version = str(raw["version"])
         if not SEMVER.match(version):
             raise DefinitionError(f"version {version!r} is not semantic (MAJOR.MINOR.PATCH)")
-        features = tuple(raw["features"])
-        unknown = sorted(set(features) - set(known_features))
-        if unknown:
-            raise DefinitionError(f"unknown features {unknown}; known: {list(known_features)}")
+        specs = tuple(_feature_spec(e) for e in raw["features"])
+        names = [f.name for f in specs]
+        if len(set(names)) != len(names):
+            raise DefinitionError(f"duplicate features in {names}")
+        try:
+            require_purpose(names + [f.shrink_by for f in specs if f.shrink_by], "profiling", registry or load_registry())
+        except FeatureRegistryError as err:
+            raise DefinitionError(str(err)) from None
         cand, sur, gates, elig = raw["candidates"], raw["surrogate"], raw["promotion_gates"], raw["eligibility"]
         algorithms = tuple(cand["algorithms"])
         bad = sorted(set(algorithms) - set(ALGORITHMS))
@@ -111,11 +220,20 @@ def parse_definition(raw: dict[str, Any], known_features: tuple[str, ...]) -> Se
         k_min, k_max = int(cand["k_min"]), int(cand["k_max"])
         if not 2 <= k_min <= k_max <= 20:
             raise DefinitionError(f"need 2 <= k_min <= k_max <= 20, got {k_min}..{k_max}")
+        naming = raw.get("naming") or {}
+        group_weights = {str(g): float(w) for g, w in (raw.get("group_weights") or {}).items()}
+        if any(w <= 0 for w in group_weights.values()):
+            raise DefinitionError(f"group weights must be > 0, got {group_weights}")
         definition = SegmentDefinition(
             name=str(raw["name"]), version=version, family=str(raw["family"]), description=str(raw.get("description", "")).strip(),
-            features=features, algorithms=algorithms, k_min=k_min, k_max=k_max,
+            feature_specs=specs, group_weights=group_weights,
+            naming_rules=_naming_rules(naming.get("rules") or [], tuple(names)),
+            default_name=str(naming.get("default", "Customer group")),
+            algorithms=algorithms, k_min=k_min, k_max=k_max,
             sample_size=int(cand["sample_size"]), bootstrap_rounds=int(cand["bootstrap_rounds"]),
             bootstrap_sample_size=int(cand["bootstrap_sample_size"]),
+            k_selection=str(cand.get("k_selection", "silhouette")), gap_min_gain=float(cand.get("gap_min_gain", 0.02)),
+            gap_references=int(cand.get("gap_references", 5)),
             surrogate_max_depth=int(sur["max_depth"]), surrogate_min_samples_leaf=int(sur["min_samples_leaf"]),
             min_orders=int(elig["min_orders"]), require_profiling_consent=bool(elig["require_profiling_consent"]),
             min_training_customers=int(elig["min_training_customers"]),
@@ -129,6 +247,8 @@ def parse_definition(raw: dict[str, Any], known_features: tuple[str, ...]) -> Se
         )
     except KeyError as err:
         raise DefinitionError(f"missing field {err}") from None
+    if definition.k_selection not in K_SELECTION:
+        raise DefinitionError(f"k_selection {definition.k_selection!r} not in {K_SELECTION}")
     if definition.bootstrap_rounds < 2:
         raise DefinitionError("bootstrap_rounds must be >= 2 to measure stability")
     return definition
@@ -155,9 +275,7 @@ def check_version_lock(definition: SegmentDefinition, lock: dict[str, dict[str, 
 
 def load_definition(path: Path = BEHAVIOURAL, lock_path: Path = VERSION_LOCK) -> SegmentDefinition:
     """Read, validate and version-check a definition file."""
-    from ml.segmentation import SEGMENTATION_FEATURES
-
     raw = yaml.safe_load(Path(path).read_text())
-    definition = parse_definition(raw, SEGMENTATION_FEATURES)
+    definition = parse_definition(raw)
     check_version_lock(definition, read_lock(lock_path))
     return definition

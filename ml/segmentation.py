@@ -1,7 +1,8 @@
 """Behavioural segmentation: candidate clusterings, chosen for quality and stability, explained by rules.
 
-The model is a scikit-learn Pipeline (explicit imputation + log transform -> StandardScaler ->
-KMeans or GaussianMixture). What it may be is set by the segment definition
+The model is a scikit-learn Pipeline: `DefinitionFeatures` (null rules, transforms and shrinkage as
+the segment definition says) -> StandardScaler -> `FeatureWeights` (group weights) -> KMeans or
+GaussianMixture. What it may be is set by the segment definition
 (`ml/definitions/behavioural_segmentation.yaml`):
 
 1. every candidate algorithm is fitted for every k on a sample; k-means' best k by silhouette, the
@@ -10,8 +11,9 @@ KMeans or GaussianMixture). What it may be is set by the segment definition
    labels against the reference (on the same customers) is its *stability*;
 3. among the finalists the most stable-enough one with the best silhouette wins and is fitted on
    every row;
-4. a decision-tree surrogate gives each cluster readable rules, with its fidelity (`ml/surrogate.py`);
-   names come from deterministic rules on the standardised centroids; profiles in business units.
+4. a decision-tree surrogate gives each cluster readable rules in business units, with its fidelity
+   (`ml/surrogate.py`); names come from the definition's naming rules on the standardised
+   centroids; profiles in business units.
 """
 
 from __future__ import annotations
@@ -20,71 +22,99 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, davies_bouldin_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.preprocessing import StandardScaler
 
+from ml.segment_definitions import FeatureSpec, SegmentDefinition
 from ml.surrogate import Surrogate, fit_surrogate
 
-SEGMENTATION_FEATURES: tuple[str, ...] = (
-    "recency_days",
-    "frequency",
-    "monetary_eur",
-    "aov_eur",
-    "tenure_days",
-    "orders_last_90d",
-    "orders_prev_90d",
-    "discount_share",
-    "return_rate",
-    "share_web",
-    "share_app",
-    "share_store",
-    "ticket_count",
-    "avg_csat",
-)
-# Skewed counts and money: log1p before scaling so a few big spenders do not own a cluster.
-LOG_FEATURES = ("recency_days", "frequency", "monetary_eur", "aov_eur", "tenure_days", "orders_last_90d", "orders_prev_90d", "ticket_count")
-# Imputation rules for features that are null by construction (no order / no ticket yet).
-NEUTRAL_CSAT = 4.0
-
+# Business-unit profile of each segment (all registered for profiling and reporting).
 PROFILE_COLUMNS = ("recency_days", "frequency", "monetary_eur", "aov_eur", "tenure_days", "discount_share", "return_rate", "ticket_count", "avg_csat")
 
-TRAIT_WORDS = {
-    "recency_days": ("long since last order", "recent buyers"),
-    "frequency": ("frequent", "rare buyers"),
-    "monetary_eur": ("high spend", "low spend"),
-    "aov_eur": ("large baskets", "small baskets"),
-    "tenure_days": ("long-standing", "recently joined"),
-    "orders_last_90d": ("active lately", "inactive lately"),
-    "orders_prev_90d": ("active 3-6 months ago", "inactive 3-6 months ago"),
-    "discount_share": ("discount-heavy", "rarely discounted"),
-    "return_rate": ("many returns", "few returns"),
-    "share_web": ("web shoppers", "little web"),
-    "share_app": ("app shoppers", "little app"),
-    "share_store": ("store shoppers", "little store"),
-    "ticket_count": ("many support tickets", "few tickets"),
-    "avg_csat": ("satisfied", "low satisfaction"),
-}
+
+class DefinitionFeatures(BaseEstimator, TransformerMixin):
+    """Turns the feature columns into the model's matrix, as the definition's feature specs say.
+
+    Per feature: nulls become zero / the training mean / the training max; then `log` (log1p) or
+    `sqrt`; then, for rates measured on few events, shrinkage towards the training population's
+    rate: (v * n + s * prior) / (n + s) with n the `shrink_by` count, so a customer with one
+    discounted order out of one is not "100% discount-driven". Everything learnt (fill values,
+    priors) is learnt in `fit`, from training rows only.
+    """
+
+    def __init__(self, specs: tuple[FeatureSpec, ...] = ()):
+        self.specs = specs
+
+    def _raw(self, X: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
+        return pd.to_numeric(X[spec.name], errors="coerce").to_numpy(dtype=float)
+
+    @staticmethod
+    def _transform_one(v: np.ndarray, how: str) -> np.ndarray:
+        if how == "log":
+            return np.log1p(np.clip(v, 0, None))
+        if how == "sqrt":
+            return np.sqrt(np.clip(v, 0, None))
+        if how == "ln":  # for strictly positive rates, where log1p would squash the low end
+            return np.log(np.clip(v, 0.01, None))
+        return v
+
+    def _counts(self, X: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
+        return np.clip(np.nan_to_num(pd.to_numeric(X[spec.shrink_by], errors="coerce").to_numpy(dtype=float)), 0, None)
+
+    def fit(self, X: pd.DataFrame, y=None):
+        self.fill_ = {}
+        self.prior_ = {}
+        for spec in self.specs:
+            raw = self._raw(X, spec)
+            seen = raw[np.isfinite(raw)]
+            if spec.missing == "zero" or seen.size == 0:
+                self.fill_[spec.name] = 0.0
+            elif spec.missing == "max":
+                self.fill_[spec.name] = float(seen.max())
+            else:
+                self.fill_[spec.name] = float(seen.mean())
+            if spec.shrink_by:
+                v = self._transform_one(np.where(np.isfinite(raw), raw, self.fill_[spec.name]), spec.transform)
+                n = self._counts(X, spec)
+                self.prior_[spec.name] = float((v * n).sum() / n.sum()) if n.sum() > 0 else float(v.mean())
+        self.n_features_in_ = len(self.specs)
+        return self
+
+    def readable(self, X: pd.DataFrame) -> np.ndarray:
+        """The features in business units with nulls filled (for the surrogate's rules)."""
+        cols = [self._raw(X, s) for s in self.specs]
+        return np.column_stack([np.where(np.isfinite(c), c, self.fill_[s.name]) for c, s in zip(cols, self.specs)])
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        filled = self.readable(X)
+        out = np.empty_like(filled)
+        for j, spec in enumerate(self.specs):
+            v = self._transform_one(filled[:, j], spec.transform)
+            if spec.shrink_by:
+                n = self._counts(X, spec)
+                v = (v * n + spec.shrink_strength * self.prior_[spec.name]) / (n + spec.shrink_strength)
+            out[:, j] = v
+        return out
 
 
-def prepare_features(df: pd.DataFrame, log: bool = True) -> np.ndarray:
-    """Feature matrix with explicit null rules: customers without orders look maximally lapsed.
-    `log=False` keeps business units (for the surrogate's readable rules)."""
-    x = pd.DataFrame(index=df.index)
-    tenure = pd.to_numeric(df["tenure_days"], errors="coerce").fillna(0).astype(float)
-    for col in SEGMENTATION_FEATURES:
-        x[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
-    x["recency_days"] = x["recency_days"].fillna(tenure + 365.0)
-    x["aov_eur"] = x["aov_eur"].fillna(0.0)
-    x["return_rate"] = x["return_rate"].fillna(0.0)
-    x["avg_csat"] = x["avg_csat"].fillna(NEUTRAL_CSAT)
-    x = x.fillna(0.0)
-    if log:
-        for col in LOG_FEATURES:
-            x[col] = np.log1p(x[col].clip(lower=0))
-    return x.to_numpy(dtype=float)
+class FeatureWeights(BaseEstimator, TransformerMixin):
+    """Multiplies standardised columns by their weights (the definition's group weights)."""
+
+    def __init__(self, weights: tuple[float, ...] = ()):
+        self.weights = weights
+
+    def fit(self, X, y=None):
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:  # stateless
+        return True
+
+    def transform(self, X) -> np.ndarray:
+        return np.asarray(X, dtype=float) * np.asarray(self.weights, dtype=float)
 
 
 @dataclass
@@ -106,6 +136,7 @@ class TrainedSegmentation:
     algorithm: str
     k: int
     silhouette_by_k: dict[str, dict[int, float]]  # algorithm -> k -> silhouette
+    gap_by_k: dict[str, dict[int, float]]  # algorithm -> k -> gap statistic (k-means chosen by gap)
     candidates: list[Candidate]
     metrics: dict[str, float]
     profile: pd.DataFrame  # one row per cluster
@@ -116,62 +147,57 @@ class TrainedSegmentation:
     n_rows: int
     seed: int
     k_range: tuple[int, ...] = field(default_factory=tuple)
-    features: tuple[str, ...] = SEGMENTATION_FEATURES
+    features: tuple[str, ...] = ()
+    input_columns: tuple[str, ...] = ()  # features + shrinkage counts: what scoring must pass in
     definition_version: str = ""
 
 
-def build_pipeline(k: int, seed: int, algorithm: str = "kmeans", n_init: int = 8) -> Pipeline:
+def build_pipeline(definition: SegmentDefinition, k: int, seed: int, algorithm: str = "kmeans", n_init: int = 8) -> Pipeline:
     if algorithm == "kmeans":
         model = KMeans(n_clusters=k, n_init=n_init, random_state=seed)
     elif algorithm == "gaussian_mixture":
         model = GaussianMixture(n_components=k, covariance_type="full", n_init=2, random_state=seed, reg_covar=1e-4)
     else:
         raise ValueError(f"unknown algorithm {algorithm!r}")
-    return Pipeline([("prepare", FunctionTransformer(prepare_features)), ("scale", StandardScaler()), ("model", model)])
+    return Pipeline(
+        [
+            ("prepare", DefinitionFeatures(definition.feature_specs)),
+            ("scale", StandardScaler()),
+            ("weight", FeatureWeights(definition.feature_weights())),
+            ("model", model),
+        ]
+    )
 
 
 def _slug(name: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in name.lower()).strip("_").replace("__", "_")
 
 
-def name_clusters(centroids: np.ndarray, sizes: np.ndarray) -> tuple[dict[int, str], dict[int, str], dict[int, str]]:
-    """Names, keys and trait texts from standardised centroids (features in SEGMENTATION_FEATURES order).
+def _trait(feature: str, z: float) -> str:
+    return f"{'high' if z > 0 else 'low'} {feature.replace('_', ' ')}"
 
-    Rules, first match wins; a name already taken by a larger cluster gets a distinguishing trait.
-    """
-    f = {name: i for i, name in enumerate(SEGMENTATION_FEATURES)}
+
+def name_clusters(
+    centroids: np.ndarray, sizes: np.ndarray, definition: SegmentDefinition
+) -> tuple[dict[int, str], dict[int, str], dict[int, str]]:
+    """Names, keys and trait texts from standardised centroids (columns in the definition's feature
+    order), by the definition's naming rules: first match wins, larger clusters choose first; a
+    name already taken gets the cluster's strongest trait appended."""
+    features = definition.features
     names: dict[int, str] = {}
     traits: dict[int, str] = {}
     for c in np.argsort(-sizes, kind="stable"):
-        z = centroids[c]
-        g = lambda col: z[f[col]]  # noqa: E731
-        if g("frequency") < -1.0 and g("recency_days") > 0.5:
-            name = "Never or barely bought"
-        elif g("tenure_days") < -1.0:
-            name = "New customers"
-        elif g("ticket_count") > 1.0 or (g("return_rate") > 1.0 and g("avg_csat") < -0.5):
-            name = "Support-heavy customers"
-        elif g("discount_share") > 1.0:
-            name = "Discount seekers"
-        elif g("recency_days") > 0.8 and g("orders_prev_90d") < 0 and g("frequency") > -0.3:
-            name = "Lapsing regulars"
-        elif g("recency_days") > 0.8:
-            name = "Dormant customers"
-        elif g("monetary_eur") > 0.6 and g("frequency") > 0.6:
-            name = "High-value frequent buyers"
-        elif g("frequency") > 0:
-            name = "Steady regulars"
-        else:
-            name = "Occasional buyers"
-        order = np.argsort(-np.abs(z), kind="stable")[:3]
-        words = [TRAIT_WORDS[SEGMENTATION_FEATURES[i]][0 if z[i] > 0 else 1] for i in order]
+        z = dict(zip(features, centroids[c].tolist()))
+        name = next((r.name for r in definition.naming_rules if r.matches(z)), definition.default_name)
+        order = np.argsort(-np.abs(centroids[c]), kind="stable")[:3]
+        words = [_trait(features[i], centroids[c][i]) for i in order]
         traits[int(c)] = ", ".join(words)
         if name in names.values():
             name = f"{name} ({words[0]})"
         while name in names.values():
             name += "'"
         names[int(c)] = name
-    keys = {c: f"behavioural_{_slug(n)}" for c, n in names.items()}
+    keys = {c: f"{definition.family}_{_slug(n)}" for c, n in names.items()}
     return names, keys, traits
 
 
@@ -181,15 +207,48 @@ def _silhouette(x: np.ndarray, labels: np.ndarray, seed: int) -> float:
     return float(silhouette_score(x, labels, sample_size=min(len(x), 5000), random_state=seed))
 
 
-def stability_ari(sample: pd.DataFrame, algorithm: str, k: int, seed: int, rounds: int, size: int) -> float:
+def gap_statistic(x: np.ndarray, ks: list[int], seed: int, references: int, max_rows: int = 5000) -> dict[int, float]:
+    """Tibshirani's gap statistic per k: how much tighter k-means packs the data than data without
+    clusters, E*[log W_k(reference)] - log W_k(data), W_k = within-cluster sum of squares; reference
+    sets are uniform in the principal-axes bounding box of the data."""
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(seed)
+    if len(x) > max_rows:
+        x = x[np.sort(rng.choice(len(x), max_rows, replace=False))]
+    rotated = PCA(random_state=seed).fit_transform(x)
+    low, high = rotated.min(axis=0), rotated.max(axis=0)
+    refs = [rng.uniform(low, high, size=rotated.shape) for _ in range(references)]
+    out = {}
+    for k in ks:
+        log_w = np.log(KMeans(n_clusters=k, n_init=4, random_state=seed).fit(rotated).inertia_)
+        log_ref = [np.log(KMeans(n_clusters=k, n_init=2, random_state=seed + b).fit(r).inertia_) for b, r in enumerate(refs)]
+        out[k] = float(np.mean(log_ref) - log_w)
+    return out
+
+
+def choose_k_by_gap(gaps: dict[int, float], ks: list[int], min_gain: float) -> int:
+    """The smallest k after which one more segment gains less than `min_gain` gap: more segments
+    would split real groups rather than find new ones. (Tibshirani's one-standard-error rule with a
+    practical floor: on tens of thousands of customers the standard error is tiny and the classic
+    rule always asks for more segments.)"""
+    for k in ks:
+        if gaps[k + 1] - gaps[k] < min_gain:
+            return k
+    return ks[-1]
+
+
+def stability_ari(
+    sample: pd.DataFrame, definition: SegmentDefinition, algorithm: str, k: int, seed: int, rounds: int, size: int
+) -> float:
     """Mean adjusted Rand index between the reference fit and fits on bootstrap resamples, on the
     same customers (the sample). 1.0 = the same segments whatever the resample."""
-    reference = build_pipeline(k, seed, algorithm).fit(sample).predict(sample)
+    reference = build_pipeline(definition, k, seed, algorithm).fit(sample).predict(sample)
     rng = np.random.default_rng(seed + 1)
     scores = []
     for r in range(rounds):
         idx = rng.choice(len(sample), size=min(size, len(sample)), replace=True)
-        boot = build_pipeline(k, seed + 1 + r, algorithm).fit(sample.iloc[idx])
+        boot = build_pipeline(definition, k, seed + 1 + r, algorithm).fit(sample.iloc[idx])
         scores.append(adjusted_rand_score(reference, boot.predict(sample)))
     return float(np.mean(scores))
 
@@ -218,37 +277,43 @@ def train_segmentation(
     sample_idx = np.sort(rng.choice(n, size=min(n, sample_size), replace=False))
     sample = features.iloc[sample_idx]
     silhouettes: dict[str, dict[int, float]] = {}
+    gaps: dict[str, dict[int, float]] = {}
     candidates: list[Candidate] = []
     for algorithm in definition.algorithms:
         silhouettes[algorithm], bics = {}, {}
         for k in ks:
-            pipe = build_pipeline(k, seed, algorithm).fit(sample)
+            pipe = build_pipeline(definition, k, seed, algorithm).fit(sample)
             x = pipe[:-1].transform(sample)
             silhouettes[algorithm][k] = _silhouette(x, pipe.predict(sample), seed)
             if algorithm == "gaussian_mixture":
                 bics[k] = float(pipe.named_steps["model"].bic(x))
         if bics:
             best_k = min(bics, key=lambda kk: (bics[kk], kk))
+        elif definition.k_selection == "gap":
+            gaps[algorithm] = gap_statistic(x, [*ks, ks[-1] + 1], seed, definition.gap_references)
+            best_k = choose_k_by_gap(gaps[algorithm], ks, definition.gap_min_gain)
         else:
             best_k = max(silhouettes[algorithm], key=lambda kk: (silhouettes[algorithm][kk], -kk))
         candidates.append(
             Candidate(
                 algorithm, best_k, silhouettes[algorithm][best_k], bics.get(best_k),
-                stability_ari(sample, algorithm, best_k, seed, definition.bootstrap_rounds, definition.bootstrap_sample_size),
+                stability_ari(sample, definition, algorithm, best_k, seed, definition.bootstrap_rounds, definition.bootstrap_sample_size),
             )
         )
     stable = [c for c in candidates if c.stability_ari >= definition.gates.min_stability_ari]
     chosen = max(stable, key=lambda c: c.silhouette) if stable else max(candidates, key=lambda c: c.stability_ari)
-    pipeline = build_pipeline(chosen.k, seed, chosen.algorithm).fit(features)
+    pipeline = build_pipeline(definition, chosen.k, seed, chosen.algorithm).fit(features)
     labels = pipeline.predict(features).astype(int)
     x_all = pipeline[:-1].transform(features)
+    z_all = pipeline[:-2].transform(features)  # standardised, before the weights: what names read
     # clusters numbered 0..k-1 by size; empty mixture components are dropped from the naming
     present = np.unique(labels)
     sizes = np.bincount(labels, minlength=chosen.k)
-    centroids = np.vstack([x_all[labels == c].mean(axis=0) if sizes[c] else np.zeros(x_all.shape[1]) for c in range(chosen.k)])
-    names, keys, traits = name_clusters(centroids, sizes)
+    centroids = np.vstack([z_all[labels == c].mean(axis=0) if sizes[c] else np.zeros(z_all.shape[1]) for c in range(chosen.k)])
+    names, keys, traits = name_clusters(centroids, sizes, definition)
+    # on every row: the rules must hold for the whole population, not just the selection sample
     surrogate = fit_surrogate(
-        prepare_features(features, log=False)[sample_idx], labels[sample_idx], SEGMENTATION_FEATURES,
+        pipeline.named_steps["prepare"].readable(features), labels, definition.features,
         definition.surrogate_max_depth, definition.surrogate_min_samples_leaf, seed,
     )
     profile = profile_segments(features, labels, names, keys)
@@ -265,9 +330,11 @@ def train_segmentation(
     for c in present.tolist():
         metrics[f"share_{keys[c]}"] = float(sizes[c] / n)
     return TrainedSegmentation(
-        pipeline=pipeline, algorithm=chosen.algorithm, k=chosen.k, silhouette_by_k=silhouettes, candidates=candidates,
+        pipeline=pipeline, algorithm=chosen.algorithm, k=chosen.k, silhouette_by_k=silhouettes, gap_by_k=gaps,
+        candidates=candidates,
         metrics=metrics, profile=profile, names=names, keys=keys, traits=traits, surrogate=surrogate, n_rows=n,
-        seed=seed, k_range=k_range, definition_version=definition.version,
+        seed=seed, k_range=k_range, features=definition.features, input_columns=definition.input_columns,
+        definition_version=definition.version,
     )
 
 

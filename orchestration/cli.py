@@ -250,7 +250,8 @@ def cmd_bench_segmentation(args: argparse.Namespace) -> int:
     with duckdb.connect(str(settings.warehouse_path), read_only=True, config=DUCKDB_CONFIG) as con:
         agreement = segment_agreement(con, data / "truth")
         fallbacks = dict(con.execute(
-            "select coalesce(fallback_reason, 'placed by model'), count(*) from segments.customer_segments group by 1"
+            "select coalesce(fallback_reason, 'placed by model'), count(*) from segments.customer_segments "
+            "where segment_family = 'behavioural' group by 1"
         ).fetchall())
     client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
     champion = client.get_model_version_by_alias("customer_segmentation", "champion")
@@ -338,9 +339,14 @@ def print_summary(settings: Settings, result) -> None:
         for table, kind, n in quarantine[:12]:
             print(f"  {table:<18} {kind:<20} {n:>8,}")
     if sizes:
-        print(f"\nSegments (model customer_segmentation v{sizes[0][1]}, alias champion)")
-        for name, _version, n, share in sizes:
-            print(f"  {name:<40} {n:>9,}  {share:6.1%}")
+        print("\nSegments per family (segments.customer_segments; profiles in segments.segment_profiles)")
+        family = None
+        for fam, model, version, name, n, share in sizes:
+            if fam != family:
+                source = "alias champion" if model == "customer_segmentation" else "rule table"
+                print(f"  {fam} ({model} v{version}, {source})")
+                family = fam
+            print(f"    {name:<38} {n:>9,}  {share:6.1%}")
     print(
         "\nWhere to look\n"
         f"  warehouse      {settings.warehouse_path}\n"

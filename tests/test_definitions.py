@@ -36,15 +36,16 @@ def test_layers_present(defs):
         "erp/fx_rates", "support/tickets", "events/events", "audit/ingest_ledger", "audit/quarantine",
         "staging/stg_crm__customers", "marts/customers", "marts/orders", "marts/support_tickets",
         "marts/customer_features", "ml/customer_segmentation", "ml/customer_segment_assignments",
-        "segments/customer_segments",
+        "segments/customer_segments", "segments/segment_profiles",
     }
     assert expected <= keys, expected - keys
 
 
 def test_segments_are_downstream_of_ml_write_back(defs):
     graph = defs.resolve_asset_graph()
-    parents = graph.get(dg.AssetKey(["segments", "customer_segments"])).parent_keys
-    assert dg.AssetKey(["ml", "customer_segment_assignments"]) in parents
+    for table in ("customer_segments", "segment_profiles"):  # the scoring asset writes both ml tables
+        parents = graph.get(dg.AssetKey(["segments", table])).parent_keys
+        assert dg.AssetKey(["ml", "customer_segment_assignments"]) in parents, table
 
 
 def test_checks_include_dbt_tests_gx_and_reconciliation(defs):
@@ -64,7 +65,7 @@ def test_everything_that_opens_the_warehouse_shares_one_pool(defs):
         if node.is_materializable:
             assert node.assets_def.op.pool == WAREHOUSE_POOL, key
     python_checks = list(defs.asset_checks or [])
-    assert len(python_checks) == 3 + 9 + 6 + 1  # reconciliation, customers GX, coverage, raw suites, mart suites, promotion gate
+    assert len(python_checks) == 3 + 9 + 7 + 1  # reconciliation, customers GX, coverage, raw suites, mart suites, promotion gate
     for check in python_checks:
         assert check.op.pool == WAREHOUSE_POOL, check.check_keys
 

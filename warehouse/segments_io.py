@@ -1,58 +1,166 @@
-"""Write-back of segment assignments into `ml.customer_segment_assignments` (a dbt source).
+"""Write-back of segment assignments and profiles into the `ml` schema (dbt sources).
 
-The table is replaced as a whole in one statement: re-running scoring never duplicates rows, and the
+`ml.customer_segment_assignments` holds one row per customer per segment family (behavioural, rfm, ...);
+within a family the segments are mutually exclusive, so (customer_id, segment_family) is unique. The
+table is replaced as a whole in one statement: re-running scoring never duplicates rows, and the
 history of assignments is kept by the segment history models, not here.
+
+`ml.segment_profiles` is history: one row per run, family and segment (size, share and the average
+customer of the segment), appended per run; a re-run of the same Dagster run replaces its own rows.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import duckdb
 import pandas as pd
 
 ASSIGNMENTS_TABLE = "ml.customer_segment_assignments"
 DEFINITIONS_TABLE = "ml.segment_definitions"
+PROFILES_TABLE = "ml.segment_profiles"
+FEATURES_TABLE = "marts.customer_features"
+# The segment families written today; every customer has exactly one row in each.
+SEGMENT_FAMILIES = ("behavioural", "rfm")
+
+# The columns a family's rows bring to `write_assignments` (it adds assigned_at and dagster_run_id).
+ASSIGNMENT_COLUMNS = (
+    "customer_id", "segment_family", "segment_key", "segment_name", "r_score", "f_score", "m_score",
+    "model_name", "model_version", "definition_version", "reason", "is_fallback", "fallback_reason",
+)
+SCORE_COLUMNS = ("r_score", "f_score", "m_score")
 
 
-def write_assignments(
-    con: duckdb.DuckDBPyConnection,
+class AssignmentError(ValueError):
+    """Assignment rows that break the contract: one row per customer per family, every family complete."""
+
+
+def family_rows(
     segments: pd.DataFrame,
-    rfm: pd.DataFrame,
     *,
+    family: str,
     model_name: str,
     model_version: str,
-    run_id: str,
     definition_version: str,
-) -> int:
-    """Replace the assignments with one row per customer; returns the row count.
+    scores: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The rows of one family in `ASSIGNMENT_COLUMNS` order.
 
-    `segments`: customer_id, segment_key, segment_name, reason, is_fallback, fallback_reason.
-    `rfm`: customer_id, r/f/m_score, rfm_segment.
+    `segments`: customer_id, segment_key, segment_name, reason, is_fallback, fallback_reason (and the
+    r/f/m scores, unless `scores` is given). `scores`: customer_id, r/f/m_score, joined onto every row so
+    BI can filter any family by RFM scores (a customer missing from `scores` gets null scores).
     """
-    con.register("_segments", segments[["customer_id", "segment_key", "segment_name", "reason", "is_fallback", "fallback_reason"]])
-    con.register("_rfm", rfm[["customer_id", "r_score", "f_score", "m_score", "rfm_segment"]])
+    rows = segments.copy()
+    if scores is not None:
+        rows = rows.drop(columns=[c for c in SCORE_COLUMNS if c in rows.columns]).merge(
+            scores[["customer_id", *SCORE_COLUMNS]], on="customer_id", how="left"
+        )
+    for col in SCORE_COLUMNS:
+        if col not in rows.columns:
+            rows[col] = None
+    rows = rows.assign(segment_family=family, model_name=model_name, model_version=model_version, definition_version=definition_version)
+    return rows[list(ASSIGNMENT_COLUMNS)]
+
+
+def write_assignments(con: duckdb.DuckDBPyConnection, families: Iterable[pd.DataFrame], *, run_id: str) -> int:
+    """Replace the assignments with the rows of every family (see `family_rows`); returns the row count.
+
+    Refuses (AssignmentError, table untouched) rows that would break the contract: a customer twice in
+    a family, or a customer present in one family and missing from another.
+    """
+    frames = [f[list(ASSIGNMENT_COLUMNS)] for f in families]
+    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(ASSIGNMENT_COLUMNS))
+    con.register("_assignments", rows)
     try:
+        duplicated, incomplete = con.execute(
+            """with per_family as (
+                   select segment_family, customer_id, count(*) as n from _assignments group by all
+               ),
+               customers as (select count(distinct customer_id) as n from _assignments)
+               select (select count(*) from per_family where n > 1),
+                      (select count(*) from (select segment_family, count(*) as n from per_family group by all)
+                       where n <> (select n from customers))"""
+        ).fetchall()[0]
+        if duplicated or incomplete:
+            raise AssignmentError(
+                f"{duplicated} customer(s) with several rows in a family, {incomplete} family(ies) missing customers"
+            )
         con.execute("create schema if not exists ml")
         con.execute(
             f"""create or replace table {ASSIGNMENTS_TABLE} as
-                select s.customer_id::varchar as customer_id,
-                       'behavioural' as segment_family,
-                       s.segment_key::varchar as segment_key,
-                       s.segment_name::varchar as segment_name,
-                       r.r_score::integer as r_score, r.f_score::integer as f_score, r.m_score::integer as m_score,
-                       r.rfm_segment::varchar as rfm_segment,
-                       ?::varchar as model_name, ?::varchar as model_version, ?::varchar as definition_version,
+                select customer_id::varchar as customer_id,
+                       segment_family::varchar as segment_family,
+                       segment_key::varchar as segment_key,
+                       segment_name::varchar as segment_name,
+                       r_score::integer as r_score, f_score::integer as f_score, m_score::integer as m_score,
+                       model_name::varchar as model_name, model_version::varchar as model_version,
+                       definition_version::varchar as definition_version,
                        current_timestamp::timestamp as assigned_at,
-                       s.reason::varchar as reason,
-                       s.is_fallback::boolean as is_fallback,
-                       s.fallback_reason::varchar as fallback_reason,
+                       reason::varchar as reason,
+                       is_fallback::boolean as is_fallback,
+                       fallback_reason::varchar as fallback_reason,
                        ?::varchar as dagster_run_id
-                from _segments s left join _rfm r using (customer_id)""",
-            [model_name, model_version, definition_version, run_id],
+                from _assignments
+                order by segment_family, customer_id""",
+            [run_id],
         )
         return con.execute(f"select count(*) from {ASSIGNMENTS_TABLE}").fetchall()[0][0]
     finally:
-        con.unregister("_segments")
-        con.unregister("_rfm")
+        con.unregister("_assignments")
+
+
+def write_profiles(con: duckdb.DuckDBPyConnection, run_id: str, *, features_table: str = FEATURES_TABLE) -> int:
+    """Append the profile of every family and segment of the current assignments of `run_id` to
+    `ml.segment_profiles` (after deleting that run's earlier rows: a re-run does not duplicate);
+    returns the rows written. Computed in SQL over the assignments joined with the customer features;
+    averages skip customers without a value (e.g. recency of a customer who never bought)."""
+    con.execute("create schema if not exists ml")
+    con.execute(
+        f"""create table if not exists {PROFILES_TABLE} (
+                dagster_run_id varchar not null, profiled_at timestamp not null,
+                segment_family varchar not null, segment_key varchar not null, segment_name varchar not null,
+                customers bigint not null, share double not null,
+                avg_aov_eur double, avg_frequency double, total_revenue_eur double, avg_revenue_eur double,
+                avg_tenure_days double, avg_recency_days double, avg_csat double,
+                model_version varchar, definition_version varchar,
+                primary key (dagster_run_id, segment_family, segment_key))"""
+    )
+    con.execute("begin transaction")
+    try:
+        con.execute(f"delete from {PROFILES_TABLE} where dagster_run_id = ?", [run_id])
+        con.execute(
+            f"""insert into {PROFILES_TABLE}
+                with per_segment as (
+                    select a.segment_family, a.segment_key,
+                           any_value(a.segment_name) as segment_name,
+                           count(*) as customers,
+                           avg(f.aov_eur) as avg_aov_eur,
+                           avg(f.frequency) as avg_frequency,
+                           sum(f.monetary_eur) as total_revenue_eur,
+                           avg(f.monetary_eur) as avg_revenue_eur,
+                           avg(f.tenure_days) as avg_tenure_days,
+                           avg(f.recency_days) as avg_recency_days,
+                           avg(f.avg_csat) as avg_csat,
+                           any_value(a.model_version) as model_version,
+                           any_value(a.definition_version) as definition_version
+                    from {ASSIGNMENTS_TABLE} as a
+                    left join {features_table} as f using (customer_id)
+                    where a.dagster_run_id = ?
+                    group by a.segment_family, a.segment_key
+                )
+                select ?::varchar, current_timestamp::timestamp, segment_family, segment_key, segment_name,
+                       customers, customers / sum(customers) over (partition by segment_family),
+                       avg_aov_eur, avg_frequency, total_revenue_eur, avg_revenue_eur, avg_tenure_days,
+                       avg_recency_days, avg_csat, model_version, definition_version
+                from per_segment
+                order by segment_family, customers desc""",
+            [run_id, run_id],
+        )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return con.execute(f"select count(*) from {PROFILES_TABLE} where dagster_run_id = ?", [run_id]).fetchall()[0][0]
 
 
 def write_definition(con: duckdb.DuckDBPyConnection, definition, run_id: str) -> None:
@@ -76,8 +184,9 @@ def write_definition(con: duckdb.DuckDBPyConnection, definition, run_id: str) ->
     )
 
 
-def definition_used_by_run(con: duckdb.DuckDBPyConnection, run_id: str) -> dict | None:
-    """The definition content (dict) the training step of `run_id` used, or None."""
+def definition_used_by_run(con: duckdb.DuckDBPyConnection, run_id: str, family: str = "behavioural") -> dict | None:
+    """The definition content (dict) of `family` the training step of `run_id` used, or None (the rfm
+    rule table is recorded by the same run, hence the family)."""
     import json
 
     exists = con.execute(
@@ -85,5 +194,5 @@ def definition_used_by_run(con: duckdb.DuckDBPyConnection, run_id: str) -> dict 
     ).fetchall()[0][0]
     if not exists:
         return None
-    rows = con.execute(f"select content from {DEFINITIONS_TABLE} where last_used_run_id = ?", [run_id]).fetchall()
+    rows = con.execute(f"select content from {DEFINITIONS_TABLE} where last_used_run_id = ? and family = ?", [run_id, family]).fetchall()
     return json.loads(rows[0][0]) if rows else None

@@ -18,14 +18,16 @@ def table_row_counts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int
     return [(s, t, con.execute(f'select count(*) from "{s}"."{t}"').fetchone()[0]) for s, t in tables]
 
 
-def segment_sizes(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int, float]]:
-    """(segment_name, model_version, customers, share) of the current assignments."""
+def segment_sizes(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, str, int, float]]:
+    """(segment_family, model_name, model_version, segment_name, customers, share of the family) of the
+    current assignments, family by family, largest segment first."""
     exists = con.execute(
         "select count(*) from information_schema.tables where table_schema = 'segments' and table_name = 'customer_segments'"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if not exists:
         return []
     return con.execute(
-        """select segment_name, model_version, count(*) as n, count(*) / sum(count(*)) over () as share
-           from segments.customer_segments group by all order by n desc"""
+        """select segment_family, model_name, model_version, segment_name, count(*) as n,
+                  count(*) / sum(count(*)) over (partition by segment_family) as share
+           from segments.customer_segments group by 1, 2, 3, 4 order by segment_family, n desc, segment_name"""
     ).fetchall()

@@ -19,11 +19,17 @@
     nullif(trim({{ column }}), '')
 {%- endmacro %}
 
-{#- The features' reference date: var as_of_date, else the date of the latest order. -#}
+{#- The features' reference date: var as_of_date, else the latest day the data knows of (the latest
+    order, or the latest customer record when a record arrived after the last order). -#}
 {% macro as_of_date() -%}
     {%- if var('as_of_date') -%}
         cast('{{ var("as_of_date") }}' as date)
     {%- else -%}
-        (select coalesce(max(cast(ordered_at as date)), current_date) from {{ ref('stg_erp__orders') }})
+        (select coalesce(
+            greatest(
+                (select max(cast(ordered_at as date)) from {{ ref('stg_erp__orders') }}),
+                (select max(cast(first_seen_at as date)) from {{ ref('customers') }})
+            ),
+            current_date))
     {%- endif -%}
 {%- endmacro %}

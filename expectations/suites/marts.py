@@ -1,4 +1,4 @@
-"""GX suites for the marts and the BI-facing segment table.
+"""GX suites for the marts and the BI-facing segment tables.
 
 Error severity guards what downstream steps rely on (keys, references, money that cannot be
 negative); warn severity watches distributions that drift in real data without being wrong.
@@ -78,7 +78,10 @@ def build_support_tickets_suite() -> gx.ExpectationSuite:
 
 
 def build_customer_features_suite() -> gx.ExpectationSuite:
-    shares = ("share_web", "share_app", "share_store", "share_phone", "discount_share")
+    shares = (
+        "share_web", "share_app", "share_store", "share_phone", "discount_share", "discounted_order_share",
+        "return_rate", "event_app_share", "event_mobile_share",
+    )
     return gx.ExpectationSuite(
         name="marts.customer_features",
         expectations=[
@@ -89,30 +92,74 @@ def build_customer_features_suite() -> gx.ExpectationSuite:
             gxe.ExpectColumnValuesToBeBetween(column="recency_days", min_value=0, meta=ERROR),
             *(gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=1, meta=ERROR) for c in shares),
             gxe.ExpectColumnValuesToBeBetween(column="avg_csat", min_value=1, max_value=5, meta=ERROR),
+            *(gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, meta=ERROR) for c in (
+                "order_rate_per_year", "days_since_first_order", "last_activity_days", "tickets_per_year", "items_per_order",
+            )),
+            # point in time: the last sign of life is never older than the last order
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="recency_days", column_B="last_activity_days", or_equal=True, ignore_row_if="either_value_is_missing", meta=ERROR,
+            ),
             # distribution: a customer base where almost nobody bought is a broken join, not a business
             gxe.ExpectColumnValuesToBeBetween(column="frequency", min_value=1, mostly=0.3, meta=WARN),
         ],
     )
 
 
+def _in_family(family: str) -> dict:
+    """Restrict an expectation to the rows of one segment family (GX row condition on the DataFrame)."""
+    return {"row_condition": f'segment_family=="{family}"', "condition_parser": "pandas"}
+
+
 def build_customer_segments_suite() -> gx.ExpectationSuite:
+    """segments.customer_segments: one row per customer per family, one model version per family, rfm keys
+    from the rule table, no PII. The 3..7 segments per family principle is watched for the behavioural
+    family only (the RFM rule table names more by design)."""
+    from ml.rfm import NO_PURCHASE, NOT_PROFILED, OTHERS, RFM_RULES, segment_key
+    from warehouse.segments_io import SEGMENT_FAMILIES
+
+    rfm_keys = [segment_key(n) for n in (*(r.name for r in RFM_RULES), NO_PURCHASE, OTHERS, NOT_PROFILED)]
     return gx.ExpectationSuite(
         name="segments.customer_segments",
         expectations=[
-            gxe.ExpectColumnValuesToBeUnique(column="customer_id", meta=ERROR),
-            *(gxe.ExpectColumnValuesToNotBeNull(column=c, meta=ERROR) for c in ("segment_key", "segment_name", "model_name", "model_version", "definition_version")),
-            gxe.ExpectColumnDistinctValuesToBeInSet(column="segment_family", value_set=["rfm", "behavioural", "lifecycle", "predictive"], meta=ERROR),
-            gxe.ExpectColumnUniqueValueCountToBeBetween(column="model_version", min_value=1, max_value=1, meta=ERROR),
-            gxe.ExpectColumnValuesToBeBetween(column="r_score", min_value=0, max_value=5, meta=ERROR),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["customer_id", "segment_family"], meta=ERROR),
+            *(gxe.ExpectColumnValuesToNotBeNull(column=c, meta=ERROR) for c in ("customer_id", "segment_family", "segment_key", "segment_name", "model_name", "model_version", "definition_version", "is_fallback")),
+            gxe.ExpectColumnValuesToBeInSet(column="segment_family", value_set=list(SEGMENT_FAMILIES), meta=ERROR),
+            *(
+                gxe.ExpectColumnUniqueValueCountToBeBetween(column="model_version", min_value=1, max_value=1, meta=ERROR, **_in_family(f))
+                for f in SEGMENT_FAMILIES
+            ),
+            gxe.ExpectColumnValuesToBeInSet(column="segment_key", value_set=rfm_keys, meta=ERROR, **_in_family("rfm")),
+            *(gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=5, meta=ERROR) for c in ("r_score", "f_score", "m_score")),
             # BI-facing: no PII column may appear
             gxe.ExpectTableColumnsToMatchSet(
                 column_set=["customer_id", "segment_family", "segment_key", "segment_name", "r_score", "f_score", "m_score",
-                            "rfm_segment", "model_name", "model_version", "definition_version", "assigned_at", "reason",
+                            "model_name", "model_version", "definition_version", "assigned_at", "reason",
                             "is_fallback", "fallback_reason", "dagster_run_id"],
                 exact_match=True,
                 meta=ERROR,
             ),
-            gxe.ExpectColumnUniqueValueCountToBeBetween(column="segment_key", min_value=3, max_value=7, meta=WARN),
+            gxe.ExpectColumnUniqueValueCountToBeBetween(column="segment_key", min_value=3, max_value=7, meta=WARN, **_in_family("behavioural")),
+        ],
+    )
+
+
+def build_segment_profiles_suite() -> gx.ExpectationSuite:
+    """segments.segment_profiles: one row per run, family and segment; shares are proportions; no PII."""
+    return gx.ExpectationSuite(
+        name="segments.segment_profiles",
+        expectations=[
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["dagster_run_id", "segment_family", "segment_key"], meta=ERROR),
+            *(gxe.ExpectColumnValuesToNotBeNull(column=c, meta=ERROR) for c in ("dagster_run_id", "segment_family", "segment_key", "segment_name", "customers", "share")),
+            gxe.ExpectColumnValuesToBeBetween(column="share", min_value=0, max_value=1, meta=ERROR),
+            gxe.ExpectColumnValuesToBeBetween(column="customers", min_value=1, meta=ERROR),
+            gxe.ExpectColumnValuesToBeBetween(column="total_revenue_eur", min_value=0, meta=ERROR),
+            gxe.ExpectTableColumnsToMatchSet(
+                column_set=["dagster_run_id", "profiled_at", "segment_family", "segment_key", "segment_name", "customers",
+                            "share", "avg_aov_eur", "avg_frequency", "total_revenue_eur", "avg_revenue_eur",
+                            "avg_tenure_days", "avg_recency_days", "avg_csat", "model_version", "definition_version"],
+                exact_match=True,
+                meta=ERROR,
+            ),
         ],
     )
 
@@ -124,4 +171,5 @@ MART_SUITES = {
     ("marts", "support_tickets"): build_support_tickets_suite,
     ("marts", "customer_features"): build_customer_features_suite,
     ("segments", "customer_segments"): build_customer_segments_suite,
+    ("segments", "segment_profiles"): build_segment_profiles_suite,
 }

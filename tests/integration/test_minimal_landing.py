@@ -32,10 +32,17 @@ def test_crm_export_alone_gets_every_customer_a_segment(segments_home):
         assert n("select count(*) from crm.customers") == 61
         assert n("select count(*) from erp.orders") == 0
         assert n("select count(*) from marts.customers") == 61
-        assert n("select count(*) from segments.customer_segments") == 61
+        # one row per customer per family (behavioural, rfm)
+        assert n("select count(*) from segments.customer_segments") == 2 * 61
+        assert n("select count(distinct customer_id || segment_family) from segments.customer_segments") == 2 * 61
         assert n("select email from marts.customers where last_name = 'Placeholder'") is None
         assert n("select count(*) from segments.customer_segments where segment_name is null") == 0
-        # no orders and no consent data: nobody is profiled, everyone gets a fallback with its reason
-        assert n("select count(*) from segments.customer_segments where is_fallback and fallback_reason = 'no_profiling_consent'") == 61
+        # no orders and no consent data: nobody is profiled, everyone gets a fallback with its reason in each family
+        assert n("select count(*) from segments.customer_segments where is_fallback and fallback_reason = 'no_profiling_consent'") == 2 * 61
+        assert n("select count(*) from segments.customer_segments where segment_key = 'rfm_not_profiled' and r_score is null") == 61
+        # one profile row per family, each the whole family
+        assert con.execute(
+            "select segment_family, segment_key, customers, share from segments.segment_profiles order by 1"
+        ).fetchall() == [("behavioural", "fallback_not_profiled", 61, 1.0), ("rfm", "rfm_not_profiled", 61, 1.0)]
         assert n("select list(extra_columns)[1][1] from audit.ingest_ledger") == "loyalty_tier"
         assert n("select last_name from marts.customers where email = 'ann3@smith-family.co.uk'") == "Smith, 3"

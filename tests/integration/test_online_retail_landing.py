@@ -17,14 +17,22 @@ def test_imported_retail_data_runs_with_the_public_data_definition(segments_home
     with duckdb.connect(str(get_settings().warehouse_path), read_only=True) as con:
         kinds = dict(con.execute("select reason_kind, count(*) from audit.quarantine group by 1").fetchall())
         segments = con.execute(
-            "select customer_id, is_fallback, fallback_reason, definition_version from segments.customer_segments order by 1"
+            "select customer_id, is_fallback, fallback_reason, definition_version from segments.customer_segments "
+            "where segment_family = 'behavioural' order by 1"
+        ).fetchall()
+        rfm = con.execute(
+            "select segment_key, is_fallback, r_score is not null from segments.customer_segments where segment_family = 'rfm'"
         ).fetchall()
         definitions = con.execute("select definition_name from segments.segment_definitions").fetchall()
+        profiles = con.execute("select segment_family, sum(customers), sum(share) from segments.segment_profiles group by 1 order by 1").fetchall()
     # the dirt is quarantined with its reason, not dropped by the importer
     assert kinds == {"missing_required": 2, "orphan_reference": 1, "negative_amount": 1, "negative_quantity": 1}
     # two customers, too few to train on: fallbacks with the reason; no consent is needed for public data
     assert [(s[1], s[2]) for s in segments] == [(True, "no_champion_model"), (True, "no_champion_model")]
-    assert ("behavioural_public_data",) in definitions
+    assert ("behavioural_public_data",) in definitions and ("rfm",) in definitions
+    # consent is not required for this public data: both customers are scored in the rfm family, not fallbacks
+    assert len(rfm) == 2 and all(not fallback and scored for _, fallback, scored in rfm)
+    assert profiles == [("behavioural", 2, 1.0), ("rfm", 2, 1.0)]
 
 
 def test_an_invalid_definition_is_refused_before_running(segments_home, tmp_path):

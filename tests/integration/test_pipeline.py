@@ -18,6 +18,8 @@ from warehouse.reconcile import ledger_discrepancies
 
 CUSTOMERS = 2_000
 RAW_TO_STAGING = {c.qualified_name: f"staging.stg_{c.source}__{c.table}" for c in CONTRACTS}
+# history tables: every run appends its rows
+HISTORY_TABLES = ("ml.segment_profiles", "segments.segment_profiles")
 
 
 def table_counts(con) -> dict[str, int]:
@@ -86,27 +88,64 @@ def test_marts_reconcile_with_staging(con):
     assert CUSTOMERS * 0.8 < customers < CUSTOMERS * 2.5
 
 
-def test_every_customer_has_one_segment_from_champion(pipeline, con):
+def test_every_customer_has_one_segment_per_family(pipeline, con):
+    from ml.rfm import RFM_RULES_VERSION
+
     settings, _, _ = pipeline
     champion = str(champion_version(settings.mlflow_tracking_uri, "customer_segmentation"))
-    rows = con.execute(
-        """select count(*), count(distinct s.customer_id), count(*) filter (where s.model_version = ?),
-                  count(distinct s.segment_name), min(s.model_name), max(s.model_name)
-           from marts.customers c left join segments.customer_segments s using (customer_id)""",
-        [champion],
-    ).fetchone()
-    total, distinct, from_champion, segments, model_min, model_max = rows
-    assert total == distinct == from_champion
-    assert 3 <= segments <= 7
-    assert model_min == model_max == "customer_segmentation"
+    customers = con.execute("select count(*) from marts.customers").fetchall()[0][0]
+    expected = {"behavioural": (champion, "customer_segmentation"), "rfm": (RFM_RULES_VERSION, "rfm_rules")}
+    for family, (version, model) in expected.items():
+        total, distinct, from_version, segments, model_min, model_max = con.execute(
+            """select count(*), count(distinct s.customer_id), count(*) filter (where s.model_version = ?),
+                      count(distinct s.segment_name) filter (where not s.is_fallback), min(s.model_name), max(s.model_name)
+               from marts.customers c left join segments.customer_segments s
+                    on s.customer_id = c.customer_id and s.segment_family = ?""",
+            [version, family],
+        ).fetchall()[0]
+        assert total == distinct == from_version == customers, family
+        assert model_min == model_max == model, family
+        if family == "behavioural":
+            assert 3 <= segments <= 7
+    # the same customers are left out of both families for want of consent
+    not_profiled = con.execute(
+        """select segment_family, count(*) from segments.customer_segments
+           where fallback_reason = 'no_profiling_consent' group by 1 order by 1"""
+    ).fetchall()
+    assert len(not_profiled) == 2 and not_profiled[0][1] == not_profiled[1][1] > 0
+    assert con.execute(
+        "select count(*) from segments.customer_segments where segment_family = 'rfm' and (segment_key = 'rfm_not_profiled') <> (r_score is null)"
+    ).fetchall()[0][0] == 0
     pii = {"email", "phone", "first_name", "last_name", "street", "birth_date"}
-    cols = {r[0] for r in con.execute("describe segments.customer_segments").fetchall()}
-    assert not (cols & pii)
+    for table in ("customer_segments", "segment_profiles"):
+        cols = {r[0] for r in con.execute(f"describe segments.{table}").fetchall()}
+        assert not (cols & pii), table
+
+
+def test_segment_profiles_are_kept_per_run_and_add_up(con):
+    customers = con.execute("select count(*) from segments.customer_segments where segment_family = 'rfm'").fetchall()[0][0]
+    per_run = con.execute(
+        """select dagster_run_id, segment_family, sum(customers), sum(share), count(*)
+           from segments.segment_profiles group by all order by min(profiled_at), segment_family"""
+    ).fetchall()
+    assert len({r[0] for r in per_run}) == 2  # two runs, two profiles, none duplicated
+    assert {r[1] for r in per_run} == {"behavioural", "rfm"}
+    last_run = per_run[-1][0]
+    for run, family, n, share, _ in per_run:
+        assert share == pytest.approx(1.0), (run, family)
+        if run == last_run:
+            assert n == customers, family
+    current = con.execute(
+        """select count(*) from (select distinct segment_family, segment_key from segments.customer_segments)"""
+    ).fetchall()[0][0]
+    assert current == con.execute("select count(*) from segments.segment_profiles where dagster_run_id = ?", [last_run]).fetchall()[0][0]
 
 
 def test_second_run_loads_nothing_twice(pipeline, con):
     _, (first, second), _ = pipeline
-    assert first == second
+    assert {t: n for t, n in first.items() if t not in HISTORY_TABLES} == {t: n for t, n in second.items() if t not in HISTORY_TABLES}
+    for table in HISTORY_TABLES:
+        assert second[table] > first[table] > 0, table  # each run adds its profiles
     statuses = con.execute("select status, count(*) from audit.ingest_ledger group by 1").fetchall()
     assert dict(statuses).get("failed", 0) == 0
 

@@ -21,10 +21,16 @@ def planted_features(n_per_group: int = 300, seed: int = 0) -> tuple[pd.DataFram
     for g, (rec, orders, aov, disc, tickets, tenure) in enumerate(PLANTED.values()):
         n = n_per_group
         freq = np.maximum(1, rng.poisson(orders, n))
+        recency = rng.gamma(4, rec / 4, n).round()
+        first_order = np.maximum(recency, rng.gamma(8, tenure / 8, n).round())
         frames.append(
             pd.DataFrame(
                 {
-                    "recency_days": rng.gamma(4, rec / 4, n).round(),
+                    "recency_days": recency,
+                    "last_activity_days": np.minimum(recency, rng.gamma(4, rec / 4, n).round()),
+                    "days_since_first_order": first_order,
+                    "order_rate_per_year": freq * 365.0 / (first_order + 30),
+                    "discounted_order_share": np.clip(rng.normal(disc, 0.05, n), 0, 1),
                     "frequency": freq,
                     "monetary_eur": freq * rng.gamma(8, aov / 8, n),
                     "aov_eur": rng.gamma(8, aov / 8, n),
@@ -40,7 +46,7 @@ def planted_features(n_per_group: int = 300, seed: int = 0) -> tuple[pd.DataFram
                     "ticket_count": rng.poisson(tickets, n),
                     "avg_csat": np.where(rng.random(n) < 0.5, rng.uniform(1, 5, n), np.nan),
                     "category_breadth": 3,
-                    "event_count": 5,
+                    "event_count": rng.poisson(5, n),
                     "has_profiling_consent": True,
                 }
             )

@@ -8,7 +8,6 @@ import yaml
 from ml.segment_definitions import (
     BEHAVIOURAL, DefinitionError, check_version_lock, content_digest, load_definition, parse_definition, read_lock,
 )
-from ml.segmentation import SEGMENTATION_FEATURES
 
 
 def raw():
@@ -23,12 +22,12 @@ def test_the_shipped_definition_matches_its_locked_version():
 def test_changed_content_without_a_version_bump_is_refused():
     changed = raw()
     changed["promotion_gates"]["min_stability_ari"] = 0.5
-    definition = parse_definition(changed, SEGMENTATION_FEATURES)
+    definition = parse_definition(changed)
     with pytest.raises(DefinitionError, match="bump the version"):
         check_version_lock(definition, read_lock())
-    changed["version"] = "1.0.1"
+    changed["version"] = "2.0.1"
     with pytest.raises(DefinitionError, match="not in versions.lock"):
-        check_version_lock(parse_definition(changed, SEGMENTATION_FEATURES), read_lock())
+        check_version_lock(parse_definition(changed), read_lock())
 
 
 def test_the_digest_ignores_only_the_version():
@@ -43,7 +42,13 @@ def test_the_digest_ignores_only_the_version():
     ("path", "value", "message"),
     [
         (("version",), "1.0", "semantic"),
-        (("features",), ["recency_days", "email"], "unknown features"),
+        (("features",), ["recency_days", "email"], "not in the registry"),
+        (("features",), ["recency_days", "country"], "not allowed for profiling"),
+        (("features",), ["recency_days", "has_profiling_consent"], "not allowed for profiling"),
+        (("features",), [{"name": "recency_days", "transform": "cube"}], "transform"),
+        (("features",), [{"name": "aov_eur", "shrink": {"by": "email", "strength": 5}}], "not in the registry"),
+        (("naming",), {"rules": [{"name": "X", "when": {"items_per_order": {"above": 1}}}]}, "not a feature of the definition"),
+        (("candidates", "k_selection"), "elbow", "k_selection"),
         (("candidates", "algorithms"), ["dbscan"], "algorithms"),
         (("candidates", "k_min"), 9, "k_min"),
     ],
@@ -55,4 +60,16 @@ def test_invalid_definitions_say_why(path, value, message):
         target = target[key]
     target[path[-1]] = value
     with pytest.raises(DefinitionError, match=message):
-        parse_definition(bad, SEGMENTATION_FEATURES)
+        parse_definition(bad)
+
+
+def test_every_shipped_definition_is_locked_and_uses_only_profiling_features():
+    from ml.feature_registry import load_registry
+    from ml.segment_definitions import DEFINITIONS_DIR
+
+    registry = load_registry()
+    for path in sorted(DEFINITIONS_DIR.glob("*.yaml")):
+        definition = load_definition(path)
+        for column in definition.input_columns:
+            assert "profiling" in registry[column].allowed_purposes, (path.name, column)
+            assert registry[column].pii_class in ("none",), (path.name, column)

@@ -11,13 +11,16 @@ import pandas as pd
 
 from ml.fallback import fallback_assignments, fallback_reasons
 from ml.registry import assign_segments, load_champion_if_any, log_segmentation_model
-from ml.rfm import score_rfm
+from ml.rfm import FAMILY as RFM_FAMILY, MODEL_NAME as RFM_MODEL_NAME, rfm_assignments, rule_table
 from ml.segment_definitions import BEHAVIOURAL, load_definition, parse_definition
-from ml.segmentation import SEGMENTATION_FEATURES, train_segmentation
+from ml.feature_registry import ELIGIBILITY_COLUMNS, load_registry, require_purpose
+from ml.segmentation import PROFILE_COLUMNS, train_segmentation
 from orchestration.defs.transform.assets import manifest_sha256
 from orchestration.resources import MlflowResource, WarehouseResource
 from orchestration.settings import PROJECT_ROOT, WAREHOUSE_POOL
-from warehouse.segments_io import definition_used_by_run, write_assignments, write_definition
+from warehouse.segments_io import (
+    definition_used_by_run, family_rows, write_assignments, write_definition, write_profiles,
+)
 
 FEATURES_KEY = dg.AssetKey(["marts", "customer_features"])
 MODEL_KEY = dg.AssetKey(["ml", "customer_segmentation"])
@@ -40,19 +43,29 @@ def _champion_definition(tracking_uri: str, version: str):
     import yaml
 
     from ml.segment_definitions import parse_definition
-    from ml.segmentation import SEGMENTATION_FEATURES
 
     client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
     run_id = client.get_model_version(REGISTERED_MODEL, version).run_id
     mlflow.set_tracking_uri(tracking_uri)
     text = mlflow.artifacts.load_text(f"runs:/{run_id}/segment_definition.yaml")
-    return parse_definition(yaml.safe_load(text), SEGMENTATION_FEATURES)
+    return parse_definition(yaml.safe_load(text))
 
 
 def git_sha() -> str:
     """The commit the code runs from ("unknown" outside a git checkout)."""
     proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
     return proc.stdout.strip() if proc.returncode == 0 else "unknown"
+
+
+def training_columns(definition) -> list[str]:
+    """The columns training reads: eligibility, the definition's inputs and the profile columns.
+    Every one must be registered; all but the eligibility columns must be allowed for profiling."""
+    registry = load_registry()
+    modelled = list(dict.fromkeys([*definition.input_columns, *PROFILE_COLUMNS]))
+    require_purpose(modelled, "profiling", registry)
+    require_purpose(list(ELIGIBILITY_COLUMNS), "eligibility", registry)
+    # registry names are validated identifiers of the dbt model, never user input
+    return list(dict.fromkeys([*ELIGIBILITY_COLUMNS, *modelled]))
 
 
 class SegmentationConfig(dg.Config):
@@ -75,8 +88,12 @@ def customer_segmentation(
     context: dg.AssetExecutionContext, config: SegmentationConfig, warehouse: WarehouseResource, mlflow: MlflowResource
 ) -> dg.MaterializeResult:
     definition = load_definition(Path(config.definition_file))
+    columns = training_columns(definition)
     with warehouse.connect() as con:
-        features = con.execute("select * from marts.customer_features order by customer_id").df()
+        # only what profiling may use: the definition's features, the profile columns and eligibility
+        features = con.execute(
+            f"select {', '.join(columns)} from marts.customer_features order by customer_id"
+        ).df()
         write_definition(con, definition, context.run_id)
     reasons = fallback_reasons(features, definition)
     eligible = features[reasons.isna()].reset_index(drop=True)
@@ -124,19 +141,25 @@ def customer_segmentation(
     group_name="ml",
     pool=WAREHOUSE_POOL,
     kinds={"duckdb", "mlflow"},
-    description="One row per customer: behavioural segment from `customer_segmentation@champion` (or a fallback "
-    "segment with its reason: no consent, too little history, no approved model yet) plus RFM scores.",
+    description="One row per customer per segment family: `behavioural` from `customer_segmentation@champion` (or a "
+    "fallback segment with its reason: no consent, too little history, no approved model yet) and `rfm` from the "
+    "versioned RFM rule table (no profiling consent: 'Not profiled'), RFM scores on every row. Appends the run's "
+    "segment profiles (size, share, average customer per family and segment) to ml.segment_profiles.",
 )
 def customer_segment_assignments(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, mlflow: MlflowResource
 ) -> dg.MaterializeResult:
     champion = load_champion_if_any(mlflow.tracking_uri, REGISTERED_MODEL)
+    # only what scoring needs: eligibility, the RFM inputs and the champion's declared input columns
+    model_inputs = champion[0].metadata.get_input_schema().input_names() if champion else []
+    columns = list(dict.fromkeys([*ELIGIBILITY_COLUMNS, "recency_days", "monetary_eur", *model_inputs]))
+    require_purpose(columns[len(ELIGIBILITY_COLUMNS):], "profiling", load_registry())
     with warehouse.connect() as con:
-        features = con.execute("select * from marts.customer_features order by customer_id").df()
+        features = con.execute(f"select {', '.join(columns)} from marts.customer_features order by customer_id").df()
         if champion is None:
             # the definition this run's training step used (e.g. --definition), else the default
             used = definition_used_by_run(con, context.run_id)
-            definition = parse_definition(used, SEGMENTATION_FEATURES) if used else load_definition()
+            definition = parse_definition(used) if used else load_definition()
             version, definition_version = "none", definition.version
             # the specific reason where there is one, else: no approved model yet
             reasons = fallback_reasons(features, definition).fillna("no_champion_model")
@@ -145,7 +168,8 @@ def customer_segment_assignments(
             model, version = champion
             definition_version = _definition_version(mlflow.tracking_uri, str(version))
             # the definition the champion was trained under decides who it may place
-            reasons = fallback_reasons(features, _champion_definition(mlflow.tracking_uri, str(version)))
+            definition = _champion_definition(mlflow.tracking_uri, str(version))
+            reasons = fallback_reasons(features, definition)
             placed = features[reasons.isna()]
             segments = pd.concat(
                 [
@@ -154,19 +178,40 @@ def customer_segment_assignments(
                 ],
                 ignore_index=True,
             )
-        rfm = score_rfm(features)
+        # rfm family: the behavioural definition's consent rule applies (no consent -> not scored, "Not
+        # profiled"); its history rule does not (no purchase yet is an rfm segment of its own)
+        rules = rule_table()
+        not_profiled = (fallback_reasons(features, definition) == "no_profiling_consent").to_numpy()
+        rfm = rfm_assignments(features, not_profiled)
+        write_definition(con, rules, context.run_id)
         rows = write_assignments(
-            con, segments, rfm, model_name=REGISTERED_MODEL, model_version=str(version), run_id=context.run_id,
-            definition_version=definition_version,
+            con,
+            [
+                family_rows(
+                    segments, family="behavioural", model_name=REGISTERED_MODEL, model_version=str(version),
+                    definition_version=definition_version, scores=rfm,
+                ),
+                family_rows(
+                    rfm, family=RFM_FAMILY, model_name=RFM_MODEL_NAME, model_version=rules.version,
+                    definition_version=rules.version,
+                ),
+            ],
+            run_id=context.run_id,
         )
+        profiles = write_profiles(con, context.run_id)
         sizes = con.execute(
-            "select segment_name, count(*) from ml.customer_segment_assignments group by all order by 2 desc"
+            "select segment_family, segment_name, count(*) from ml.customer_segment_assignments group by all order by 1, 3 desc"
         ).fetchall()
+    by_family: dict[str, dict[str, int]] = {}
+    for family, name, n in sizes:
+        by_family.setdefault(family, {})[name] = n
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
             "model_version": str(version),
             "definition_version": definition_version,
-            "segment_sizes": dg.MetadataValue.json({name: n for name, n in sizes}),
+            "rfm_rules_version": rules.version,
+            "segment_profile_rows": profiles,
+            "segment_sizes": dg.MetadataValue.json(by_family),
         }
     )

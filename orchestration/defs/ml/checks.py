@@ -14,28 +14,46 @@ CUSTOMER_SEGMENTS_KEY = dg.AssetKey(["segments", "customer_segments"])
     asset=CUSTOMER_SEGMENTS_KEY,
     blocking=True,
     pool=WAREHOUSE_POOL,
-    description="Every customer of marts.customers has exactly one segment, from the champion model version.",
+    description="Every customer of marts.customers has exactly one segment in every segment family (behavioural, "
+    "rfm); behavioural rows come from the champion model version, rfm rows from the current RFM rule table.",
 )
 def assignments_cover_all_customers(warehouse: WarehouseResource, mlflow: MlflowResource) -> dg.AssetCheckResult:
-    # the version every row must carry ('none' while no model has passed the promotion gate)
+    from ml.rfm import RFM_RULES_VERSION
+    from warehouse.segments_io import SEGMENT_FAMILIES
+
+    # the version every behavioural row must carry ('none' while no model has passed the promotion gate)
     champion = str(champion_version(mlflow.tracking_uri, "customer_segmentation")) if _has_champion(mlflow) else "none"
+    expected_version = {"behavioural": champion, "rfm": RFM_RULES_VERSION}
+    per_family = {}
     with warehouse.connect(read_only=True) as con:
-        customers, missing, duplicated, other_version = con.execute(
-            """select (select count(*) from marts.customers),
-                      (select count(*) from marts.customers c where not exists
-                          (select 1 from segments.customer_segments s where s.customer_id = c.customer_id)),
-                      (select count(*) from (select customer_id from segments.customer_segments group by 1 having count(*) > 1)),
-                      (select count(*) from segments.customer_segments where model_version <> ?)""",
-            [champion],
-        ).fetchone()
+        customers = con.execute("select count(*) from marts.customers").fetchall()[0][0]
+        for family in SEGMENT_FAMILIES:
+            missing, duplicated, other_version = con.execute(
+                """select (select count(*) from marts.customers c where not exists
+                              (select 1 from segments.customer_segments s
+                               where s.customer_id = c.customer_id and s.segment_family = ?)),
+                          (select count(*) from (select customer_id from segments.customer_segments
+                                                 where segment_family = ? group by 1 having count(*) > 1)),
+                          (select count(*) from segments.customer_segments where segment_family = ? and model_version <> ?)""",
+                [family, family, family, expected_version[family]],
+            ).fetchall()[0]
+            per_family[family] = {
+                "customers_without_segment": missing,
+                "customers_with_several_segments": duplicated,
+                "rows_not_from_current_version": other_version,
+            }
+        unknown = con.execute(
+            f"select count(*) from segments.customer_segments where segment_family not in ({', '.join('?' for _ in SEGMENT_FAMILIES)})",
+            list(SEGMENT_FAMILIES),
+        ).fetchall()[0][0]
     return dg.AssetCheckResult(
-        passed=missing == 0 and duplicated == 0 and other_version == 0,
+        passed=unknown == 0 and all(v == 0 for counts in per_family.values() for v in counts.values()),
         metadata={
             "customers": customers,
-            "customers_without_segment": missing,
-            "customers_with_several_segments": duplicated,
-            "rows_not_from_champion": other_version,
+            "per_family": dg.MetadataValue.json(per_family),
+            "rows_of_unknown_family": unknown,
             "champion_version": champion,
+            "rfm_rules_version": RFM_RULES_VERSION,
         },
     )
 

@@ -1,19 +1,27 @@
--- One row per customer: behavioural features as of the reference date (var as_of_date, else the
--- date of the latest order). Only orders, tickets and events up to that date are used.
+-- One row per customer per as_of_date (point in time): value, behaviour, technographic, support and
+-- geography features computed only from what was known on that date. Orders, lines, tickets and
+-- events after as_of_date are ignored and customers first seen after it are left out, so a model
+-- trained on a past as_of_date sees what it would have seen then (`--vars '{as_of_date: 2024-06-30}'`).
+-- Every column is registered (description, owner, PII class, allowed purposes) in _core__models.yml;
+-- models read only the columns their purpose allows (ml/feature_registry.py).
+-- The current snapshot is this table; every snapshot is kept in customer_features_history.
 
 with as_of as (
     select {{ as_of_date() }} as as_of_date
 ),
 
 customers as (
-    select customer_id, first_seen_at, has_profiling_consent from {{ ref('customers') }}
+    select c.customer_id, c.first_seen_at, c.country, c.has_profiling_consent
+    from {{ ref('customers') }} as c
+    cross join as_of as a
+    where cast(c.first_seen_at as date) <= a.as_of_date
 ),
 
 orders as (
     select o.*
     from {{ ref('orders') }} as o
-    cross join as_of
-    where o.customer_id is not null and o.order_date <= as_of.as_of_date
+    cross join as_of as a
+    where o.customer_id is not null and o.order_date <= a.as_of_date
 ),
 
 order_features as (
@@ -23,8 +31,10 @@ order_features as (
         sum(o.net_revenue_eur) filter (where o.status = 'completed') as monetary_eur,
         sum(o.gross_revenue_eur) filter (where o.status = 'completed') as gross_revenue_eur,
         sum(o.discount_eur) filter (where o.status = 'completed') as discount_eur,
-        min(o.ordered_at) filter (where o.status = 'completed') as first_order_at,
-        max(o.ordered_at) filter (where o.status = 'completed') as last_order_at,
+        count(*) filter (where o.status = 'completed' and o.is_discounted) as discounted_orders,
+        sum(o.item_count) filter (where o.status = 'completed') as items,
+        min(o.order_date) filter (where o.status = 'completed') as first_order_date,
+        max(o.order_date) filter (where o.status = 'completed') as last_order_date,
         count(*) filter (where o.status = 'completed' and o.order_date > a.as_of_date - interval 90 day) as orders_last_90d,
         count(*) filter (
             where o.status = 'completed'
@@ -46,8 +56,8 @@ order_features as (
 category_features as (
     select l.customer_id, count(distinct l.category) as category_breadth
     from {{ ref('order_lines') }} as l
-    cross join as_of
-    where l.customer_id is not null and l.order_status = 'completed' and l.order_date <= as_of.as_of_date
+    cross join as_of as a
+    where l.customer_id is not null and l.order_status = 'completed' and l.order_date <= a.as_of_date
     group by l.customer_id
 ),
 
@@ -58,51 +68,71 @@ ticket_features as (
         avg(t.csat_score) as avg_csat,
         avg(t.resolution_hours) as avg_resolution_hours
     from {{ ref('support_tickets') }} as t
-    cross join as_of
-    where t.customer_id is not null and cast(t.created_at as date) <= as_of.as_of_date
+    cross join as_of as a
+    where t.customer_id is not null and cast(t.created_at as date) <= a.as_of_date
     group by t.customer_id
 ),
 
-event_customers as (
+event_features as (
     -- identified events: the device (anonymous_id) is a record identity resolution placed
-    select r.customer_id, e.event_id
+    select
+        r.customer_id,
+        count(*) as event_count,
+        max(cast(e.occurred_at as date)) as last_event_date,
+        count(*) filter (where e.channel = 'app') as app_events,
+        count(*) filter (where e.device = 'mobile') as mobile_events
     from {{ ref('stg_events__events') }} as e
     inner join {{ ref('int_customer_records_resolved') }} as r
         on r.source_system = 'events' and r.source_record_id = e.anonymous_id
-    cross join as_of
-    where cast(e.occurred_at as date) <= as_of.as_of_date
-),
-
-event_features as (
-    select customer_id, count(distinct event_id) as event_count
-    from event_customers
-    group by customer_id
+    cross join as_of as a
+    where cast(e.occurred_at as date) <= a.as_of_date
+    group by r.customer_id
 ),
 
 final as (
     select
         c.customer_id,
         a.as_of_date,
-        date_diff('day', cast(f.last_order_at as date), a.as_of_date) as recency_days,
+        -- value
+        date_diff('day', f.last_order_date, a.as_of_date) as recency_days,
         coalesce(f.frequency, 0) as frequency,
         coalesce(f.monetary_eur, 0) as monetary_eur,
         f.monetary_eur / nullif(f.frequency, 0) as aov_eur,
         greatest(date_diff('day', cast(c.first_seen_at as date), a.as_of_date), 0) as tenure_days,
-        f.first_order_at,
-        f.last_order_at,
+        date_diff('day', f.first_order_date, a.as_of_date) as days_since_first_order,
+        -- completed orders per year since the first one (at least 30 days of exposure, so a first
+        -- order yesterday does not read as 365 orders a year)
+        f.frequency * 365.0 / (date_diff('day', f.first_order_date, a.as_of_date) + 30) as order_rate_per_year,
+        f.first_order_date,
+        f.last_order_date,
+        -- behaviour
         coalesce(f.orders_last_90d, 0) as orders_last_90d,
         coalesce(f.orders_prev_90d, 0) as orders_prev_90d,
-        coalesce(f.discount_eur / nullif(f.gross_revenue_eur, 0), 0) as discount_share,
-        f.returned_orders / nullif(f.kept_or_returned_orders, 0) as return_rate,
+        coalesce(f.orders_last_90d, 0) - coalesce(f.orders_prev_90d, 0) as frequency_trend,
         coalesce(cf.category_breadth, 0) as category_breadth,
+        f.items / nullif(f.frequency, 0) as items_per_order,
+        coalesce(f.discount_eur / nullif(f.gross_revenue_eur, 0), 0) as discount_share,
+        f.discounted_orders / nullif(f.frequency, 0) as discounted_order_share,
+        f.returned_orders / nullif(f.kept_or_returned_orders, 0) as return_rate,
+        -- technographic
         coalesce(f.web_orders / nullif(f.all_orders, 0), 0) as share_web,
         coalesce(f.app_orders / nullif(f.all_orders, 0), 0) as share_app,
         coalesce(f.store_orders / nullif(f.all_orders, 0), 0) as share_store,
         coalesce(f.phone_orders / nullif(f.all_orders, 0), 0) as share_phone,
+        coalesce(e.event_count, 0) as event_count,
+        e.app_events / nullif(e.event_count, 0) as event_app_share,
+        e.mobile_events / nullif(e.event_count, 0) as event_mobile_share,
+        -- days since the last sign of life: a completed order or an identified visit
+        date_diff('day', greatest(f.last_order_date, e.last_event_date), a.as_of_date) as last_activity_days,
+        -- support
         coalesce(t.ticket_count, 0) as ticket_count,
+        coalesce(t.ticket_count, 0) * 365.0
+            / greatest(date_diff('day', cast(c.first_seen_at as date), a.as_of_date), 365) as tickets_per_year,
         t.avg_csat,
         t.avg_resolution_hours,
-        coalesce(e.event_count, 0) as event_count,
+        -- geography
+        c.country,
+        -- governance
         c.has_profiling_consent
     from customers as c
     cross join as_of as a

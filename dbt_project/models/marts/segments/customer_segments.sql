@@ -1,4 +1,6 @@
--- One row per customer: the current behavioural segment with its RFM scores, reason and versions.
+-- One row per customer per segment family (behavioural, rfm): the current segment of each family with
+-- the customer's RFM scores, the rule or reason that placed the customer, and the model and
+-- definition versions that produced it. Within a family the segments are mutually exclusive.
 -- BI-facing: no PII.
 
 with assignments as (
@@ -14,7 +16,6 @@ final as (
         r_score,
         f_score,
         m_score,
-        rfm_segment,
         model_name,
         model_version,
         definition_version,

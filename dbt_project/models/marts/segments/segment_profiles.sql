@@ -1,0 +1,34 @@
+-- One row per scoring run, segment family and segment: how many customers, their share of the family
+-- and the average customer of the segment (order value, frequency, revenue, tenure, recency, CSAT).
+-- History: every scoring run adds its profiles, so segment sizes and profiles can be followed over
+-- time. BI-facing: aggregates only, no PII.
+-- Written by the scoring asset together with the assignments; the hint below makes Dagster build this
+-- model after that asset (the source itself has no asset of its own, like segment_definitions).
+-- depends_on: {{ source('ml', 'customer_segment_assignments') }}
+
+with profiles as (
+    select * from {{ source('ml', 'segment_profiles') }}
+),
+
+final as (
+    select
+        dagster_run_id,
+        profiled_at,
+        segment_family,
+        segment_key,
+        segment_name,
+        customers,
+        share,
+        avg_aov_eur,
+        avg_frequency,
+        total_revenue_eur,
+        avg_revenue_eur,
+        avg_tenure_days,
+        avg_recency_days,
+        avg_csat,
+        model_version,
+        definition_version
+    from profiles
+)
+
+select * from final
