@@ -53,12 +53,13 @@ class SegmentationModel(mlflow.pyfunc.PythonModel):
         self.input_columns = tuple(input_columns)
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        frame = model_input[list(self.input_columns)]
+        from ml.segmentation import LEGACY_FEATURES, prepare_features
+
+        legacy = not hasattr(self, "input_columns")  # pickled under definition 1.x
+        frame = model_input[list(LEGACY_FEATURES if legacy else self.input_columns)]
         clusters = self.pipeline.predict(frame)
-        rules = (
-            self.surrogate.leaf_rules(self.pipeline.named_steps["prepare"].readable(frame))
-            if self.surrogate is not None else [""] * len(frame)
-        )
+        readable = prepare_features(frame, log=False) if legacy else self.pipeline.named_steps["prepare"].readable(frame)
+        rules = self.surrogate.leaf_rules(readable) if self.surrogate is not None else [""] * len(frame)
         return pd.DataFrame(
             {
                 "cluster": clusters.astype("int64"),

@@ -117,6 +117,30 @@ class FeatureWeights(BaseEstimator, TransformerMixin):
         return np.asarray(X, dtype=float) * np.asarray(self.weights, dtype=float)
 
 
+# Models registered under definition 1.x pickled a FunctionTransformer of `prepare_features` with these
+# module-level names; they stay importable so such a champion still loads and scores after an upgrade.
+LEGACY_FEATURES: tuple[str, ...] = (
+    "recency_days", "frequency", "monetary_eur", "aov_eur", "tenure_days", "orders_last_90d", "orders_prev_90d",
+    "discount_share", "return_rate", "share_web", "share_app", "share_store", "ticket_count", "avg_csat",
+)
+_LEGACY_LOG = ("recency_days", "frequency", "monetary_eur", "aov_eur", "tenure_days", "orders_last_90d", "orders_prev_90d", "ticket_count")
+
+
+def prepare_features(df: pd.DataFrame, log: bool = True) -> np.ndarray:
+    """Definition 1.x feature preparation (legacy models only; 2.x uses DefinitionFeatures)."""
+    x = pd.DataFrame(index=df.index)
+    tenure = pd.to_numeric(df["tenure_days"], errors="coerce").fillna(0).astype(float)
+    for col in LEGACY_FEATURES:
+        x[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
+    x["recency_days"] = x["recency_days"].fillna(tenure + 365.0)
+    x["avg_csat"] = x["avg_csat"].fillna(4.0)
+    x = x.fillna(0.0)
+    if log:
+        for col in _LEGACY_LOG:
+            x[col] = np.log1p(x[col].clip(lower=0))
+    return x.to_numpy(dtype=float)
+
+
 @dataclass
 class Candidate:
     """One algorithm at its best k, with the figures the choice and the gates use."""

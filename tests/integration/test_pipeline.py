@@ -141,6 +141,21 @@ def test_segment_profiles_are_kept_per_run_and_add_up(con):
     assert current == con.execute("select count(*) from segments.segment_profiles where dagster_run_id = ?", [last_run]).fetchall()[0][0]
 
 
+def test_built_features_match_the_registry_and_history_keeps_one_snapshot_per_date(con):
+    """Every column of marts.customer_features is registered (ml/feature_registry.py); re-running for
+    the same as_of_date replaces its snapshot in customer_features_history instead of adding one."""
+    from ml.feature_registry import load_registry
+
+    columns = [r[0] for r in con.execute("describe marts.customer_features").fetchall()]
+    assert columns == list(load_registry())
+    snapshots = con.execute(
+        "select as_of_date, count(*), count(distinct customer_id) from marts.customer_features_history group by 1"
+    ).fetchall()
+    current = con.execute("select max(as_of_date), count(*) from marts.customer_features").fetchall()[0]
+    assert [(d, n) for d, n, _ in snapshots] == [current]
+    assert all(n == distinct for _, n, distinct in snapshots)
+
+
 def test_second_run_loads_nothing_twice(pipeline, con):
     _, (first, second), _ = pipeline
     assert {t: n for t, n in first.items() if t not in HISTORY_TABLES} == {t: n for t, n in second.items() if t not in HISTORY_TABLES}
