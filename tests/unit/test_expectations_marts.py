@@ -149,3 +149,20 @@ def test_stale_orders_only_warn():
     df["ordered_at"] = pd.Timestamp.now() - pd.Timedelta(days=400)
     outcome = validate(df, build_orders_suite())
     assert not outcome.blocking and outcome.failed_warn == 1
+
+
+def test_fallback_segments_do_not_count_towards_the_seven_segment_limit():
+    df = segments()
+    behavioural = df["segment_family"] == "behavioural"
+    idx = df.index[behavioural]
+    df.loc[idx, "segment_key"] = [f"behavioural_s{i % 7}" for i in range(len(idx))]
+    df.loc[idx[:2], ["segment_key", "is_fallback"]] = ["fallback_not_profiled", True]
+    df.loc[idx[2:4], ["segment_key", "is_fallback"]] = ["fallback_too_little_history", True]
+    outcome = validate(df, build_customer_segments_suite())
+    assert outcome.success, [r for r in outcome.results if not r.success]
+    df.loc[idx[4:6], "segment_key"] = "behavioural_s8"
+    outcome = validate(df, build_customer_segments_suite())
+    assert not outcome.blocking
+    assert {(r.expectation, r.column) for r in outcome.results if not r.success} == {
+        ("expect_column_unique_value_count_to_be_between", "segment_key")
+    }
