@@ -19,6 +19,8 @@ import pandas as pd
 ASSIGNMENTS_TABLE = "ml.customer_segment_assignments"
 DEFINITIONS_TABLE = "ml.segment_definitions"
 PROFILES_TABLE = "ml.segment_profiles"
+HISTORY_TABLE = "ml.segment_membership_history"
+SCORING_RUNS_TABLE = "ml.segment_scoring_runs"
 FEATURES_TABLE = "marts.customer_features"
 # The segment families written today; every customer has exactly one row in each.
 SEGMENT_FAMILIES = ("behavioural", "rfm")
@@ -161,6 +163,81 @@ def write_profiles(con: duckdb.DuckDBPyConnection, run_id: str, *, features_tabl
         con.execute("rollback")
         raise
     return con.execute(f"select count(*) from {PROFILES_TABLE} where dagster_run_id = ?", [run_id]).fetchall()[0][0]
+
+
+def update_membership_history(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
+    """Fold the current assignments into the SCD2 history `ml.segment_membership_history` and record
+    the scoring run in `ml.segment_scoring_runs`; returns rows opened and closed.
+
+    A membership is (customer, family) -> (segment_key, definition_version): a row stays open while the
+    customer keeps its segment under the same definition version, also across retrains (which model
+    version scored each run is in the runs table; `model_version` on a row is the one that opened it).
+    When the segment or the definition changes, the open row gets `valid_to` = this run's time and a
+    new row opens with `valid_from` = the same time, so at every instant a customer has at most one
+    segment per family. Customers no longer assigned (e.g. an id retired by a merge) are closed.
+    One transaction; re-running scoring in the same run changes nothing (idempotent).
+    """
+    con.execute("create schema if not exists ml")
+    con.execute(
+        f"""create table if not exists {HISTORY_TABLE} (
+                customer_id varchar not null, segment_family varchar not null,
+                segment_key varchar not null, segment_name varchar not null,
+                model_name varchar, model_version varchar, definition_version varchar,
+                is_fallback boolean, fallback_reason varchar,
+                valid_from timestamp not null, valid_to timestamp, is_current boolean not null,
+                opened_run_id varchar not null, closed_run_id varchar)"""
+    )
+    con.execute(
+        f"""create table if not exists {SCORING_RUNS_TABLE} (
+                dagster_run_id varchar primary key, scored_at timestamp not null,
+                behavioural_model_version varchar, behavioural_definition_version varchar,
+                rfm_definition_version varchar, customers bigint not null)"""
+    )
+    con.execute("begin transaction")
+    try:
+        existing = con.execute(
+            f"select scored_at from {SCORING_RUNS_TABLE} where dagster_run_id = ?", [run_id]
+        ).fetchall()
+        if existing:
+            at = existing[0][0]
+        else:
+            at = con.execute("select current_timestamp::timestamp").fetchall()[0][0]
+            con.execute(
+                f"""insert into {SCORING_RUNS_TABLE}
+                    select ?, ?::timestamp,
+                           any_value(model_version) filter (where segment_family = 'behavioural'),
+                           any_value(definition_version) filter (where segment_family = 'behavioural'),
+                           any_value(definition_version) filter (where segment_family = 'rfm'),
+                           count(distinct customer_id)
+                    from {ASSIGNMENTS_TABLE}""",
+                [run_id, at],
+            )
+        closed = con.execute(
+            f"""update {HISTORY_TABLE} as h
+                set valid_to = ?::timestamp, is_current = false, closed_run_id = ?
+                where h.is_current and not exists (
+                    select 1 from {ASSIGNMENTS_TABLE} as a
+                    where a.customer_id = h.customer_id and a.segment_family = h.segment_family
+                      and a.segment_key = h.segment_key
+                      and a.definition_version is not distinct from h.definition_version)""",
+            [at, run_id],
+        ).fetchall()[0][0]
+        opened = con.execute(
+            f"""insert into {HISTORY_TABLE}
+                select a.customer_id, a.segment_family, a.segment_key, a.segment_name, a.model_name,
+                       a.model_version, a.definition_version, a.is_fallback, a.fallback_reason,
+                       ?::timestamp, null, true, ?, null
+                from {ASSIGNMENTS_TABLE} as a
+                where not exists (
+                    select 1 from {HISTORY_TABLE} as h
+                    where h.is_current and h.customer_id = a.customer_id and h.segment_family = a.segment_family)""",
+            [at, run_id],
+        ).fetchall()[0][0]
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return {"opened": int(opened), "closed": int(closed)}
 
 
 def write_definition(con: duckdb.DuckDBPyConnection, definition, run_id: str) -> None:

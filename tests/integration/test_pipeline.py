@@ -19,7 +19,13 @@ from warehouse.reconcile import ledger_discrepancies
 CUSTOMERS = 2_000
 RAW_TO_STAGING = {c.qualified_name: f"staging.stg_{c.source}__{c.table}" for c in CONTRACTS}
 # history tables: every run appends its rows
-HISTORY_TABLES = ("ml.segment_profiles", "segments.segment_profiles")
+HISTORY_TABLES = ("ml.segment_profiles", "segments.segment_profiles", "ml.segment_scoring_runs")
+# change history: grows when a customer changes segment (a retrained model may rename a few), and the
+# transitions exist from the second run on
+CHANGE_TABLES = (
+    "ml.segment_membership_history", "segments.segment_membership_history", "segments.segment_transitions",
+    "segments.segment_transition_customers",
+)
 
 
 def table_counts(con) -> dict[str, int]:
@@ -158,7 +164,8 @@ def test_built_features_match_the_registry_and_history_keeps_one_snapshot_per_da
 
 def test_second_run_loads_nothing_twice(pipeline, con):
     _, (first, second), _ = pipeline
-    assert {t: n for t, n in first.items() if t not in HISTORY_TABLES} == {t: n for t, n in second.items() if t not in HISTORY_TABLES}
+    skip = HISTORY_TABLES + CHANGE_TABLES
+    assert {t: n for t, n in first.items() if t not in skip} == {t: n for t, n in second.items() if t not in skip}
     for table in HISTORY_TABLES:
         assert second[table] > first[table] > 0, table  # each run adds its profiles
     statuses = con.execute("select status, count(*) from audit.ingest_ledger group by 1").fetchall()
@@ -248,3 +255,77 @@ def test_new_records_for_existing_people_keep_every_customer_id(third_run):
     # each new record joined the customer of the person it re-describes
     assert {n: after[n] for n in new_to_original} == {n: after[o] for n, o in new_to_original.items()}
     assert set(after) - set(before) == set(new_to_original)
+
+
+@pytest.fixture(scope="module")
+def fourth_run(third_run, pipeline):
+    """New orders (on the data's last day) for 30 customers in the RFM segment Hibernating,
+    then a fourth run: they must leave Hibernating, and history and transitions must show it."""
+    settings, _, home = pipeline
+    landing = home / "demo" / "landing"
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as c:
+        as_of = c.execute("select max(as_of_date) from marts.customer_features").fetchall()[0][0]
+        movers = c.execute(
+            """select s.customer_id, min(r.source_record_id) as account
+               from segments.customer_segments s
+               join identity.customer_source_records r on r.customer_id = s.customer_id and r.source_system = 'erp'
+               where s.segment_family = 'rfm' and s.segment_key = 'rfm_hibernating'
+               group by 1 order by 1 limit 30"""
+        ).fetchall()
+        runs_before = c.execute("select count(*) from ml.segment_scoring_runs").fetchall()[0][0]
+    assert len(movers) == 30
+    orders, lines = ["order_id,erp_account_id,ordered_at,channel,currency,status"], [
+        "order_line_id,order_id,product_id,category,quantity,unit_price,discount_amount"
+    ]
+    for i, (_, account) in enumerate(movers):
+        for j in range(4):  # four ordinary orders each: recent and more frequent, not an outlier group
+            oid = f"OX{i:03d}{j:02d}"
+            orders.append(f"{oid},{account},{as_of}T1{j}:00:00,web,EUR,completed")
+            lines.append(f"LX{i:03d}{j:02d},{oid},P0001,home,1,60.00,")
+    (landing / "erp" / "orders" / "part-0001.csv").write_text("\n".join(orders) + "\n", encoding="utf-8")
+    (landing / "erp" / "order_lines" / "part-0001.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert main(["run", "--landing", str(landing)]) == 0
+    return settings, [m[0] for m in movers], runs_before
+
+
+def test_history_and_transitions_follow_changed_landing_data(fourth_run):
+    settings, movers, runs_before = fourth_run
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as c:
+        last_run = c.execute("select dagster_run_id from ml.segment_scoring_runs order by scored_at desc limit 1").fetchall()[0][0]
+        assert c.execute("select count(*) from ml.segment_scoring_runs").fetchall()[0][0] == runs_before + 1
+        # each mover: its Hibernating period closed by the last run, a new one opened by it
+        rows = c.execute(
+            """select customer_id, from_segment_key, to_segment_key from segments.segment_transition_customers
+               where dagster_run_id = ? and segment_family = 'rfm'""", [last_run]
+        ).fetchall()
+        moved = {cid: (f, t) for cid, f, t in rows}
+        assert set(movers) <= set(moved)
+        assert all(moved[m][0] == "rfm_hibernating" and moved[m][1] != "rfm_hibernating" for m in movers)
+        # one open period per customer and family, and it is the current assignment
+        mismatched = c.execute(
+            """select count(*) from segments.customer_segments s
+               full join (select * from segments.segment_membership_history where is_current) h
+                 using (customer_id, segment_family)
+               where h.segment_key is distinct from s.segment_key"""
+        ).fetchall()[0][0]
+        assert mismatched == 0
+        # the matrix of the last run: its moves are the moved customers; it adds up to the customers
+        matrix = c.execute(
+            """select segment_family, sum(customers) filter (where is_move and from_segment_key <> '(new)'
+                                                          and to_segment_key <> '(gone)'),
+                      sum(customers) filter (where to_segment_key <> '(gone)')
+               from segments.segment_transitions where dagster_run_id = ? group by 1 order by 1""", [last_run]
+        ).fetchall()
+        counts = dict(c.execute(
+            "select segment_family, count(*) from segments.segment_transition_customers where dagster_run_id = ? group by 1",
+            [last_run],
+        ).fetchall())
+        customers = c.execute("select count(*) from marts.customers").fetchall()[0][0]
+        for family, moves, after in matrix:
+            assert moves == counts.get(family, 0)
+            assert after == customers
+        hibernating_out = c.execute(
+            """select sum(customers) from segments.segment_transitions where dagster_run_id = ? and segment_family = 'rfm'
+               and from_segment_key = 'rfm_hibernating' and to_segment_key <> 'rfm_hibernating'""", [last_run]
+        ).fetchall()[0][0]
+        assert hibernating_out >= len(movers)

@@ -183,3 +183,46 @@ def test_the_run_summary_lists_sizes_per_family(con):
         rows = [s for s in sizes if s[0] == family]
         assert sum(s[4] for s in rows) == len(df) and sum(s[5] for s in rows) == pytest.approx(1.0)
         assert [s[4] for s in rows] == sorted((s[4] for s in rows), reverse=True)
+
+
+def _current(con) -> dict[tuple[str, str], str]:
+    from warehouse.segments_io import HISTORY_TABLE
+
+    rows = con.execute(f"select customer_id, segment_family, segment_key from {HISTORY_TABLE} where is_current").fetchall()
+    return {(c, f): k for c, f, k in rows}
+
+
+def test_membership_history_is_scd2_and_idempotent(con):
+    """First run opens a period per customer and family; an unchanged run (also a retrain: new model
+    version, same segments) opens nothing; a changed segment closes one period and opens the next at
+    the same instant; a customer no longer assigned is closed; re-running a run changes nothing."""
+    from warehouse.segments_io import HISTORY_TABLE, update_membership_history
+
+    con, df = con
+    write_assignments(con, families(df), run_id="r1")
+    assert update_membership_history(con, "r1") == {"opened": 2 * len(df), "closed": 0}
+    assert update_membership_history(con, "r1") == {"opened": 0, "closed": 0}
+
+    retrained = families(df)
+    retrained[0]["model_version"] = "4"
+    write_assignments(con, retrained, run_id="r2")
+    assert update_membership_history(con, "r2") == {"opened": 0, "closed": 0}
+
+    moved = families(df)
+    mover = moved[0]["customer_id"].iloc[0]
+    moved[0].loc[0, ["segment_key", "segment_name"]] = ["behavioural_elsewhere", "Elsewhere"]
+    gone = df["customer_id"].iloc[-1]
+    moved = [f[f["customer_id"] != gone] for f in moved]
+    write_assignments(con, moved, run_id="r3")
+    assert update_membership_history(con, "r3") == {"opened": 1, "closed": 1 + 2}
+    assert _current(con)[(mover, "behavioural")] == "behavioural_elsewhere"
+    assert (gone, "rfm") not in _current(con)
+    periods = con.execute(
+        f"""select segment_key, valid_from, valid_to, opened_run_id, closed_run_id from {HISTORY_TABLE}
+            where customer_id = ? and segment_family = 'behavioural' order by valid_from""", [mover]
+    ).fetchall()
+    assert [(p[0], p[3], p[4]) for p in periods] == [("behavioural_s0", "r1", "r3"), ("behavioural_elsewhere", "r3", None)]
+    assert periods[0][2] == periods[1][1]  # closed at the instant the next period opens
+    assert update_membership_history(con, "r3") == {"opened": 0, "closed": 0}
+    runs = con.execute("select dagster_run_id, behavioural_model_version from ml.segment_scoring_runs order by scored_at").fetchall()
+    assert runs == [("r1", "3"), ("r2", "4"), ("r3", "3")]

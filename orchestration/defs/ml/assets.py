@@ -19,7 +19,7 @@ from orchestration.defs.transform.assets import manifest_sha256
 from orchestration.resources import MlflowResource, WarehouseResource
 from orchestration.settings import PROJECT_ROOT, WAREHOUSE_POOL
 from warehouse.segments_io import (
-    definition_used_by_run, family_rows, write_assignments, write_definition, write_profiles,
+    definition_used_by_run, family_rows, update_membership_history, write_assignments, write_definition, write_profiles,
 )
 
 FEATURES_KEY = dg.AssetKey(["marts", "customer_features"])
@@ -199,6 +199,7 @@ def customer_segment_assignments(
             run_id=context.run_id,
         )
         profiles = write_profiles(con, context.run_id)
+        history = update_membership_history(con, context.run_id)
         sizes = con.execute(
             "select segment_family, segment_name, count(*) from ml.customer_segment_assignments group by all order by 1, 3 desc"
         ).fetchall()
@@ -212,6 +213,8 @@ def customer_segment_assignments(
             "definition_version": definition_version,
             "rfm_rules_version": rules.version,
             "segment_profile_rows": profiles,
+            "history_rows_opened": history["opened"],
+            "history_rows_closed": history["closed"],
             "segment_sizes": dg.MetadataValue.json(by_family),
         }
     )
