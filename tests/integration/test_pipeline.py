@@ -329,3 +329,24 @@ def test_history_and_transitions_follow_changed_landing_data(fourth_run):
                and from_segment_key = 'rfm_hibernating' and to_segment_key <> 'rfm_hibernating'""", [last_run]
         ).fetchall()[0][0]
         assert hibernating_out >= len(movers)
+
+
+def test_outbox_is_consent_gated_and_never_repeats(fourth_run):
+    settings, _, _ = fourth_run
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as c:
+        total, distinct = c.execute("select count(*), count(distinct action_id) from segments.segment_actions").fetchall()[0]
+        assert total == distinct > 0
+        without_consent = c.execute(
+            """select count(*) from segments.segment_actions a join marts.customers c using (customer_id)
+               where (a.purpose = 'marketing_email' and not c.has_marketing_email_consent)
+                  or (a.purpose = 'marketing_sms' and not c.has_marketing_sms_consent)"""
+        ).fetchall()[0][0]
+        assert without_consent == 0
+        per_run = c.execute(
+            "select created_run_id, count(*) from segments.segment_actions group by 1 order by min(created_at)"
+        ).fetchall()
+        runs = [r[0] for r in c.execute("select dagster_run_id from ml.segment_scoring_runs order by scored_at").fetchall()]
+        # the first run emits the backlog; the unchanged second run emits nothing; later runs only what changed
+        assert per_run[0][0] == runs[0] and runs[1] not in dict(per_run)
+        holdout = c.execute("select avg(is_holdout::int) from segments.segment_actions").fetchall()[0][0]
+        assert 0.03 < holdout < 0.2

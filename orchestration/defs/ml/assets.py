@@ -18,6 +18,7 @@ from ml.segmentation import PROFILE_COLUMNS, train_segmentation
 from orchestration.defs.transform.assets import manifest_sha256
 from orchestration.resources import MlflowResource, WarehouseResource
 from orchestration.settings import PROJECT_ROOT, WAREHOUSE_POOL
+from warehouse.playbooks import evaluate_playbooks, load_playbooks
 from warehouse.segments_io import (
     definition_used_by_run, family_rows, update_membership_history, write_assignments, write_definition, write_profiles,
 )
@@ -200,6 +201,8 @@ def customer_segment_assignments(
         )
         profiles = write_profiles(con, context.run_id)
         history = update_membership_history(con, context.run_id)
+        playbooks = load_playbooks()
+        outbox = evaluate_playbooks(con, context.run_id, playbooks)
         sizes = con.execute(
             "select segment_family, segment_name, count(*) from ml.customer_segment_assignments group by all order by 1, 3 desc"
         ).fetchall()
@@ -215,6 +218,8 @@ def customer_segment_assignments(
             "segment_profile_rows": profiles,
             "history_rows_opened": history["opened"],
             "history_rows_closed": history["closed"],
+            "playbooks_version": playbooks.version,
+            "playbook_results": dg.MetadataValue.json(outbox),
             "segment_sizes": dg.MetadataValue.json(by_family),
         }
     )

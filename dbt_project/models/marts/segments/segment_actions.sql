@@ -1,0 +1,32 @@
+-- The outbox for reverse-ETL consumers: one row per playbook action, appended once (action_id is the
+-- idempotency key: playbook, customer, segment and start of the membership period). Only customers who
+-- consented to the action's purpose appear; is_holdout rows are the control group and must not be sent.
+-- A consumer reads the rows of the runs it has not processed yet (created_run_id / created_at). No PII.
+-- depends_on: {{ source('ml', 'customer_segment_assignments') }}
+
+with actions as (
+    select * from {{ source('ml', 'segment_actions') }}
+),
+
+final as (
+    select
+        action_id,
+        action_name,
+        playbook_version,
+        customer_id,
+        segment_family,
+        segment_key,
+        trigger_kind,
+        from_segment_key,
+        channel,
+        purpose,
+        template_key,
+        owner,
+        is_holdout,
+        due_at,
+        created_at,
+        created_run_id
+    from actions
+)
+
+select * from final
