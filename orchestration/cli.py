@@ -33,6 +33,7 @@ STAGE_NAMES = {
     "customer_segmentation": "train + register segmentation model (MLflow)",
     "customer_segment_assignments": "score customers with @champion -> ml",
     "segment_models": "dbt build: segments (+ tests)",
+    "bi_copy": "serving: publish the read-only BI copy",
     "assignments_cover_all_customers": "check: one segment per customer",
     "every_file_reconciles": "check: ingest ledger reconciles",
     "new_rows_pass_expectation_suite": "quality: GX suite on new raw rows",
@@ -314,6 +315,7 @@ def print_summary(settings: Settings, result) -> None:
 
     from orchestration.resources import DUCKDB_CONFIG
     from warehouse.ingest import quarantine_summary
+    from warehouse.serving import current_version
     from warehouse.summary import segment_sizes, table_row_counts
 
     evaluations = result.get_asset_check_evaluations()
@@ -349,7 +351,9 @@ def print_summary(settings: Settings, result) -> None:
             print(f"    {name:<38} {n:>9,}  {share:6.1%}")
     print(
         "\nWhere to look\n"
-        f"  warehouse      {settings.warehouse_path}\n"
+        f"  warehouse      {settings.warehouse_path}  (pipeline only; BI opens the serving copy)\n"
+        f"  serving (BI)   {settings.serving_dir / 'bi.duckdb'}  (open read-only; version {current_version(settings.serving_dir) or 'none yet'}; "
+        f"Parquet in {settings.serving_dir / 'current' / 'parquet'})\n"
         f"  MLflow         {settings.mlflow_tracking_uri}  (artifacts: {settings.mlflow_artifacts_dir})\n"
         f"  Dagster runs   {settings.dagster_home}\n"
         f"  validation     {settings.home / 'reports' / result.run_id / 'index.html'}\n"

@@ -21,8 +21,9 @@ from orchestration.defs.quality.checks import (
     RAW_SUITE_CHECKS,
     customers_pass_expectation_suite,
 )
+from orchestration.defs.serving.assets import build_bi_copy, segment_keys
 from orchestration.defs.transform.assets import build_dbt_assets, ensure_manifest
-from orchestration.resources import MlflowResource, WarehouseResource
+from orchestration.resources import MlflowResource, ServingResource, WarehouseResource
 from orchestration.settings import DBT_PROJECT_DIR, Settings, get_settings
 
 BUILD_JOB_NAME = "build_segments_job"
@@ -33,6 +34,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     """Every asset, check, job, schedule and resource of the project for one deployment."""
     settings.ensure_dirs()
     dbt_defs = build_dbt_assets(ensure_manifest(settings.warehouse_path))
+    bi_copy = build_bi_copy(segment_keys(dbt_defs))  # downstream of every segments model: runs last
     build_job = dg.define_asset_job(
         BUILD_JOB_NAME,
         selection=dg.AssetSelection.all(),
@@ -45,7 +47,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         description="Ingest new landing files and re-resolve customer identities (no marts, no training).",
     )
     return dg.Definitions(
-        assets=[landing_files, *dbt_defs, identity_resolution, customer_segmentation, customer_segment_assignments],
+        assets=[landing_files, *dbt_defs, identity_resolution, customer_segmentation, customer_segment_assignments, bi_copy],
         asset_checks=[
             every_file_reconciles,
             *RAW_SUITE_CHECKS,
@@ -65,6 +67,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         ],
         resources={
             "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
+            "serving": ServingResource(path=str(settings.serving_dir)),
             "mlflow": MlflowResource(
                 tracking_uri=settings.mlflow_tracking_uri, artifacts_dir=str(settings.mlflow_artifacts_dir)
             ),

@@ -28,6 +28,12 @@ class WarehouseResource(dg.ConfigurableResource):
             con.close()
 
 
+class ServingResource(dg.ConfigurableResource):
+    """The folder of the published read-only copy BI tools read (`$SEGMENTS_HOME/serving`)."""
+
+    path: str
+
+
 class MlflowResource(dg.ConfigurableResource):
     """MLflow tracking + registry on SQLite, artifacts on the local disk."""
 

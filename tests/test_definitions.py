@@ -96,3 +96,18 @@ def test_identity_qa_checks_block_the_marts(defs):
 
 def step_check_specs(graph):
     return graph.get(dg.AssetKey(["identity", "customer_source_records"])).assets_def.check_specs
+
+
+def test_bi_copy_publishes_last_after_every_segments_model(defs):
+    """The serving copy waits for every segments model (and so for their blocking checks) and the
+    customer marts it projects; it is part of the build job and reads the warehouse in its pool."""
+    graph = defs.resolve_asset_graph()
+    bi_copy = graph.get(dg.AssetKey(["serving", "bi_copy"]))
+    segments = {k for k in graph.get_all_asset_keys() if k.path[0] == "segments"}
+    assert {dg.AssetKey(["segments", "customer_segments"]), dg.AssetKey(["segments", "segment_profiles"])} <= segments
+    assert segments <= set(bi_copy.parent_keys)
+    assert {dg.AssetKey(["marts", "customers"]), dg.AssetKey(["marts", "customer_features"])} <= set(bi_copy.parent_keys)
+    assert not bi_copy.child_keys  # nothing builds on it: it is the last step
+    assert bi_copy.assets_def.op.pool == WAREHOUSE_POOL
+    assert bi_copy.group_name == "serving"
+    assert dg.AssetKey(["serving", "bi_copy"]) in defs.resolve_job_def(BUILD_JOB_NAME).asset_layer.selected_asset_keys

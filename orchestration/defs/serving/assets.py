@@ -1,0 +1,63 @@
+"""Serving: after a successful run, publish the PII-free BI tables as a read-only copy BI tools open
+instead of the warehouse (warehouse/serving.py does the copy and the atomic swap)."""
+
+
+from collections.abc import Sequence
+
+import dagster as dg
+
+from orchestration.resources import ServingResource, WarehouseResource
+from orchestration.settings import WAREHOUSE_POOL
+from warehouse.serving import DEFAULT_KEEP, publish
+
+BI_COPY_KEY = dg.AssetKey(["serving", "bi_copy"])
+# reporting.customers and reporting.customer_features are projections of these marts
+MART_KEYS = (dg.AssetKey(["marts", "customers"]), dg.AssetKey(["marts", "customer_features"]))
+
+
+class BiCopyConfig(dg.Config):
+    """How many published versions stay on disk (the newest; `current` is never deleted)."""
+
+    keep_versions: int = DEFAULT_KEEP
+
+
+def segment_keys(assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetKey]:
+    """Every asset of the `segments` schema: the BI copy waits for all of them and their checks."""
+    return sorted({key for a in assets for key in a.keys if key.path[0] == "segments"}, key=lambda k: k.path)
+
+
+def build_bi_copy(upstream_segments: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+    """The publishing asset, downstream of every segments model (known once the dbt manifest is read).
+
+    Depending on them makes it run last in the build job, and only when they materialized and their
+    blocking checks (dbt tests, GX suites) passed: a failed check skips the publication, so BI keeps
+    reading the previous version.
+    """
+
+    @dg.asset(
+        key=BI_COPY_KEY,
+        deps=[*upstream_segments, *MART_KEYS],
+        group_name="serving",
+        # opens the warehouse read-only: DuckDB refuses that while another process holds the write lock
+        pool=WAREHOUSE_POOL,
+        kinds={"duckdb", "parquet"},
+        description="Read-only, PII-free copy of the segments schema and reporting views of the customer marts "
+        "(DuckDB file + Parquet) in $SEGMENTS_HOME/serving, swapped atomically: what BI tools open.",
+    )
+    def bi_copy(
+        context: dg.AssetExecutionContext, config: BiCopyConfig, warehouse: WarehouseResource, serving: ServingResource
+    ) -> dg.MaterializeResult:
+        result = publish(warehouse.path, serving.path, context.run_id, keep=config.keep_versions)
+        return dg.MaterializeResult(
+            metadata={
+                "version": result.version,
+                "version_dir": dg.MetadataValue.path(str(result.version_dir)),
+                "duckdb_path": dg.MetadataValue.path(str(result.duckdb_path)),
+                "tables": dg.MetadataValue.json(result.row_counts),
+                "table_count": len(result.tables),
+                "pruned_versions": dg.MetadataValue.json(list(result.pruned)),
+                "publish_seconds": round(result.seconds, 2),
+            }
+        )
+
+    return bi_copy
