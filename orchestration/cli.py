@@ -75,10 +75,48 @@ def _prepare_environment(landing: Path | None) -> Settings:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    if args.next_period:
+        from demo.increment import generate_increment
+
+        try:
+            inc = generate_increment(Path(args.out), days=args.days, seed=args.seed)
+        except (ValueError, FileNotFoundError) as err:
+            print(f"segments generate --next-period: {err}", file=sys.stderr)
+            return 2
+        print(
+            f"Next period {inc.period_start} .. {inc.period_end}: {inc.orders:,} orders, {inc.order_lines:,} lines from "
+            f"{inc.buyers:,} buyers ({inc.slipped:,} champions and loyal regulars stopped buying)\n"
+            + "\n".join(f"  {f}" for f in inc.files)
+        )
+        return 0
     from demo.generator import generate
 
     summary = generate(Path(args.out), customers=args.customers, seed=args.seed)
     print(summary.describe())
+    return 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    """dbt docs as one self-contained HTML file (lineage from sources to exposures), built offline."""
+    from orchestration.settings import DBT_PROJECT_DIR
+
+    settings = get_settings()
+    if not settings.warehouse_path.exists():
+        print(f"no warehouse at {settings.warehouse_path}: run `segments run` first (the docs read its catalog)", file=sys.stderr)
+        return 2
+    target = settings.home / "docs"
+    env = {**os.environ, "SEGMENTS_WAREHOUSE_PATH": str(settings.warehouse_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    dbt = Path(sys.executable).with_name("dbt")
+    proc = subprocess.run(
+        [str(dbt), "docs", "generate", "--static", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),
+         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target)],
+        env=env, capture_output=True, text=True, check=False,
+    )
+    page = target / "static_index.html"
+    if proc.returncode != 0 or not page.exists():
+        print(f"dbt docs generate failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}", file=sys.stderr)
+        return 1
+    print(f"dbt docs (one self-contained file, works offline): {page}\n  open it in a browser: file://{page}")
     return 0
 
 
@@ -440,7 +478,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--customers", type=int, default=20_000)
     g.add_argument("--seed", type=int, default=42)
     g.add_argument("--out", required=True)
+    g.add_argument("--next-period", action="store_true", help="add the next period's orders to the demo in --out (a second delivery)")
+    g.add_argument("--days", type=int, default=21, help="length of the next period (with --next-period)")
     g.set_defaults(func=cmd_generate)
+    d = sub.add_parser("docs", help="generate the dbt docs site (lineage, exposures) offline and say where it is")
+    d.set_defaults(func=cmd_docs)
     r = sub.add_parser("run", help="materialize the whole pipeline in-process")
     r.add_argument("--landing", help="landing folder (default: $SEGMENTS_LANDING or $SEGMENTS_HOME/landing)")
     r.add_argument("--definition", help="segment definition YAML (default: ml/definitions/behavioural_segmentation.yaml)")

@@ -350,3 +350,12 @@ def test_outbox_is_consent_gated_and_never_repeats(fourth_run):
         assert per_run[0][0] == runs[0] and runs[1] not in dict(per_run)
         holdout = c.execute("select avg(is_holdout::int) from segments.segment_actions").fetchall()[0][0]
         assert 0.03 < holdout < 0.2
+
+
+def test_docs_site_is_built_offline_with_the_exposures(fourth_run, capsys):
+    settings, _, _ = fourth_run
+    assert main(["docs"]) == 0
+    page = settings.home / "docs" / "static_index.html"
+    html = page.read_text(encoding="utf-8")
+    assert "segment_overview_dashboard" in html and "customer_features_history" in html
+    assert str(page) in capsys.readouterr().out
