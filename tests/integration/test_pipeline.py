@@ -359,3 +359,34 @@ def test_docs_site_is_built_offline_with_the_exposures(fourth_run, capsys):
     html = page.read_text(encoding="utf-8")
     assert "segment_overview_dashboard" in html and "customer_features_history" in html
     assert str(page) in capsys.readouterr().out
+
+
+def test_a_refused_challenger_leaves_the_champion_scoring(fourth_run, pipeline, tmp_path, monkeypatch):
+    """A challenger that fails its gates (here: an impossible silhouette) stays challenger; the check
+    warns, and the run still scores everyone with the current champion."""
+    import mlflow
+    import yaml
+
+    import ml.segment_definitions as sd
+
+    settings, _, home = pipeline
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    champion = str(client.get_model_version_by_alias("customer_segmentation", "champion").version)
+    raw = yaml.safe_load(sd.BEHAVIOURAL.read_text())
+    raw["promotion_gates"]["min_silhouette"] = 0.99
+    raw["version"] = "99.0.0"
+    path = tmp_path / "strict.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    lock = sd.read_lock()
+    monkeypatch.setattr(sd, "read_lock", lambda *_: {**lock, "behavioural": {**lock["behavioural"], "99.0.0": sd.content_digest(raw)}})
+
+    assert main(["run", "--landing", str(home / "demo" / "landing"), "--definition", str(path)]) == 0
+    challenger = client.get_model_version_by_alias("customer_segmentation", "challenger").version
+    assert int(challenger) > int(champion)
+    assert str(client.get_model_version_by_alias("customer_segmentation", "champion").version) == champion
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as c:
+        versions = c.execute(
+            "select distinct model_version from segments.customer_segments where segment_family = 'behavioural'"
+        ).fetchall()
+        last = c.execute("select behavioural_model_version from ml.segment_scoring_runs order by scored_at desc limit 1").fetchall()
+    assert versions == [(champion,)] and last == [(champion,)]

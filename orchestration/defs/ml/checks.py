@@ -74,11 +74,15 @@ def _has_champion(mlflow: MlflowResource) -> bool:
 
 @dg.asset_check(
     asset=MODEL_KEY,
+    # Blocking stops downstream only on ERROR: a refused challenger fails with WARN while a champion
+    # serves, so the day's scoring goes on with that champion (segments, history and outbox stay fresh);
+    # without any champion it fails with ERROR and scoring waits for a model that passes.
     blocking=True,
     pool=WAREHOUSE_POOL,  # serialises registry writes with training and scoring
     description="The promotion gate: the just-trained challenger becomes champion only if it passes the definition's "
     "quality gates (k range, silhouette, bootstrap stability, smallest segment share, surrogate fidelity). "
-    "A failing challenger stays challenger, the champion is untouched and scoring is blocked.",
+    "A failing challenger stays challenger and the champion is untouched: scoring goes on with the champion "
+    "(WARN), or is blocked when there is no champion yet (ERROR).",
 )
 def challenger_passes_promotion_gates(context: dg.AssetCheckExecutionContext, mlflow: MlflowResource) -> dg.AssetCheckResult:
     import mlflow as mlflow_lib
@@ -96,6 +100,7 @@ def challenger_passes_promotion_gates(context: dg.AssetCheckExecutionContext, ml
     decision = promote_if_passing(mlflow.tracking_uri, "customer_segmentation")
     return dg.AssetCheckResult(
         passed=decision.promoted,
+        severity=dg.AssetCheckSeverity.WARN if _has_champion(mlflow) else dg.AssetCheckSeverity.ERROR,
         metadata={
             "challenger_version": decision.version,
             "promoted_to_champion": decision.promoted,
