@@ -31,6 +31,7 @@ from warehouse.segments_io import HISTORY_TABLE
 PLAYBOOKS = Path(__file__).resolve().parents[1] / "ml" / "definitions" / "playbooks.yaml"
 ACTIONS_TABLE = "ml.segment_actions"
 ALERTS_TABLE = "ml.segment_alerts"
+_CANDIDATES = "playbook_candidates"  # temp table: one action rule's candidates while it is evaluated
 # consent purpose -> the golden record's flag (marts.customers)
 CONSENT_COLUMNS = {"marketing_email": "has_marketing_email_consent", "marketing_sms": "has_marketing_sms_consent"}
 CHANNELS = ("email", "sms", "phone", "push")
@@ -72,6 +73,7 @@ class AlertRule:
 
 @dataclass(frozen=True)
 class Playbooks:
+    name: str  # the key of its versions in ml/definitions/versions.lock
     version: str
     holdout_share: float
     actions: tuple[ActionRule, ...]
@@ -126,23 +128,20 @@ def parse_playbooks(raw: dict[str, Any]) -> Playbooks:
         names = [r.name for r in actions] + [r.name for r in alerts]
         if len(set(names)) != len(names):
             raise PlaybookError(f"duplicate playbook names in {names}")
-        return Playbooks(str(raw["version"]), share, tuple(actions), tuple(alerts), content_digest(raw))
+        return Playbooks(str(raw["name"]), str(raw["version"]), share, tuple(actions), tuple(alerts), content_digest(raw))
     except KeyError as err:
         raise PlaybookError(f"missing field {err}") from None
 
 
-def load_playbooks(path: Path = PLAYBOOKS) -> Playbooks:
+def load_playbooks(path: Path = PLAYBOOKS, lock_path: Path | None = None) -> Playbooks:
     """Read, validate and version-check (ml/definitions/versions.lock) a playbook file."""
-    from ml.segment_definitions import read_lock
+    from ml.segment_definitions import VERSION_LOCK, DefinitionError, check_version_lock, read_lock
 
-    raw = yaml.safe_load(Path(path).read_text())
-    books = parse_playbooks(raw)
-    recorded = read_lock().get(str(raw.get("name")), {}).get(books.version)
-    if recorded != books.content_sha256:
-        raise PlaybookError(
-            f"playbooks {books.version}: content digest {books.content_sha256} is not the one recorded in "
-            "versions.lock for this version - bump the version and record the digest"
-        )
+    books = parse_playbooks(yaml.safe_load(Path(path).read_text()))
+    try:
+        check_version_lock(books, read_lock(lock_path or VERSION_LOCK))  # reads name, version, content_sha256
+    except DefinitionError as err:
+        raise PlaybookError(str(err)) from None
     return books
 
 
@@ -195,29 +194,35 @@ def evaluate_playbooks(con: duckdb.DuckDBPyConnection, run_id: str, books: Playb
             else:
                 params["segments"] = list(rule.segments)
             consent = CONSENT_COLUMNS[rule.purpose]  # a fixed column name from the mapping above
-            candidates = f"""
+            # the candidate query (history, consent, outbox lookup) runs once: into a temp table that
+            # gives both the counts and the rows to insert
+            con.execute(
+                f"""create or replace temp table {_CANDIDATES} as
                 with matched as ({match}),
                 keyed as (
                     select m.*, md5($action || '|' || m.customer_id || '|' || m.segment_key || '|' || m.valid_from::varchar) as action_id,
                            coalesce(c.{consent}, false) as has_consent
                     from matched as m left join marts.customers as c using (customer_id)
-                )"""
-            counts = con.execute(
-                candidates + f""" select count(*), count(*) filter (where not has_consent),
-                    count(*) filter (where has_consent and not exists (select 1 from {ACTIONS_TABLE} a where a.action_id = keyed.action_id))
-                    from keyed""",
+                )
+                select keyed.*,
+                       not exists (select 1 from {ACTIONS_TABLE} a where a.action_id = keyed.action_id) as is_new
+                from keyed""",
                 {**params, "action": rule.name},
+            )
+            counts = con.execute(
+                f"""select count(*), count(*) filter (where not has_consent), count(*) filter (where has_consent and is_new)
+                    from {_CANDIDATES}"""
             ).fetchall()[0]
             con.execute(
-                f"insert into {ACTIONS_TABLE} " + candidates + f"""
+                f"""insert into {ACTIONS_TABLE}
                 select action_id, $action, $version, customer_id, segment_family, segment_key, $trigger, from_segment_key,
                        $channel, $purpose, $template_key, $owner,
                        md5_number($action || '|' || customer_id) % 10000 < $holdout * 10000,
                        current_timestamp::timestamp + to_hours($sla_hours), current_timestamp::timestamp, $run_id
-                from keyed
-                where has_consent and not exists (select 1 from {ACTIONS_TABLE} a where a.action_id = keyed.action_id)""",
+                from {_CANDIDATES}
+                where has_consent and is_new""",
                 {
-                    **params, "action": rule.name, "version": books.version, "trigger": rule.trigger,
+                    "action": rule.name, "version": books.version, "trigger": rule.trigger,
                     "channel": rule.channel, "purpose": rule.purpose, "template_key": rule.template_key,
                     "owner": rule.owner, "holdout": books.holdout_share, "sla_hours": rule.sla_hours, "run_id": run_id,
                 },
@@ -252,6 +257,7 @@ def evaluate_playbooks(con: duckdb.DuckDBPyConnection, run_id: str, books: Playb
                 f"select count(*) from {ALERTS_TABLE} where created_run_id = ? and alert_name = ?", [run_id, alert.name]
             ).fetchall()[0][0]
             stats[alert.name] = {"new": new}
+        con.execute(f"drop table if exists {_CANDIDATES}")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

@@ -78,6 +78,8 @@ def test_actions_once_with_consent_and_holdout_and_alerts_on_edges(con):
     assert third["winback_email"]["new"] == 0 and third["slipping_loyal_email"]["matched"] == 0
     assert c.execute("select count(*) from ml.segment_actions").fetchall()[0][0] == 396
     assert c.execute("select count(*) from ml.segment_alerts").fetchall()[0][0] == 199
+    # the per-rule candidates table is temporary and gone after the evaluation
+    assert c.execute("select count(*) from duckdb_tables() where table_name = 'playbook_candidates'").fetchall()[0][0] == 0
     holdout = dict(c.execute("select customer_id, is_holdout from ml.segment_actions where action_name = 'winback_email'").fetchall())
     # deterministic: the same customers are in the holdout of the same playbook on every evaluation
     c2 = duckdb.connect()
@@ -103,3 +105,19 @@ def test_invalid_playbooks_say_why(mutate, message):
     mutate(raw)
     with pytest.raises(PlaybookError, match=message):
         parse_playbooks(raw)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda r: r.update(holdout_share=0.2), "changed but its version 1.0.0 did not: bump the version"),
+        (lambda r: r.update(version="9.9.9"), "playbooks 9.9.9 is not in versions.lock"),
+    ],
+)
+def test_playbooks_must_match_their_locked_version(tmp_path, mutate, message):
+    raw = copy.deepcopy(yaml.safe_load(PLAYBOOKS.read_text()))
+    mutate(raw)
+    path = tmp_path / "playbooks.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(PlaybookError, match=message):
+        load_playbooks(path)

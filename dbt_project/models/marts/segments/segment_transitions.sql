@@ -2,9 +2,15 @@
 -- the run) to which segment (after it) customers went, with counts - the diagonal (stayed) included.
 -- Customers new in the run come from '(new)', customers that left (e.g. an id retired by a merge) go
 -- to '(gone)'. Computed from the SCD2 history at the instants of consecutive scoring runs.
+-- Incremental: later runs open and close periods only at their own, later instants, so the history at
+-- a run's two instants - and its matrix - is final once built. A build computes only the runs not in the
+-- table yet (or built against another previous run), delete+insert on dagster_run_id; --full-refresh
+-- recomputes every run.
 -- depends_on: {{ source('ml', 'customer_segment_assignments') }}
 
-with runs as (
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='dagster_run_id') }}
+
+with all_runs as (
     select
         dagster_run_id,
         scored_at,
@@ -13,27 +19,37 @@ with runs as (
     from {{ source('ml', 'segment_scoring_runs') }}
 ),
 
+runs as (
+    -- the runs to compute: all after the first, less those already built against the same previous run
+    select *
+    from all_runs as r
+    where r.previous_scored_at is not null
+    {% if is_incremental() %}
+      and not exists (
+          select 1 from {{ this }} as t
+          where t.dagster_run_id = r.dagster_run_id and t.previous_run_id = r.previous_run_id
+      )
+    {% endif %}
+),
+
 history as (
     select * from {{ ref('segment_membership_history') }}
 ),
 
-before_run as (
-    -- membership just before each run: open at the previous run's instant
-    select r.dagster_run_id, h.customer_id, h.segment_family, h.segment_key, h.segment_name
-    from runs as r
-    inner join history as h
-        on h.valid_from <= r.previous_scored_at
-       and (h.valid_to is null or h.valid_to > r.previous_scored_at)
-    where r.previous_scored_at is not null
+instants as (
+    -- each run at two instants: 'before' (the previous run's) and 'after' (its own)
+    select dagster_run_id, 'before' as side, previous_scored_at as instant from runs
+    union all
+    select dagster_run_id, 'after' as side, scored_at as instant from runs
 ),
 
-after_run as (
-    select r.dagster_run_id, h.customer_id, h.segment_family, h.segment_key, h.segment_name
-    from runs as r
+memberships as (
+    -- the membership open at each instant (the range join, written once)
+    select i.dagster_run_id, i.side, h.customer_id, h.segment_family, h.segment_key, h.segment_name
+    from instants as i
     inner join history as h
-        on h.valid_from <= r.scored_at
-       and (h.valid_to is null or h.valid_to > r.scored_at)
-    where r.previous_scored_at is not null
+        on h.valid_from <= i.instant
+       and (h.valid_to is null or h.valid_to > i.instant)
 ),
 
 moves as (
@@ -44,8 +60,8 @@ moves as (
         coalesce(b.segment_name, '(new)') as from_segment_name,
         coalesce(a.segment_key, '(gone)') as to_segment_key,
         coalesce(a.segment_name, '(gone)') as to_segment_name
-    from before_run as b
-    full outer join after_run as a
+    from (select * from memberships where side = 'before') as b
+    full outer join (select * from memberships where side = 'after') as a
         on a.dagster_run_id = b.dagster_run_id
        and a.customer_id = b.customer_id
        and a.segment_family = b.segment_family
