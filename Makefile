@@ -8,7 +8,7 @@ SEGMENTS_HOME ?= $(CURDIR)/data
 export SEGMENTS_HOME
 DEMO_CUSTOMERS ?= 20000
 
-.PHONY: install demo test ui clean
+.PHONY: install demo test bench ui clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# Whole pipeline at 10k, 100k and 1M persons vs the DuckDB floor and a pandas script; rewrites the
+# generated section of BENCHMARKS.md. About 1 h and ~20 GB of disk under data/bench (1M dominates).
+BENCH_SCALES ?= 10000,100000,1000000
+bench: install
+	$(BIN)/segments bench pipeline --scales $(BENCH_SCALES) --update-benchmarks BENCHMARKS.md
 
 ui: install
 	$(BIN)/segments ui

@@ -124,9 +124,9 @@ def model_card(trained: TrainedSegmentation, name: str) -> str:
 **Purpose**: behavioural customer segmentation for marketing and service playbooks.
 **Definition**: behavioural {trained.definition_version} (`ml/definitions/behavioural_segmentation.yaml`).
 **Algorithm**: {trained.algorithm} with k={trained.k}, chosen among the candidates below (k-means' k by
-silhouette, the Gaussian mixture's by BIC; then the most stable-enough by silhouette) on standardised,
+the definition's rule - gap statistic or silhouette -, the Gaussian mixture's by BIC; then the most stable-enough by silhouette) on standardised,
 log-transformed features; names from deterministic rules on the cluster centroids.
-**Training rows**: {trained.n_rows:,} customers (marts.customer_features). **Seed**: {trained.seed}.
+**Training rows**: {trained.n_rows:,} customers (marts.customer_features); model and surrogate fitted on {trained.fit_rows:,} of them. **Seed**: {trained.seed}.
 **Features**: {", ".join(trained.features)}.
 **Quality**: silhouette {m["silhouette"]:.3f}, Davies-Bouldin {m["davies_bouldin"]:.3f}, bootstrap stability
 (ARI) {m["stability_ari"]:.3f}, surrogate fidelity {m["surrogate_fidelity"]:.3f}, smallest segment {m["min_segment_share"]:.1%}.
@@ -199,7 +199,7 @@ def log_segmentation_model(
         )
         mlflow.log_params(
             {"algorithm": trained.algorithm, "k": trained.k, "k_range": list(trained.k_range), "seed": trained.seed,
-             "n_rows": trained.n_rows, "features": ",".join(trained.features),
+             "n_rows": trained.n_rows, "fit_rows": trained.fit_rows, "features": ",".join(trained.features),
              "definition_version": trained.definition_version}
         )
         mlflow.log_metrics({k: v for k, v in trained.metrics.items() if np.isfinite(v)})

@@ -170,10 +170,18 @@ class TrainedSegmentation:
     surrogate: Surrogate
     n_rows: int
     seed: int
+    fit_rows: int = 0  # customers the final model and the surrogate were fitted on (<= FIT_MAX_ROWS)
     k_range: tuple[int, ...] = field(default_factory=tuple)
     features: tuple[str, ...] = ()
     input_columns: tuple[str, ...] = ()  # features + shrinkage counts: what scoring must pass in
     definition_version: str = ""
+
+
+# The chosen model and its surrogate tree are fitted on at most this many customers (a seeded random
+# sample above it); every customer is then labelled by the fitted model. 100k points pin down seven
+# centroids and a depth-6 tree as well as a million do, at a tenth of the cost (KMeans with 8 inits on
+# 800k rows: ~85 s, the tree ~40 s on 2 cores).
+FIT_MAX_ROWS = 100_000
 
 
 def build_pipeline(definition: SegmentDefinition, k: int, seed: int, algorithm: str = "kmeans", n_init: int = 8) -> Pipeline:
@@ -284,7 +292,8 @@ def train_segmentation(
     k_range: range | tuple[int, ...] | None = None,
     sample_size: int | None = None,
 ) -> TrainedSegmentation:
-    """Choose algorithm and k per the definition, fit on all rows, explain, name and profile.
+    """Choose algorithm and k per the definition, fit (on up to FIT_MAX_ROWS rows), label every row,
+    explain, name and profile.
 
     `definition` is a SegmentDefinition (default: the behavioural one); `k_range` and
     `sample_size` override it (tests, tiny populations)."""
@@ -326,7 +335,10 @@ def train_segmentation(
         )
     stable = [c for c in candidates if c.stability_ari >= definition.gates.min_stability_ari]
     chosen = max(stable, key=lambda c: c.silhouette) if stable else max(candidates, key=lambda c: c.stability_ari)
-    pipeline = build_pipeline(definition, chosen.k, seed, chosen.algorithm).fit(features)
+    fit_rows = features
+    if n > FIT_MAX_ROWS:
+        fit_rows = features.iloc[np.sort(rng.choice(n, size=FIT_MAX_ROWS, replace=False))]
+    pipeline = build_pipeline(definition, chosen.k, seed, chosen.algorithm).fit(fit_rows)
     labels = pipeline.predict(features).astype(int)
     x_all = pipeline[:-1].transform(features)
     z_all = pipeline[:-2].transform(features)  # standardised, before the weights: what names read
@@ -335,10 +347,10 @@ def train_segmentation(
     sizes = np.bincount(labels, minlength=chosen.k)
     centroids = np.vstack([z_all[labels == c].mean(axis=0) if sizes[c] else np.zeros(z_all.shape[1]) for c in range(chosen.k)])
     names, keys, traits = name_clusters(centroids, sizes, definition)
-    # on every row: the rules must hold for the whole population, not just the selection sample
+    # fidelity is measured on the whole population: the rules must hold for everyone, not a sample
     surrogate = fit_surrogate(
         pipeline.named_steps["prepare"].readable(features), labels, definition.features,
-        definition.surrogate_max_depth, definition.surrogate_min_samples_leaf, seed,
+        definition.surrogate_max_depth, definition.surrogate_min_samples_leaf, seed, max_fit_rows=FIT_MAX_ROWS,
     )
     profile = profile_segments(features, labels, names, keys)
     profile["rule"] = [surrogate.segment_rules.get(int(c), "") for c in profile["cluster"]]
@@ -357,6 +369,7 @@ def train_segmentation(
         pipeline=pipeline, algorithm=chosen.algorithm, k=chosen.k, silhouette_by_k=silhouettes, gap_by_k=gaps,
         candidates=candidates,
         metrics=metrics, profile=profile, names=names, keys=keys, traits=traits, surrogate=surrogate, n_rows=n,
+        fit_rows=len(fit_rows),
         seed=seed, k_range=k_range, features=definition.features, input_columns=definition.input_columns,
         definition_version=definition.version,
     )

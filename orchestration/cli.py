@@ -6,6 +6,7 @@
     segments quarantine                                   what was rejected, by table and reason
     segments bench identity --customers N                 identity accuracy vs ground truth + timings
     segments bench segmentation --customers N             segments vs planted segments (ARI) + timings
+    segments bench pipeline [--scales 10000,100000,...]   whole pipeline vs DuckDB floor and pandas
     segments ui                                           Dagster UI + MLflow UI on 127.0.0.1
 """
 
@@ -91,7 +92,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return 0
     from demo.generator import generate
 
-    summary = generate(Path(args.out), customers=args.customers, seed=args.seed)
+    summary = generate(
+        Path(args.out), customers=args.customers, seed=args.seed, orders_per_customer=args.orders_per_customer,
+        lines_per_order=args.lines_per_order, tickets_per_customer=args.tickets_per_customer,
+        duplicate_rate=args.duplicate_rate,
+    )
     print(summary.describe())
     return 0
 
@@ -171,7 +176,7 @@ class _Progress(threading.Thread):
         return conn.cursor
 
 
-def execute_job(settings: Settings, job_name: str, out=sys.stdout, definition: Path | None = None):
+def execute_job(settings: Settings, job_name: str, out=sys.stdout, definition: Path | None = None, force: bool = False):
     """Run one job of the code location in this process, printing progress to `out` and the full
     dbt/Dagster log to `$SEGMENTS_HOME/logs/`. Returns (result, log path, seconds, seconds per step)."""
     from dagster import DagsterInstance
@@ -200,7 +205,9 @@ def execute_job(settings: Settings, job_name: str, out=sys.stdout, definition: P
                 run_config={
                     "loggers": {"console": {"config": {"log_level": "ERROR"}}},
                     "ops": {
-                        "landing_files": {"config": {"landing_dir": str(settings.landing_dir)}},
+                        "landing_files": {
+                            "config": {"landing_dir": str(settings.landing_dir), "skip_when_unchanged": not force}
+                        },
                         **(
                             {"ml__customer_segmentation": {"config": {"definition_file": str(definition.resolve())}}}
                             if definition is not None and job_name == "build_segments_job" else {}
@@ -231,8 +238,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         except (OSError, DefinitionError) as err:
             print(f"error: segment definition {definition}: {err}", file=sys.stderr)
             return 2
-    result, log_path, seconds, _ = execute_job(settings, BUILD_JOB_NAME, definition=definition)
+    result, log_path, seconds, _ = execute_job(settings, BUILD_JOB_NAME, definition=definition,
+                                           # a definition given explicitly is trained even on unchanged data
+                                           force=args.force or definition is not None)
     print(f"run {'succeeded' if result.success else 'FAILED'} in {seconds:.1f} s (full log: {log_path})\n")
+    if result.success and not result.asset_materializations_for_node("landing_files"):
+        print("No new landing file since the last complete run: every step after the ingest was skipped "
+              "(`segments run --force` rebuilds anyway).\n")
     print_summary(settings, result)
     return 0 if result.success else 1
 
@@ -345,6 +357,24 @@ def cmd_bench_identity(args: argparse.Namespace) -> int:
     print(f"identity stage {identity_s:.1f} s ({', '.join(f'{k} {v:.1f} s' for k, v in json.loads(run[6]).items())}); "
           f"job {seconds:.1f} s; bridges cut {run[2]:,}, references refused {run[3]:,}")
     print(f"report: {work / 'identity_bench.json'}")
+    return 0
+
+
+def cmd_bench_pipeline(args: argparse.Namespace) -> int:
+    """Full pipeline per scale with stage times and memory, a re-run, the DuckDB floor and pandas."""
+    from bench.pipeline import bench_pipeline
+
+    try:
+        scales = [int(x.replace("_", "")) for x in args.scales.split(",") if x.strip()]
+    except ValueError:
+        print(f"--scales: expected comma-separated integers, got {args.scales!r}", file=sys.stderr)
+        return 2
+    try:
+        bench_pipeline(scales, Path(args.workdir).resolve(), args.seed,
+                       Path(args.update_benchmarks) if args.update_benchmarks else None)
+    except RuntimeError as err:
+        print(f"segments bench pipeline: {err}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -480,12 +510,17 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True)
     g.add_argument("--next-period", action="store_true", help="add the next period's orders to the demo in --out (a second delivery)")
     g.add_argument("--days", type=int, default=21, help="length of the next period (with --next-period)")
+    g.add_argument("--orders-per-customer", type=float, default=6.0, help="mean orders per person (default 6)")
+    g.add_argument("--lines-per-order", type=float, default=2.0, help="mean lines per order (default 2)")
+    g.add_argument("--tickets-per-customer", type=float, default=0.5, help="mean support tickets per person (default 0.5)")
+    g.add_argument("--duplicate-rate", type=float, default=0.10, help="share of persons with a duplicate CRM record")
     g.set_defaults(func=cmd_generate)
     d = sub.add_parser("docs", help="generate the dbt docs site (lineage, exposures) offline and say where it is")
     d.set_defaults(func=cmd_docs)
     r = sub.add_parser("run", help="materialize the whole pipeline in-process")
     r.add_argument("--landing", help="landing folder (default: $SEGMENTS_LANDING or $SEGMENTS_HOME/landing)")
     r.add_argument("--definition", help="segment definition YAML (default: ml/definitions/behavioural_segmentation.yaml)")
+    r.add_argument("--force", action="store_true", help="rebuild everything even when no landing file is new (e.g. after changing a dbt model); implied by --definition")
     r.set_defaults(func=cmd_run)
     i = sub.add_parser("import", help="convert a public data set into the landing layout")
     imp = i.add_subparsers(dest="dataset", required=True)
@@ -507,6 +542,13 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--seed", type=int, default=7)
     bs.add_argument("--workdir", help="where data and the run go (default data/bench/segmentation-N; data is reused)")
     bs.set_defaults(func=cmd_bench_segmentation)
+    bp = bench.add_parser("pipeline", help="whole pipeline at several scales vs a DuckDB floor and a pandas script (speed, memory)")
+    bp.add_argument("--scales", default="10000,100000,1000000", help="comma-separated person counts")
+    bp.add_argument("--seed", type=int, default=7)
+    bp.add_argument("--workdir", default="data/bench/pipeline", help="data, runs and reports (data is reused per scale)")
+    bp.add_argument("--update-benchmarks", metavar="MD", help="replace the generated section of this BENCHMARKS.md")
+    bp.set_defaults(func=cmd_bench_pipeline)
+
     u = sub.add_parser("ui", help="start the Dagster and MLflow UIs")
     u.add_argument("--host", default="127.0.0.1")
     u.add_argument("--dagster-port", type=int, default=3000)

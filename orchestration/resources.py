@@ -9,8 +9,10 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from warehouse.connections import OFFLINE_CONFIG, duckdb_config
+
 # Extensions are never downloaded at run time: only the statically linked ones exist offline.
-DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+DUCKDB_CONFIG = OFFLINE_CONFIG
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -21,7 +23,7 @@ class WarehouseResource(dg.ConfigurableResource):
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(self.path, read_only=read_only, config=DUCKDB_CONFIG)
+        con = duckdb.connect(self.path, read_only=read_only, config=duckdb_config())
         try:
             yield con
         finally:

@@ -42,6 +42,8 @@ class Settings:
     home: Path
     landing_dir: Path
     deployment: str = "local"
+    # GX validates at most this many rows per suite (a seeded random sample above it); 0 = every row.
+    gx_sample_rows: int = 100_000
 
     @property
     def warehouse_path(self) -> Path:
@@ -79,4 +81,9 @@ def get_settings() -> Settings:
     """Read SEGMENTS_HOME / SEGMENTS_LANDING / SEGMENTS_DEPLOYMENT now (call it lazily)."""
     home = Path(os.environ.get("SEGMENTS_HOME") or "data").expanduser().resolve()
     landing = Path(os.environ.get("SEGMENTS_LANDING") or home / "landing").expanduser().resolve()
-    return Settings(home=home, landing_dir=landing, deployment=os.environ.get("SEGMENTS_DEPLOYMENT", "local"))
+    return Settings(
+        home=home,
+        landing_dir=landing,
+        deployment=os.environ.get("SEGMENTS_DEPLOYMENT", "local"),
+        gx_sample_rows=int(os.environ.get("SEGMENTS_GX_SAMPLE_ROWS") or 100_000),
+    )

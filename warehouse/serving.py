@@ -54,7 +54,8 @@ from pathlib import Path
 import duckdb
 
 # Extensions are never downloaded or loaded implicitly: parquet and json are statically linked.
-DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+from warehouse.connections import OFFLINE_CONFIG as DUCKDB_CONFIG
+
 # Storage format of the published file: readable by DuckDB 1.0 and later, since BI tools and drivers
 # (DBeaver, Metabase, Superset, older Python/R/ODBC clients) often lag the pipeline's DuckDB 2.x.
 STORAGE_VERSION = "v1.0.0"

@@ -6,6 +6,11 @@ an MLflow SQLite registry and GX validations.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import duckdb
 import pytest
 
@@ -28,6 +33,21 @@ CHANGE_TABLES = (
 )
 
 
+def full_refresh_sql(model: str, warehouse_path: Path, target: Path) -> str:
+    """The SQL `dbt build --full-refresh` runs for a model (compiled into `target`, the warehouse untouched)."""
+    from orchestration.settings import DBT_PROJECT_DIR
+
+    env = {**os.environ, "SEGMENTS_WAREHOUSE_PATH": str(warehouse_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("dbt")), "compile", "--full-refresh", "--quiet", "--select", model,
+         "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+         "--target-path", str(target), "--log-path", str(target)],
+        env=env, capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return next((target / "compiled").rglob(f"{model}.sql")).read_text()
+
+
 def table_counts(con) -> dict[str, int]:
     tables = con.execute(
         "select table_schema, table_name from information_schema.tables where table_schema in "
@@ -38,21 +58,22 @@ def table_counts(con) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def pipeline(segments_home):
-    """Generate, run twice; yield the settings and the table counts after each run."""
+    """Generate, run twice (the second with --force: a full rebuild on unchanged files); yield the
+    settings and the table counts after each run, plus those after a third, plain run."""
     home = segments_home
     generate(home / "demo", customers=CUSTOMERS, seed=7)
     landing = home / "demo" / "landing"
     counts = []
-    for _ in range(2):
-        assert main(["run", "--landing", str(landing)]) == 0
+    for extra in ([], ["--force"], []):
+        assert main(["run", "--landing", str(landing), *extra]) == 0
         with duckdb.connect(str(get_settings().warehouse_path), read_only=True) as con:
             counts.append(table_counts(con))
-    return get_settings(), counts, home
+    return get_settings(), counts[:2], home, counts[2]
 
 
 @pytest.fixture
 def con(pipeline):
-    settings, _, _ = pipeline
+    settings, *_ = pipeline
     c = duckdb.connect(str(settings.warehouse_path), read_only=True)
     yield c
     c.close()
@@ -97,7 +118,7 @@ def test_marts_reconcile_with_staging(con):
 def test_every_customer_has_one_segment_per_family(pipeline, con):
     from ml.rfm import RFM_RULES_VERSION
 
-    settings, _, _ = pipeline
+    settings, *_ = pipeline
     champion = str(champion_version(settings.mlflow_tracking_uri, "customer_segmentation"))
     customers = con.execute("select count(*) from marts.customers").fetchall()[0][0]
     expected = {"behavioural": (champion, "customer_segmentation"), "rfm": (RFM_RULES_VERSION, "rfm_rules")}
@@ -163,7 +184,7 @@ def test_built_features_match_the_registry_and_history_keeps_one_snapshot_per_da
 
 
 def test_second_run_loads_nothing_twice(pipeline, con):
-    _, (first, second), _ = pipeline
+    _, (first, second), *_ = pipeline
     skip = HISTORY_TABLES + CHANGE_TABLES
     assert {t: n for t, n in first.items() if t not in skip} == {t: n for t, n in second.items() if t not in skip}
     for table in HISTORY_TABLES:
@@ -172,10 +193,19 @@ def test_second_run_loads_nothing_twice(pipeline, con):
     assert dict(statuses).get("failed", 0) == 0
 
 
+def test_unchanged_landing_skips_everything_after_the_ingest(pipeline, con):
+    """A plain run with no new file after a complete run materializes nothing: no table changes,
+    no scoring run, no new ledger row (a forced run rebuilds, see above)."""
+    _, (_, second), _, after_plain_run = pipeline
+    assert after_plain_run == second
+    runs = con.execute("select count(*) from ml.segment_scoring_runs").fetchall()[0][0]
+    assert runs == 2
+
+
 def test_mlflow_lineage_tags(pipeline):
     import mlflow
 
-    settings, _, _ = pipeline
+    settings, *_ = pipeline
     client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
     version = client.get_model_version_by_alias("customer_segmentation", "champion")
     run = client.get_run(version.run_id)
@@ -188,7 +218,7 @@ def test_quarantine_matches_planted_bad_rows(pipeline, con):
     """Every planted bad row is quarantined with its kind, and no good row is."""
     import pandas as pd
 
-    _, _, home = pipeline
+    _, _, home, _ = pipeline
     truth = pd.read_parquet(home / "demo" / "truth" / "bad_rows.parquet")
     planted = set(zip(truth["file"], truth["record_number"], truth["kind"], strict=True))
     caught = set(con.execute("select source_file, source_row, reason_kind from audit.quarantine").fetchall())
@@ -199,7 +229,7 @@ def test_identity_resolution_matches_the_planted_persons(pipeline, con):
     """Pairwise precision and recall against the generator's truth (the bench measures larger scales)."""
     from ml.identity.evaluate import evaluate
 
-    _, _, home = pipeline
+    _, _, home, _ = pipeline
     con.execute("create temp table assigned as select record_id, customer_id from identity.customer_source_records")
     accuracy = evaluate(con, "assigned", home / "demo" / "truth", "staging.stg_events__events")
     assert accuracy.precision >= 0.99, accuracy.describe()
@@ -227,7 +257,7 @@ def test_identity_is_stable_and_explained(con):
 @pytest.fixture(scope="module")
 def third_run(pipeline):
     """A new CRM landing file with re-typed records of 40 existing people, then a third run."""
-    settings, _, home = pipeline
+    settings, _, home, _ = pipeline
     landing = home / "demo" / "landing"
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as c:
         before = dict(c.execute("select record_id, customer_id from identity.customer_source_records").fetchall())
@@ -261,7 +291,7 @@ def test_new_records_for_existing_people_keep_every_customer_id(third_run):
 def fourth_run(third_run, pipeline):
     """New orders (on the data's last day) for 30 customers in the RFM segment Hibernating,
     then a fourth run: they must leave Hibernating, and history and transitions must show it."""
-    settings, _, home = pipeline
+    settings, _, home, _ = pipeline
     landing = home / "demo" / "landing"
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as c:
         as_of = c.execute("select max(as_of_date) from marts.customer_features").fetchall()[0][0]
@@ -304,8 +334,9 @@ def fourth_run(third_run, pipeline):
     return settings, [m[0] for m in movers], runs_before, champion
 
 
-def test_history_and_transitions_follow_changed_landing_data(fourth_run):
+def test_history_and_transitions_follow_changed_landing_data(fourth_run, tmp_path):
     settings, movers, runs_before, _ = fourth_run
+    full_refresh = full_refresh_sql("segment_transitions", settings.warehouse_path, tmp_path)  # before a connection holds the file
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as c:
         last_run = c.execute("select dagster_run_id from ml.segment_scoring_runs order by scored_at desc limit 1").fetchall()[0][0]
         assert c.execute("select count(*) from ml.segment_scoring_runs").fetchall()[0][0] == runs_before + 1
@@ -345,6 +376,12 @@ def test_history_and_transitions_follow_changed_landing_data(fourth_run):
                and from_segment_key = 'rfm_hibernating' and to_segment_key <> 'rfm_hibernating'""", [last_run]
         ).fetchall()[0][0]
         assert hibernating_out >= len(movers)
+        # the incremental matrix (each run added its own) equals a full rebuild, for every run after the first
+        rows = lambda sql: sorted(c.execute(sql).fetchall(), key=str)  # noqa: E731
+        incremental = rows("select * from segments.segment_transitions")
+        assert incremental == rows(full_refresh)
+        runs = [r[0] for r in c.execute("select dagster_run_id from ml.segment_scoring_runs order by scored_at").fetchall()]
+        assert {r[0] for r in incremental} == set(runs[1:]) and len(runs) >= 3
 
 
 def test_outbox_is_consent_gated_and_never_repeats(fourth_run):

@@ -15,10 +15,31 @@ QUARANTINE_KEY = dg.AssetKey(["audit", "quarantine"])
 RAW_KEYS = [dg.AssetKey([c.source, c.table]) for c in CONTRACTS]
 
 
+PUBLISHED_KEY = dg.AssetKey(["serving", "bi_copy"])
+
+
 class IngestConfig(dg.Config):
-    """Where to read landing files from; empty means `SEGMENTS_LANDING` or `$SEGMENTS_HOME/landing`."""
+    """Where to read landing files from; empty means `SEGMENTS_LANDING` or `$SEGMENTS_HOME/landing`.
+
+    `skip_when_unchanged`: when no landing file is new and everything loaded before has already been
+    published, materialize nothing, so every downstream step is skipped (`segments run --force`
+    turns it off to rebuild anyway, e.g. after changing a model or a definition).
+    """
 
     landing_dir: str = ""
+    skip_when_unchanged: bool = True
+
+
+def _everything_published(instance: dg.DagsterInstance) -> bool:
+    """True when the latest BI publication is newer than the latest ingest that loaded rows.
+
+    Compares event-log storage ids (monotonic per instance): a run that loaded files but failed before
+    publishing leaves the ledger newer than the BI copy, so the next run does the downstream work."""
+    published = instance.fetch_materializations(PUBLISHED_KEY, limit=1).records
+    if not published:
+        return False
+    ingested = instance.fetch_materializations(LEDGER_KEY, limit=1).records
+    return not ingested or ingested[0].storage_id < published[0].storage_id
 
 
 @dg.multi_asset(
@@ -30,12 +51,13 @@ class IngestConfig(dg.Config):
             key,
             description=f"Raw rows of landing/{key.path[0]}/{key.path[1]}/ that passed the landing contract.",
             kinds={"duckdb"},
+            skippable=True,
         )
         for key in RAW_KEYS
     ]
     + [
-        dg.AssetSpec(LEDGER_KEY, description="One row per landing file and attempt: hash, rows read/loaded/quarantined.", kinds={"duckdb"}),
-        dg.AssetSpec(QUARANTINE_KEY, description="One row per rejected landing row: reason, origin (file, row), raw content.", kinds={"duckdb"}),
+        dg.AssetSpec(LEDGER_KEY, description="One row per landing file and attempt: hash, rows read/loaded/quarantined.", kinds={"duckdb"}, skippable=True),
+        dg.AssetSpec(QUARANTINE_KEY, description="One row per rejected landing row: reason, origin (file, row), raw content.", kinds={"duckdb"}, skippable=True),
     ],
 )
 def landing_files(context: dg.AssetExecutionContext, config: IngestConfig, warehouse: WarehouseResource):
@@ -43,11 +65,19 @@ def landing_files(context: dg.AssetExecutionContext, config: IngestConfig, wareh
 
     Files that cannot be loaded at all (e.g. a missing required column) are recorded in the ledger and
     fail the step after every other file has been loaded, so nothing good is held back and nothing is lost.
+    A run with no new file after a complete run materializes nothing: the rest of the job is skipped.
     """
     landing = Path(config.landing_dir).resolve() if config.landing_dir else get_settings().landing_dir
     context.log.info(f"Ingesting landing folder {landing}")
     with warehouse.connect() as con:
         report = ingest_landing(con, landing, run_id=context.run_id)
+        unchanged = not report.failures and all(f.status == "skipped" for f in report.files)
+        if unchanged and config.skip_when_unchanged and _everything_published(context.instance):
+            context.log.info(
+                f"No new landing file among {len(report.files)} and everything loaded before is published: "
+                "nothing to do, downstream steps are skipped (segments run --force rebuilds anyway)."
+            )
+            return
         totals = {
             key: con.execute(f"select count(*) from {'.'.join(key.path)}").fetchone()[0]
             for key in [*RAW_KEYS, LEDGER_KEY, QUARANTINE_KEY]

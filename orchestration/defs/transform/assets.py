@@ -20,6 +20,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from orchestration.resources import WarehouseResource
 from orchestration.settings import DBT_PROJECT_DIR, WAREHOUSE_POOL
+from warehouse.connections import DEFAULT_MEMORY_LIMIT
 
 SEGMENTS_SELECTION = "fqn:segments_warehouse.marts.segments"
 # The candidate records identity resolution reads, and everything they are built from.
@@ -49,9 +50,23 @@ def _project_files_mtime() -> float:
     return max((p.stat().st_mtime for p in files), default=0.0)
 
 
+def _profile_stamp(warehouse_path: Path) -> str:
+    """What dbt's profile renders from the environment: when it differs from the last parse, dbt
+    refuses partial parsing ("profile has changed") and re-parses in every one of the run's steps."""
+    limit = os.environ.get("SEGMENTS_DUCKDB_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
+    return f"{warehouse_path}\n{limit}\n"
+
+
 def ensure_manifest(warehouse_path: Path) -> Path:
-    """Run `dbt parse` when the manifest is missing or older than any project file (~3 s)."""
-    if MANIFEST_PATH.exists() and MANIFEST_PATH.stat().st_mtime >= _project_files_mtime():
+    """Run `dbt parse` (~3 s) when the manifest is missing, older than any project file, or parsed
+    for another warehouse, so that the run's dbt steps all reuse its partial-parse state."""
+    stamp = MANIFEST_PATH.with_name("profile_stamp.txt")
+    if (
+        MANIFEST_PATH.exists()
+        and MANIFEST_PATH.stat().st_mtime >= _project_files_mtime()
+        and stamp.exists()
+        and stamp.read_text() == _profile_stamp(warehouse_path)
+    ):
         return MANIFEST_PATH
     env = {**os.environ, "SEGMENTS_WAREHOUSE_PATH": str(warehouse_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     dbt = Path(sys.executable).with_name("dbt")
@@ -64,6 +79,7 @@ def ensure_manifest(warehouse_path: Path) -> Path:
     )
     if proc.returncode != 0 or not MANIFEST_PATH.exists():
         raise RuntimeError(f"dbt parse failed:\n{proc.stdout}\n{proc.stderr}")
+    stamp.write_text(_profile_stamp(warehouse_path))
     return MANIFEST_PATH
 
 
