@@ -2,18 +2,23 @@
 
 For every file under `landing/<source>/<table>/`:
 
-1. hash it (SHA-256); a file whose hash is already in the ledger for that table is skipped, so
-   re-running the ingest, or delivering the same file twice under another name, loads nothing twice;
+1. skip it without reading when the ledger already holds a loaded file of that table with the same
+   path, size and modification time (stat cache); otherwise hash it (SHA-256): a file whose hash is
+   already in the ledger for that table is skipped, so re-running the ingest, or delivering the same
+   file twice under another name, loads nothing twice;
 2. read every value as text with DuckDB (CSV rows that cannot be parsed are captured by DuckDB's
    reject tables; JSONL is read line by line and parsed with DuckDB's JSON functions);
 3. check the header against the contract: a missing required column fails the file with a message
    naming the file and the column; extra columns are tolerated and reported in the ledger;
-4. evaluate every contract rule in one SQL statement, producing a list of reasons per row;
-5. in one transaction: insert the clean rows, typed, into `<source>.<table>`, the rejected rows with
+4. evaluate every contract rule in one SQL statement that keeps only the verdicts: the rejected rows
+   with their reasons and raw content, and the rows loaded before (a small table);
+5. in one transaction: insert every other row, typed, into `<source>.<table>`, the rejected rows with
    their reasons, origin and raw content into `audit.quarantine`, and one row into
-   `audit.ingest_ledger` with rows read = rows loaded + rows quarantined.
+   `audit.ingest_ledger` with rows read = rows loaded + rows quarantined + rows already loaded.
 
-All heavy work runs in DuckDB; Python only builds the SQL and walks the file list.
+All heavy work runs in DuckDB; Python only builds the SQL and walks the file list. The file's text
+is held once per file (a temporary table, spilled by DuckDB under its memory limit); the typed
+values are computed on the fly, and the raw content is rendered only for rejected rows.
 """
 
 from __future__ import annotations
@@ -54,6 +59,8 @@ create table if not exists {LEDGER_TABLE} (
 );
 -- rows identical to a row loaded before (a corrected file delivered again): neither loaded nor rejected
 alter table {LEDGER_TABLE} add column if not exists rows_already_loaded bigint default 0;
+-- the file's modification time when it was read: with source_file and file_bytes, the stat cache
+alter table {LEDGER_TABLE} add column if not exists file_mtime_ns bigint;
 create table if not exists {QUARANTINE_TABLE} (
     source_table varchar not null,
     source_file varchar not null,
@@ -160,10 +167,28 @@ def ingest_landing(
     """
     ensure_raw_tables(con)
     report = IngestReport()
-    for contract in contracts:
-        for path in landing_files(landing_dir, contract):
-            report.files.append(_ingest_file(con, landing_dir, path, contract, run_id))
+    # Raw tables need no physical order (`_source_row` says where a row came from): inserting without
+    # preserving it lets DuckDB stream big inserts instead of buffering them. Restored afterwards.
+    preserve = con.execute("select current_setting('preserve_insertion_order')").fetchone()[0]
+    con.execute("set preserve_insertion_order = false")
+    try:
+        for contract in contracts:
+            for path in landing_files(landing_dir, contract):
+                report.files.append(_ingest_file(con, landing_dir, path, contract, run_id))
+    finally:
+        con.execute(f"set preserve_insertion_order = {'true' if preserve else 'false'}")
     return report
+
+
+_TEMP_TABLES = (
+    "_landing_lines",
+    "_landing_text",
+    "_landing_rejects_raw",
+    "_landing_rejects",
+    "_landing_reject_scans",
+    "_landing_reject_buckets",
+    "_landing_verdicts",
+)
 
 
 def _ingest_file(
@@ -174,6 +199,18 @@ def _ingest_file(
     run_id: str | None,
 ) -> FileResult:
     rel = path.relative_to(landing_dir).as_posix()
+    # stat before reading: a file changed while (or after) it is read shows another size or mtime next run
+    stat = path.stat()
+    size, mtime_ns = stat.st_size, stat.st_mtime_ns
+    cached = con.execute(
+        f"select file_sha256 from {LEDGER_TABLE} where source_table = ? and source_file = ? and file_bytes = ? "
+        "and file_mtime_ns = ? and status = 'loaded' limit 1",
+        [contract.qualified_name, rel, size, mtime_ns],
+    ).fetchone()
+    if cached:  # stat cache: the same path, size and mtime as a loaded file, so not even hashed
+        return FileResult(
+            contract.qualified_name, rel, cached[0], status="skipped", message="already loaded (unchanged size and mtime)"
+        )
     sha = sha256_file(path)
     result = FileResult(contract.qualified_name, rel, sha, status="loaded")
     already = con.execute(
@@ -185,9 +222,12 @@ def _ingest_file(
         result.message = "already loaded (same SHA-256)"
         return result
 
-    con.execute("begin transaction")
+    in_transaction = False
     try:
-        header = _read_into_text_table(con, path, contract)
+        # The file is read into temporary tables (this connection's scratch space) before the file's
+        # transaction begins: committed, their rowids number the rows 0, 1, ... in file order.
+        text = _read_into_text_table(con, path, contract)
+        header = text.header
         missing = [c for c in contract.required_columns if c not in header]
         if missing:
             hint = next(
@@ -200,23 +240,36 @@ def _ingest_file(
                 f"(found: {', '.join(header) or 'no columns'}){hint}"
             )
         result.extra_columns = [h for h in header if h not in contract.column_names]
-        _validate_and_load(con, contract, header, rel, sha, run_id, result)
-        _write_ledger(con, result, path.stat().st_size, run_id)
+        # one transaction per file: its rows, its quarantined rows and its ledger row, or nothing
+        con.execute("begin transaction")
+        in_transaction = True
+        _validate_and_load(con, contract, text, rel, sha, run_id, result)
+        _write_ledger(con, result, size, mtime_ns, run_id)
         con.execute("commit")
+        in_transaction = False
     except EmptyLandingFile as exc:
-        con.execute("rollback")
+        if in_transaction:
+            _rollback(con)
         result.message = str(exc)
-        _write_ledger(con, result, path.stat().st_size, run_id)
+        _write_ledger(con, result, size, mtime_ns, run_id)
     except (LandingFileError, duckdb.Error, UnicodeDecodeError, OSError) as exc:
-        con.execute("rollback")
+        if in_transaction:
+            _rollback(con)
         result.status = "failed"
         result.message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         result.rows_read = result.rows_loaded = result.rows_quarantined = result.rows_already_loaded = 0
-        _write_ledger(con, result, path.stat().st_size, run_id)
+        _write_ledger(con, result, size, mtime_ns, run_id)
     finally:
-        for tmp in ("_landing_text", "_landing_rejects", "_landing_reject_scans", "_landing_checked"):
+        for tmp in _TEMP_TABLES:
             con.execute(f"drop table if exists {tmp}")
     return result
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.execute("rollback")
+    except duckdb.TransactionException:  # a failed commit has already rolled back
+        pass
 
 
 def _csv_header(path: Path) -> list[str]:
@@ -232,9 +285,46 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _read_into_text_table(con: duckdb.DuckDBPyConnection, path: Path, contract: TableContract) -> list[str]:
-    """Create temp table `_landing_text` (contract columns as text + `_source_row`) and
-    `_landing_rejects` (rows that could not be parsed). Returns the file's lower-cased header."""
+@dataclass
+class _LandingText:
+    """What `_read_into_text_table` left for the rules: temp table `_landing_text` (alias `t`)."""
+
+    header: list[str]  # the file's lower-cased column names
+    ordinal: str  # SQL: a row's number among the rows of `_landing_text t`, increasing in file order
+    rejects: int  # records that could not be parsed (temp table `_landing_rejects`)
+    # When set, `_landing_reject_buckets` turns an ordinal into the record number (parsed rows after a
+    # rejected record are numbered past it) in buckets of this many ordinals; otherwise the ordinal
+    # is the record number
+    bucket_rows: int = 0
+
+    def record_number(self, ordinal: str) -> tuple[str, str]:
+        """(join, SQL expression): the record number of the row with ordinal `ordinal`."""
+        if not self.bucket_rows:
+            return "", ordinal
+        return (
+            f"join _landing_reject_buckets b on b.bucket = {ordinal} // {self.bucket_rows}",
+            f"{ordinal} + b.rejects_before + len(list_filter(b.gaps, lambda x: x < {ordinal}))",
+        )
+
+
+def _create_in_file_order(con: duckdb.DuckDBPyConnection, table: str, query: str) -> int:
+    """Create temp table `table` from a query over one file so that its rowids follow the file's order
+    (`rowid + 1` is then the row's number in the file, with no `row_number() over ()` pass). Must run
+    outside a transaction: uncommitted rows have provisional rowids. Returns the number of rows."""
+    con.execute("set preserve_insertion_order = true")
+    try:
+        con.execute(f"create temp table {table} as {query}")
+    finally:
+        con.execute("set preserve_insertion_order = false")
+    rows, first, last = con.execute(f"select count(*), min(rowid), max(rowid) from {table}").fetchone()
+    if rows and (first, last) != (0, rows - 1):  # guard: DuckDB numbers a new table's rows 0..n-1
+        raise RuntimeError(f"{table}: rowids {first}..{last} do not number {rows} rows from 0")
+    return rows
+
+
+def _read_into_text_table(con: duckdb.DuckDBPyConnection, path: Path, contract: TableContract) -> _LandingText:
+    """Create temp table `_landing_text` (every value as text) and `_landing_rejects` (records that could
+    not be parsed: source_row, raw_record, reason)."""
     p = _sql_str(str(path))
     name = path.name.lower()
     if name.endswith(PARQUET_EXTENSIONS):
@@ -246,17 +336,17 @@ def _read_into_text_table(con: duckdb.DuckDBPyConnection, path: Path, contract: 
             f"from read_parquet({p}, file_row_number = true)"
         )
         con.execute("create temp table _landing_rejects (source_row bigint, raw_record varchar, reason varchar)")
-        return header
+        return _LandingText(header, "t._source_row", 0)
 
     if contract.file_format == "jsonl":
         # One record per line; parse with DuckDB's JSON functions so a broken line is kept, not dropped.
-        con.execute(
-            f"""create temp table _landing_lines as
-                select _source_row, line,
+        _create_in_file_order(
+            con,
+            "_landing_lines",
+            f"""select line,
                        coalesce(case when json_valid(line) then json_type(line) = 'OBJECT' end, false) as is_object
-                from (select row_number() over () as _source_row, line
                 from read_csv({p}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\x01',
-                              quote = '', escape = '', auto_detect = false, strict_mode = false))"""
+                              quote = '', escape = '', auto_detect = false, strict_mode = false)""",
         )
         keys = con.execute(
             "select distinct unnest(json_keys(line)) from _landing_lines "
@@ -264,19 +354,25 @@ def _read_into_text_table(con: duckdb.DuckDBPyConnection, path: Path, contract: 
         ).fetchall()
         header = sorted(k[0].lower() for k in keys)
         present = [c for c in contract.column_names if c in header]
-        cols = ", ".join(
-            f"case when is_object then json_extract_string(line, '$.{c}') end as {c}" for c in present
-        ) or "null as _none"
-        con.execute(f"create temp table _landing_text as select {cols}, _source_row from _landing_lines where is_object")
+        # one parse per line for every column (a list of JSON paths), not one per column
+        paths = "[" + ", ".join(f"'$.{c}'" for c in present) + "]"
+        values = f"json_extract_string(line, {paths})" if present else "null"
+        cols = ", ".join(f"_v[{i}] as {c}" for i, c in enumerate(present, 1)) or "null as _none"
+        con.execute(
+            f"""create temp table _landing_text as
+                select {cols}, _source_row
+                from (select {values} as _v, rowid + 1 as _source_row from _landing_lines where is_object)"""
+        )
         con.execute(
             """create temp table _landing_rejects as
-               select _source_row as source_row, line as raw_record,
+               select rowid + 1 as source_row, line as raw_record,
                       'parse_error: not a JSON object' as reason
                from _landing_lines
                where not is_object and trim(coalesce(line, '')) <> ''"""
         )
         con.execute("drop table _landing_lines")
-        return header
+        rejects = con.execute("select count(*) from _landing_rejects").fetchone()[0]
+        return _LandingText(header, "t._source_row", rejects)
 
     header = _csv_header(path)
     if not header or header == [""]:
@@ -285,50 +381,70 @@ def _read_into_text_table(con: duckdb.DuckDBPyConnection, path: Path, contract: 
     for i, h in enumerate(header):  # unique, SQL-safe names for every physical column
         names.append(h if h in contract.column_names and h not in names else f"_extra_{i}")
     columns = "{" + ", ".join(f"'{n}': 'VARCHAR'" for n in names) + "}"
-    con.execute(
-        f"""create temp table _landing_raw as
-            select *, row_number() over () as _ordinal
+    # Every physical column is read (so a broken value in an extra column still rejects its record);
+    # the rules only look at the contract's columns. `rowid + 1` numbers the parsed records.
+    parsed = _create_in_file_order(
+        con,
+        "_landing_text",
+        f"""select *
             from read_csv({p}, columns = {columns}, header = true, delim = ',', quote = '"', escape = '"',
                           auto_detect = false, store_rejects = true, rejects_table = '_landing_rejects_raw',
-                          rejects_scan = '_landing_reject_scans')"""
+                          rejects_scan = '_landing_reject_scans')""",
     )
-    # DuckDB reports a rejected record's `line` as record number + 1 (the header is line 1). A clean
-    # row's record number is its ordinal among clean rows plus the rejected records before it.
+    # DuckDB reports a rejected record's `line` as record number + 1 (the header is line 1). A record can
+    # have several errors: listed in a fixed (alphabetical) order, so a reason reads the same every run.
     con.execute(
         """create temp table _landing_rejects as
            select line - 1 as source_row, any_value(csv_line) as raw_record,
-                  'parse_error: ' || string_agg(distinct lower(error_type) || ' (' || error_message || ')', '; ') as reason
+                  'parse_error: ' || string_agg(distinct lower(error_type) || ' (' || error_message || ')', '; '
+                                                order by lower(error_type) || ' (' || error_message || ')') as reason
            from _landing_rejects_raw group by line"""
     )
-    present = [n for n in names if not n.startswith("_extra_")]
-    cols = ", ".join(f"t.{c}" for c in present) or "null as _none"
-    if con.execute("select count(*) from _landing_rejects").fetchall()[0][0]:
-        # rejected record j (in file order) has gap_j = its record number - j clean rows before it; a clean
-        # row with ordinal i follows every reject with gap_j < i. One ASOF join instead of a count per row.
-        con.execute(
-            """create temp table _landing_reject_gaps as
-               select gap, max(j) as rejects_before
-               from (select source_row - row_number() over (order by source_row) as gap,
-                            row_number() over (order by source_row) as j from _landing_rejects)
-               group by gap"""
-        )
-        con.execute(
-            f"""create temp table _landing_text as
-                select {cols}, t._ordinal + coalesce(g.rejects_before, 0) as _source_row
-                from _landing_raw t asof left join _landing_reject_gaps g on t._ordinal > g.gap"""
-        )
-        con.execute("drop table _landing_reject_gaps")
-    else:
-        con.execute(f"create temp table _landing_text as select {cols}, t._ordinal as _source_row from _landing_raw t")
-    con.execute("drop table _landing_raw; drop table if exists _landing_rejects_raw")
-    return header
+    con.execute("drop table if exists _landing_rejects_raw")
+    rejects = con.execute("select count(*) from _landing_rejects").fetchone()[0]
+    if not rejects:
+        return _LandingText(header, "(t.rowid + 1)", 0)
+    # A parsed row's record number is its ordinal among parsed rows plus the rejected records before it:
+    # rejected record j (in file order) has gap_j = its record number - j parsed rows before it, and a
+    # parsed row with ordinal i follows every rejected record with gap_j < i. Rather than sort every row
+    # against the gaps (an ASOF join), ordinals are cut into buckets of a power of two rows, about one
+    # rejected record per bucket: a bucket holds the count of rejects before it and its own gaps, found
+    # with an equi-join and counted in a short list. Each row compares against its own bucket's gaps only,
+    # so the work stays linear in the rows however the rejects are spread.
+    bucket_rows = 1 << max(0, (parsed // rejects).bit_length() - 1)
+    con.execute(
+        f"""create temp table _landing_reject_buckets as
+            with gaps as (
+                select source_row - row_number() over (order by source_row) as gap from _landing_rejects
+            ), per_bucket as (
+                select gap // {bucket_rows} as bucket, list(gap) as gaps, count(*) as n from gaps group by 1
+            )
+            select r.range as bucket,
+                   coalesce(sum(p.n) over (order by r.range rows between unbounded preceding and 1 preceding), 0)
+                       as rejects_before,
+                   coalesce(p.gaps, []) as gaps
+            from range(0, {parsed // bucket_rows + 1}) r left join per_bucket p on p.bucket = r.range"""
+    )
+    return _LandingText(header, "(t.rowid + 1)", rejects, bucket_rows)
 
 
-def _typed_expr(col: Column, present: bool) -> str:
-    """SQL that turns the text value into the contract type (NULL when empty or unparsable)."""
+def _text_expr(name: str) -> str:
+    """SQL for a column's text value, trimmed, NULL when empty: `nullif(trim(x), '')`, cheaper.
+
+    DuckDB's `trim` strips Unicode space separators and walks the whole string through utf8proc to
+    find them, the costliest step of the loader. An ASCII value (as many bytes as characters)
+    without a space has none, so it is kept as it is and only the others are trimmed: same result.
+    """
+    unchanged = f"strlen({name}) = length({name}) and not contains({name}, ' ')"
+    return f"nullif(case when {unchanged} then {name} else trim({name}) end, '')"
+
+
+def _typed_expr(col: Column, present: bool, text: str | None = None) -> str:
+    """SQL that turns the text value (`text`: the column's `_text_expr`, or a column holding it) into the
+    contract type (NULL when empty or unparsable)."""
     if not present:
         return f"cast(null as {SQL_TYPES[col.type]})"
-    text = f"nullif(trim({col.name}), '')"
+    text = text or _text_expr(col.name)
     if col.type == "text":
         return text
     if col.type == "boolean":
@@ -339,132 +455,193 @@ def _typed_expr(col: Column, present: bool) -> str:
     return f"try_cast({text} as {SQL_TYPES[col.type]})"
 
 
-def _reason_exprs(contract: TableContract, header: list[str]) -> list[str]:
-    """One SQL expression per rule, each yielding a reason string or NULL."""
-    reasons: list[str] = []
+def _missing_reason(column: str) -> str:
+    return f"missing_required: {column} is empty"
+
+
+def _reference_flags(contract: TableContract) -> list[str]:
+    """One column per reference, `_ref_<i>`: whether the row's (typed) value exists in the target table."""
+    return [
+        f"exists (select 1 from {ref.target_table} r where r.{ref.target_column} = _t_{ref.column}) as _ref_{i}"
+        for i, ref in enumerate(contract.references)
+    ]
+
+
+def _reason_rules(contract: TableContract, header: list[str]) -> list[tuple[str, str]]:
+    """One (predicate, reason) per rule, in SQL: the row breaks the rule when the predicate is true, and
+    then the reason (never NULL) says how. Rules read the columns `<column>` (as delivered), `_s_<column>`
+    (its `_text_expr`), `_t_<column>` (typed) and `_ref_<i>` (`_reference_flags`)."""
+    rules: list[tuple[str, str]] = []
     for col in contract.columns:
         present = col.name in header
-        text = f"nullif(trim({col.name}), '')" if present else "null"
+        text = f"_s_{col.name}" if present else "null"
         typed = f"_t_{col.name}"
         if col.required:
-            reasons.append(f"case when {text} is null then 'missing_required: {col.name} is empty' end")
+            rules.append((f"{text} is null", _sql_str(_missing_reason(col.name))))
         if present and col.type != "text":
-            reasons.append(
-                f"case when {text} is not null and {typed} is null "
-                f"then 'type_error: {col.name}=' || left({col.name}, 60) || ' is not a {col.type}' end"
-            )
+            rules.append((
+                f"{text} is not null and {typed} is null",
+                f"'type_error: {col.name}=' || left({col.name}, 60) || ' is not a {col.type}'",
+            ))
         if col.accepted:
             values = ", ".join(_sql_str(v) for v in col.accepted)
-            reasons.append(
-                f"case when {typed} is not null and {typed} not in ({values}) "
-                f"then 'invalid_value: {col.name}=' || left({typed}, 60) || ' not in accepted values' end"
-            )
+            rules.append((
+                f"{typed} is not null and {typed} not in ({values})",
+                f"'invalid_value: {col.name}=' || left({typed}, 60) || ' not in accepted values'",
+            ))
         if col.minimum is not None:
-            reasons.append(
-                f"case when {typed} < {col.minimum} "
-                f"then '{col.minimum_kind}: {col.name}=' || {typed} || ' below {col.minimum:g}' end"
-            )
+            rules.append((
+                f"{typed} < {col.minimum}",
+                f"'{col.minimum_kind}: {col.name}=' || {typed} || ' below {col.minimum:g}'",
+            ))
         if col.maximum is not None:
-            reasons.append(
-                f"case when {typed} > {col.maximum} "
-                f"then 'invalid_value: {col.name}=' || {typed} || ' above {col.maximum:g}' end"
-            )
+            rules.append((
+                f"{typed} > {col.maximum}",
+                f"'invalid_value: {col.name}=' || {typed} || ' above {col.maximum:g}'",
+            ))
         if col.not_future:
-            reasons.append(
-                f"case when {typed} > current_timestamp::timestamp + interval 1 day "
-                f"then 'future_date: {col.name}=' || {typed} || ' is in the future' end"
-            )
-    for ref in contract.references:
+            rules.append((
+                f"{typed} > current_timestamp::timestamp + interval 1 day",
+                f"'future_date: {col.name}=' || {typed} || ' is in the future'",
+            ))
+    for i, ref in enumerate(contract.references):
         typed = f"_t_{ref.column}"
-        reasons.append(
-            f"case when {typed} is not null and not exists (select 1 from {ref.target_table} r "
-            f"where r.{ref.target_column} = {typed}) "
-            f"then '{ref.kind}: {ref.column}=' || {typed} || ' not found in {ref.target_table}' end"
-        )
+        rules.append((
+            f"{typed} is not null and not _ref_{i}",
+            f"'{ref.kind}: {ref.column}=' || {typed} || ' not found in {ref.target_table}'",
+        ))
     for predicate, kind, message in contract.row_rules:
         typed_pred = predicate.format(**{c.name: f"_t_{c.name}" for c in contract.columns})
-        reasons.append(f"case when not coalesce({typed_pred}, true) then '{kind}: {message}' end")
-    return reasons
+        rules.append((f"not coalesce({typed_pred}, true)", f"'{kind}: {message}'"))
+    return rules
 
 
 def _validate_and_load(
     con: duckdb.DuckDBPyConnection,
     contract: TableContract,
-    header: list[str],
+    text: _LandingText,
     rel: str,
     sha: str,
     run_id: str | None,
     result: FileResult,
 ) -> None:
-    present = {c.name for c in contract.columns if c.name in header}
-    typed_cols = ", ".join(f"{_typed_expr(c, c.name in present)} as _t_{c.name}" for c in contract.columns)
-    raw_json = "to_json(struct_pack(" + ", ".join(f"{c} := {c}" for c in sorted(present)) + "))::varchar" if present else "'{}'"
-    pk_typed = ", ".join(f"_t_{k}" for k in contract.primary_key)
-    pk_join = " and ".join(f"r.{k} = c._t_{k}" for k in contract.primary_key)
-    # A row equal in every contract column to a loaded row was loaded before (corrected re-delivery).
-    same_row = " and ".join(f"r.{c} is not distinct from checked._t_{c}" for c in contract.column_names)
-    reasons = ", ".join(_reason_exprs(contract, header))
-    con.execute(
-        f"""create temp table _landing_checked as
-            with typed as (
-                select *, {typed_cols}, {raw_json} as _raw from _landing_text
-            ), checked as (
-                select *, list_filter([{reasons}], lambda x: x is not null) as _reasons,
-                       row_number() over (partition by {pk_typed} order by _source_row) as _pk_rank
-                from typed
-            )
-            select c.*,
-                   case when len(c._reasons) = 0 and (c._pk_rank > 1 or (exists (
-                            select 1 from {contract.qualified_name} r where {pk_join}) and not c._already_loaded))
-                        then ['duplicate_key: primary key ({", ".join(contract.primary_key)}) already loaded with other values or repeated in file']
-                        else c._reasons end as _all_reasons
-            from (select *, exists (select 1 from {contract.qualified_name} r where {same_row}) as _already_loaded
-                  from checked) c"""
+    header = text.header
+    present = [c for c in contract.column_names if c in header]
+    typed = {c.name: _typed_expr(c, c.name in present) for c in contract.columns}
+    # each value trimmed once (`_s_<column>`), read by the typed values and by the rules
+    texts = "".join(f", {_text_expr(c)} as _s_{c}" for c in present)
+    typed_cols = ", ".join(
+        f"{_typed_expr(c, c.name in present, f'_s_{c.name}')} as _t_{c.name}" for c in contract.columns
     )
+    raw_json = (
+        "to_json(struct_pack(" + ", ".join(f"{c} := {c}" for c in sorted(present)) + "))::varchar" if present else "'{}'"
+    )
+    pk = contract.primary_key
+    rules = _reason_rules(contract, header)
+    # The rules are evaluated twice: as one cheap flag for every row, and as the list of reasons for the
+    # few rows the verdicts keep (building a list per row is what made the old single pass slow).
+    broken = "coalesce(" + " or ".join(f"({p})" for p, _ in rules) + ", false)" if rules else "false"
+    reasons = (
+        "list_filter([" + ", ".join(f"case when {p} then {m} end" for p, m in rules) + "], lambda x: x is not null)"
+        if rules else "[]::varchar[]"
+    )
+    flags = "".join(f", {f}" for f in _reference_flags(contract))
+    duplicate = f"['duplicate_key: primary key ({', '.join(pk)}) already loaded with other values or repeated in file']"
+    # Keys that occur more than once in the file, with the first row that has them: a hash aggregate,
+    # instead of ranking every row. Every later row with such a key is a duplicate (its first
+    # occurrence stays, whether loaded or quarantined for another reason).
+    repeated = (
+        f"select {', '.join(f'{typed[k]} as _d_{k}' for k in pk)}, min({text.ordinal}) as _first_row "
+        "from _landing_text t group by all having count(*) > 1"
+    )
+    joins = f"left join repeated d on {' and '.join(f'd._d_{k} is not distinct from c._t_{k}' for k in pk)}"
+    repeated_later = "coalesce(c._row > d._first_row, false)"
+    keep = f"c._broken or {repeated_later}"
+    clash = "false"
+    if con.execute(f"select count(*) from (select 1 from {contract.qualified_name} limit 1)").fetchone()[0]:
+        # One join on the primary key (unique in the raw table: the loader never inserts a key twice)
+        # finds both a key loaded before and whether that row equals this one in every contract column
+        # (a corrected file delivered again: neither loaded again nor rejected). An empty table skips it.
+        same_row = " and ".join(f"r._r_{c} is not distinct from c._t_{c}" for c in contract.column_names)
+        joins += (
+            f" left join (select {', '.join(f'{c} as _r_{c}' for c in contract.column_names)}, true as _loaded"
+            f" from {contract.qualified_name}) r on {' and '.join(f'r._r_{k} = c._t_{k}' for k in pk)}"
+        )
+        clash = f"coalesce(r._loaded and not ({same_row}), false)"
+        keep += " or coalesce(r._loaded, false)"
+    # Only the verdicts are kept: rejected rows (reasons and raw content) and rows loaded before (no
+    # reasons). Every other row of `_landing_text` is loaded.
+    con.execute(
+        f"""create temp table _landing_verdicts as
+            with texts as (
+                select {text.ordinal} as _row{''.join(f', t.{c}' for c in present)}{texts} from _landing_text t
+            ), typed as (
+                select *, {typed_cols} from texts
+            ), flagged as (
+                select *{flags} from typed
+            ), checked as (
+                select *, {broken} as _broken from flagged
+            ), repeated as (
+                {repeated}
+            )
+            select _row, _all_reasons, case when len(_all_reasons) > 0 then {raw_json} end as _raw
+            from (
+                select c.*,
+                       case when not c._broken and ({repeated_later} or {clash}) then {duplicate}
+                            else {reasons} end as _all_reasons
+                from checked c {joins}
+                where {keep}
+            )"""
+    )
+    buckets, source_row = text.record_number(text.ordinal)
     loaded_at = "current_timestamp::timestamp"
     target_cols = ", ".join(contract.column_names + tuple(n for n, _ in LINEAGE_COLUMNS))
-    source_cols = ", ".join(f"_t_{c}" for c in contract.column_names)
-    con.execute(
+    (loaded,) = con.execute(
         f"""insert into {contract.qualified_name} ({target_cols})
-            select {source_cols}, ?, _source_row, ?, {loaded_at}
-            from _landing_checked where len(_all_reasons) = 0 and not _already_loaded order by _source_row""",
+            select {', '.join(typed[c] for c in contract.column_names)}, ?, {source_row}, ?, {loaded_at}
+            from _landing_text t {buckets}
+            anti join _landing_verdicts v on v._row = {text.ordinal}""",
         [rel, sha],
-    )
+    ).fetchone()
+    buckets, source_row = text.record_number("v._row")
     con.execute(
         f"""insert into {QUARANTINE_TABLE}
-            select ?, ?, _source_row, ?, 'ingest', split_part(_all_reasons[1], ':', 1),
-                   array_to_string(_all_reasons, '; '), _raw, {loaded_at}, ?
-            from _landing_checked where len(_all_reasons) > 0
+            select ?, ?, {source_row}, ?, 'ingest', split_part(v._all_reasons[1], ':', 1),
+                   array_to_string(v._all_reasons, '; '), v._raw, {loaded_at}, ?
+            from _landing_verdicts v {buckets}
+            where len(v._all_reasons) > 0
             union all
             select ?, ?, source_row, ?, 'ingest', 'parse_error', reason, raw_record, {loaded_at}, ?
             from _landing_rejects""",
         [contract.qualified_name, rel, sha, run_id] * 2,
     )
-    loaded, already, quarantined = con.execute(
-        "select count(*) filter (where len(_all_reasons) = 0 and not _already_loaded), "
-        "count(*) filter (where len(_all_reasons) = 0 and _already_loaded), count(*) filter (where len(_all_reasons) > 0) "
-        "from _landing_checked"
-    ).fetchall()[0]
-    rejects = con.execute("select count(*) from _landing_rejects").fetchall()[0][0]
-    result.rows_loaded, result.rows_already_loaded = loaded, already
-    result.rows_quarantined = quarantined + rejects
-    result.rows_read = result.rows_loaded + result.rows_quarantined + result.rows_already_loaded
     required_present = [c for c in contract.required_columns if c in present]
-    empty_required = []
-    if required_present and result.rows_read > rejects:
-        filled = con.execute(
-            "select " + ", ".join(f"count(nullif(trim({c}), ''))" for c in required_present) + " from _landing_text"
-        ).fetchall()[0]
-        empty_required = [c for c, n in zip(required_present, filled, strict=True) if n == 0]
+    # one pass over the (small) verdicts: a required column is empty in every row when every parsed row
+    # was rejected as missing it
+    missing_counts = "".join(
+        f", count(*) filter (where list_contains(_all_reasons, {_sql_str(_missing_reason(c))}))" for c in required_present
+    )
+    counts = con.execute(
+        "select count(*) filter (where len(_all_reasons) > 0), count(*) filter (where len(_all_reasons) = 0)"
+        f"{missing_counts} from _landing_verdicts"
+    ).fetchone()
+    quarantined, already_loaded, missing = counts[0], counts[1], counts[2:]
+    parsed = loaded + quarantined + already_loaded  # the rows of `_landing_text`
+    result.rows_loaded, result.rows_already_loaded = loaded, already_loaded
+    result.rows_quarantined = quarantined + text.rejects
+    result.rows_read = result.rows_loaded + result.rows_quarantined + result.rows_already_loaded
+    empty_required = [c for c, n in zip(required_present, missing, strict=True) if parsed and n == parsed]
     if empty_required:
         result.message = f"required column(s) {', '.join(empty_required)} empty in every row"
 
 
-def _write_ledger(con: duckdb.DuckDBPyConnection, r: FileResult, size: int, run_id: str | None) -> None:
+def _write_ledger(
+    con: duckdb.DuckDBPyConnection, r: FileResult, size: int, mtime_ns: int, run_id: str | None
+) -> None:
     con.execute(
         f"""insert into {LEDGER_TABLE} (source_table, source_file, file_sha256, file_bytes, rows_read, rows_loaded,
-                rows_quarantined, status, message, extra_columns, loaded_at, run_id, rows_already_loaded)
-            values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp::timestamp, ?, ?)""",
+                rows_quarantined, status, message, extra_columns, loaded_at, run_id, rows_already_loaded, file_mtime_ns)
+            values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp::timestamp, ?, ?, ?)""",
         [
             r.source_table,
             r.source_file,
@@ -478,6 +655,7 @@ def _write_ledger(con: duckdb.DuckDBPyConnection, r: FileResult, size: int, run_
             r.extra_columns,
             run_id,
             r.rows_already_loaded,
+            mtime_ns,
         ],
     )
 

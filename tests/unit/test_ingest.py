@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import duckdb
@@ -137,3 +138,75 @@ def test_jsonl_events_keep_broken_lines(con, tmp_path):
     assert (result.rows_loaded, result.rows_quarantined) == (1, 2)
     assert result.extra_columns == ["extra"]
     assert {r: k for r, (k, _, _) in quarantine(con).items()} == {2: "parse_error", 4: "invalid_value"}
+
+
+def test_record_numbers_count_every_rejected_record(con, tmp_path):
+    landing = tmp_path / "landing"
+    good = "{},A,B,,,,,,,,2021-06-01T09:15:00,\n"
+    bad = "{},x,y,z,1,2,3,4,5,6,7,8,9,10\n"  # too many fields: rejected by the CSV reader
+    records = [bad, bad, good, bad, good, good, bad, bad, bad, good, bad]
+    write(landing / "crm/customers/c.csv", CUSTOMERS_HEADER + "\n" + "".join(r.format(f"C{i}") for i, r in enumerate(records, 1)))
+    (result,) = ingest_landing(con, landing).files
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (11, 4, 7)
+    loaded = con.execute("select crm_customer_id, _source_row from crm.customers order by 2").fetchall()
+    assert loaded == [("C3", 3), ("C5", 5), ("C6", 6), ("C10", 10)]
+    q = quarantine(con)
+    assert sorted(q) == [1, 2, 4, 7, 8, 9, 11]
+    assert all(raw.startswith(f"C{r},x,y,z") for r, (_, _, raw) in q.items())
+
+
+def test_record_numbers_with_many_rejects_spread_and_clustered(con, tmp_path):
+    landing = tmp_path / "landing"
+    rnd = random.Random(7)
+    bad = {i for i in range(1, 3001) if rnd.random() < 0.04} | set(range(1500, 1530)) | {1, 2, 2999, 3000}
+    lines = [
+        f"C{i},x,y,z,1,2,3,4,5,6,7,8,9,10" if i in bad else f"C{i},A,B,,,,,,,,2021-06-01T09:15:00,"
+        for i in range(1, 3001)
+    ]
+    write(landing / "crm/customers/c.csv", CUSTOMERS_HEADER + "\n" + "\n".join(lines) + "\n")
+    (result,) = ingest_landing(con, landing).files
+    assert (result.rows_read, result.rows_quarantined) == (3000, len(bad))
+    loaded = con.execute("select crm_customer_id, _source_row from crm.customers").fetchall()
+    assert len(loaded) == 3000 - len(bad)
+    assert all(int(key[1:]) == row for key, row in loaded)
+    assert set(quarantine(con)) == bad
+
+
+def test_duplicate_keys_in_file_and_against_loaded_rows(con, tmp_path):
+    landing = tmp_path / "landing"
+    write(
+        landing / "crm/customers/1.csv",
+        CUSTOMERS_HEADER + "\nC1,A,B,,,,,,,,2021-06-01T09:15:00,\nC2,A,B,,,,,,,,2021-06-01T09:15:00,\n",
+    )
+    ingest_landing(con, landing)
+    write(
+        landing / "crm/customers/2.csv",
+        CUSTOMERS_HEADER + "\n"
+        "C3,A,B,,,,,,,,yesterday,\n"  # 1 type error: its key still counts as seen
+        "C3,A,B,,,,,,,,2021-06-01T09:15:00,\n"  # 2 duplicate of row 1
+        "C1,A,B,,,,,,,,2021-06-01T09:15:00,\n"  # 3 loaded before, same values: already loaded
+        "C1,A,B,,,,,,,,2021-06-01T09:15:00,\n"  # 4 repeated in file: duplicate
+        "C2,A,Changed,,,,,,,,2021-06-01T09:15:00,\n"  # 5 loaded before with other values: duplicate
+        "C4,A,B,,,,,,,,2021-06-01T09:15:00,\n",  # 6 new
+    )
+    (second,) = [f for f in ingest_landing(con, landing).files if f.source_file.endswith("2.csv")]
+    assert (second.rows_read, second.rows_loaded, second.rows_quarantined, second.rows_already_loaded) == (6, 1, 4, 1)
+    kinds = con.execute(
+        "select source_row, reason_kind, raw_record from audit.quarantine where source_file like '%2.csv'"
+    ).fetchall()
+    assert {r: k for r, k, _ in kinds} == {1: "type_error", 2: "duplicate_key", 4: "duplicate_key", 5: "duplicate_key"}
+    assert json.loads(next(raw for r, _, raw in kinds if r == 5))["last_name"] == "Changed"
+    assert con.execute("select crm_customer_id, _source_row from crm.customers where _source_file like '%2.csv'").fetchall() == [("C4", 6)]
+    assert ledger_discrepancies(con) == []
+
+
+def test_connection_settings_are_restored(con, tmp_path):
+    landing = tmp_path / "landing"
+    write(landing / "crm/customers/a.csv", CUSTOMERS_HEADER + "\nC1,A,B,,,,,,,,2021-06-01T09:15:00,\n")
+    ingest_landing(con, landing)
+    assert con.execute("select current_setting('preserve_insertion_order')").fetchone()[0] is True
+    con.execute("set preserve_insertion_order = false")
+    write(landing / "crm/customers/b.csv", CUSTOMERS_HEADER + "\nC2,A,B,,,,,,,,2021-06-01T09:15:00,\n")
+    (_, b) = ingest_landing(con, landing).files
+    assert b.status == "loaded"
+    assert con.execute("select current_setting('preserve_insertion_order')").fetchone()[0] is False
