@@ -70,7 +70,7 @@
 {#- Golden-record survivorship for one field: the value of the best-scored record that has one,
     with provenance (<field>_source = record id, <field>_updated_at = that record's last update). -#}
 {% macro survivor(field) -%}
-    first({{ field }} order by survivorship_score desc, record_id) filter (where {{ field }} is not null) as {{ field }},
-    first(record_id order by survivorship_score desc, record_id) filter (where {{ field }} is not null) as {{ field }}_source,
-    first(record_updated_at order by survivorship_score desc, record_id) filter (where {{ field }} is not null) as {{ field }}_updated_at
+    arg_min({{ field }}, survivor_rank) filter (where {{ field }} is not null) as {{ field }},
+    arg_min(record_id, survivor_rank) filter (where {{ field }} is not null) as {{ field }}_source,
+    arg_min(record_updated_at, survivor_rank) filter (where {{ field }} is not null) as {{ field }}_updated_at
 {%- endmacro %}

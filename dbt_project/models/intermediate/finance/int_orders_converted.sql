@@ -1,5 +1,8 @@
 -- One row per order with its customer and the exchange rate to the base currency: the latest rate
 -- on or before the order date (an ASOF join, one pass over orders and rates).
+-- A view: only marts.orders reads it (order_lines take rate and customer from marts.orders), so the
+-- join runs once per build instead of being written out as another copy of every order.
+{{ config(materialized='view') }}
 
 with orders as (
     select * from {{ ref('stg_erp__orders') }}

@@ -1,11 +1,12 @@
--- One row per order line, with amounts in the order currency and in the base currency (EUR).
+-- One row per order line, with amounts in the order currency and in the base currency (EUR); the
+-- order's customer, date, status and rate come from marts.orders.
 
 with lines as (
     select * from {{ ref('stg_erp__order_lines') }}
 ),
 
 orders as (
-    select * from {{ ref('int_orders_converted') }}
+    select order_id, customer_id, order_date, status, currency, fx_rate_to_eur from {{ ref('orders') }}
 ),
 
 final as (

@@ -1,4 +1,5 @@
--- One row per order: header, customer, line totals in the order currency and in EUR.
+-- One row per order: header, customer, line totals in the order currency and in EUR. The EUR totals
+-- are the order-currency totals times the order's rate (one rate per order), so lines are summed once.
 
 with orders as (
     select * from {{ ref('int_orders_converted') }}
@@ -9,13 +10,10 @@ line_totals as (
         order_id,
         count(*) as line_count,
         sum(quantity) as item_count,
-        sum(gross_amount) as gross_amount,
+        cast(sum(quantity * unit_price) as decimal(18, 2)) as gross_amount,
         sum(discount_amount) as discount_amount,
-        sum(net_amount) as net_amount,
-        sum(gross_amount_eur) as gross_revenue_eur,
-        sum(discount_amount_eur) as discount_eur,
-        sum(net_amount_eur) as net_revenue_eur
-    from {{ ref('order_lines') }}
+        cast(sum(quantity * unit_price - discount_amount) as decimal(18, 2)) as net_amount
+    from {{ ref('stg_erp__order_lines') }}
     group by order_id
 ),
 
@@ -35,9 +33,9 @@ final as (
         coalesce(t.discount_amount, 0) as discount_amount,
         coalesce(t.net_amount, 0) as net_amount,
         o.fx_rate_to_eur,
-        coalesce(t.gross_revenue_eur, 0) as gross_revenue_eur,
-        coalesce(t.discount_eur, 0) as discount_eur,
-        coalesce(t.net_revenue_eur, 0) as net_revenue_eur,
+        coalesce(cast(t.gross_amount as double) * o.fx_rate_to_eur, 0) as gross_revenue_eur,
+        coalesce(cast(t.discount_amount as double) * o.fx_rate_to_eur, 0) as discount_eur,
+        coalesce(cast(t.net_amount as double) * o.fx_rate_to_eur, 0) as net_revenue_eur,
         coalesce(t.discount_amount, 0) > 0 as is_discounted
     from orders as o
     left join line_totals as t on t.order_id = o.order_id
