@@ -9,6 +9,7 @@ ML assets, and `segment_models` (segments.*) on top of theirs. Each write-back i
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -19,7 +20,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from orchestration.resources import WarehouseResource
-from orchestration.settings import DBT_PROJECT_DIR, WAREHOUSE_POOL
+from orchestration.settings import DBT_PROJECT_DIR, WAREHOUSE_POOL, get_settings
 from warehouse.connections import DEFAULT_MEMORY_LIMIT
 
 SEGMENTS_SELECTION = "fqn:segments_warehouse.marts.segments"
@@ -45,9 +46,31 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
 TRANSLATOR = WarehouseDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
+# What dbt parses: a change under these folders (or to the two project files) needs a new manifest.
+SOURCE_FOLDERS = ("models", "macros", "seeds", "tests", "snapshots", "analyses")
+# Per-invocation dbt target folders (compiled SQL, run_results.json, dbt.log) kept for debugging.
+KEEP_TARGET_FOLDERS = 9
+
+
 def _project_files_mtime() -> float:
-    files = [p for p in DBT_PROJECT_DIR.rglob("*") if p.suffix in (".sql", ".yml", ".yaml", ".csv") and "target" not in p.parts]
-    return max((p.stat().st_mtime for p in files), default=0.0)
+    """Newest modification time of the files dbt parses. Walks only the source folders: `target/`
+    can hold tens of thousands of files, and walking it cost seconds at every start-up."""
+    files = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
+    for folder in SOURCE_FOLDERS:
+        files += [p for p in (DBT_PROJECT_DIR / folder).rglob("*") if p.suffix in (".sql", ".yml", ".yaml", ".csv")]
+    return max((p.stat().st_mtime for p in files if p.exists()), default=0.0)
+
+
+def dbt_target_path(home: Path, step: str, run_id: str) -> Path:
+    """Where one dbt step of a run writes its target folder: under `$SEGMENTS_HOME/dbt/`, not in the
+    project, and only the latest KEEP_TARGET_FOLDERS are kept (each holds a manifest copy and every
+    compiled model; without pruning they grew by ~4 MB per step, for ever)."""
+    root = home / "dbt" / "target"
+    root.mkdir(parents=True, exist_ok=True)
+    old = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    for stale in old[: max(0, len(old) - (KEEP_TARGET_FOLDERS - 1))]:
+        shutil.rmtree(stale, ignore_errors=True)
+    return root / f"{step}-{run_id[:8]}"
 
 
 def _profile_stamp(warehouse_path: Path) -> str:
@@ -87,20 +110,21 @@ def manifest_sha256() -> str:
     return hashlib.sha256(MANIFEST_PATH.read_bytes()).hexdigest() if MANIFEST_PATH.exists() else ""
 
 
-def _run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+def _run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource, step_name: str):
     # dbt's profile reads the warehouse path from the environment of its subprocess. Tests run only
     # when all their parents are selected (a relationships test from segments.* to marts.customers
     # belongs to the later segment_models step, not to warehouse_models).
     os.environ["SEGMENTS_WAREHOUSE_PATH"] = warehouse.path
     os.environ["DBT_INDIRECT_SELECTION"] = "cautious"
-    yield from dbt.cli(["build"], context=context).stream()
+    target = dbt_target_path(get_settings().home, step_name, context.run_id)
+    yield from dbt.cli(["build"], context=context, target_path=target).stream()
 
 
 def _dbt_step(manifest: Path, name: str, doc: str, select: str = "fqn:*", exclude: str | None = None) -> dg.AssetsDefinition:
     """One `dbt build` step over a selection of the project (all steps share the warehouse pool)."""
 
     def step(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-        yield from _run_dbt(context, dbt, warehouse)
+        yield from _run_dbt(context, dbt, warehouse, name)
 
     step.__doc__ = doc
     step.__name__ = name
