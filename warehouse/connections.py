@@ -1,7 +1,7 @@
 """How every DuckDB connection of the pipeline is configured (one place, read at connect time).
 
 - Offline: extensions are never downloaded or auto-loaded (only parquet, json and icu are built in).
-- Bounded memory: `memory_limit` from `SEGMENTS_DUCKDB_MEMORY_LIMIT` (default 2500MB) so joins,
+- Bounded memory: `memory_limit` from `SEGMENTS_DUCKDB_MEMORY_LIMIT` (default 2000MB) so joins,
   sorts and aggregates over the largest tables spill to `$SEGMENTS_HOME/tmp/duckdb` instead of
   growing the process; the whole pipeline stays within about 4 GB at a million customers. dbt's
   profile reads the same variable.
@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 OFFLINE_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-DEFAULT_MEMORY_LIMIT = "2500MB"
+DEFAULT_MEMORY_LIMIT = "2000MB"
 
 
 def duckdb_config(*, bounded: bool = True) -> dict[str, str | bool]:
