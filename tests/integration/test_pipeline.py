@@ -22,6 +22,9 @@ from warehouse.contracts import CONTRACTS
 from warehouse.reconcile import ledger_discrepancies
 
 CUSTOMERS = 2_000
+# the third run validates GX suites on samples of this many rows (SEGMENTS_GX_SAMPLE_ROWS): fewer than
+# marts.customers holds, more than the 40 CRM rows that run loads
+GX_SAMPLE_CAP = 1_000
 RAW_TO_STAGING = {c.qualified_name: f"staging.stg_{c.source}__{c.table}" for c in CONTRACTS}
 # history tables: every run appends its rows
 HISTORY_TABLES = ("ml.segment_profiles", "segments.segment_profiles", "ml.segment_scoring_runs")
@@ -56,19 +59,42 @@ def table_counts(con) -> dict[str, int]:
     return {f"{s}.{t}": con.execute(f'select count(*) from "{s}"."{t}"').fetchone()[0] for s, t in tables}
 
 
+def gx_check_evaluations(settings) -> dict[str, dict]:
+    """The GX asset-check evaluations of the instance's latest run, by `<asset> / <check>`: passed, how
+    many error-severity expectations failed, the rows in scope, validated and whether they were sampled
+    (checks with no rows in scope left out)."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:
+        run_id = instance.get_runs(limit=1)[0].run_id
+        entries = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    evaluations = {}
+    for entry in entries:
+        data = entry.dagster_event.event_specific_data
+        meta = {k: v.value for k, v in data.metadata.items()}
+        if "rows_in_scope" in meta:
+            evaluations[f"{'.'.join(data.asset_key.path)} / {data.check_name}"] = {
+                "passed": data.passed,
+                **{k: meta[k] for k in ("failed_error", "rows_in_scope", "rows_validated", "sampled")},
+            }
+    return evaluations
+
+
 @pytest.fixture(scope="module")
 def pipeline(segments_home):
     """Generate, run twice (the second with --force: a full rebuild on unchanged files); yield the
-    settings and the table counts after each run, plus those after a third, plain run."""
+    settings and the table counts after each run, plus those after a third, plain run, and the GX
+    check evaluations of the forced run (every row validated: the default cap is far above these tables)."""
     home = segments_home
     generate(home / "demo", customers=CUSTOMERS, seed=7)
     landing = home / "demo" / "landing"
-    counts = []
+    counts, evaluations = [], []
     for extra in ([], ["--force"], []):
         assert main(["run", "--landing", str(landing), *extra]) == 0
+        evaluations.append(gx_check_evaluations(get_settings()))
         with duckdb.connect(str(get_settings().warehouse_path), read_only=True) as con:
             counts.append(table_counts(con))
-    return get_settings(), counts[:2], home, counts[2]
+    return get_settings(), counts[:2], home, counts[2], evaluations[1]
 
 
 @pytest.fixture
@@ -196,7 +222,7 @@ def test_second_run_loads_nothing_twice(pipeline, con):
 def test_unchanged_landing_skips_everything_after_the_ingest(pipeline, con):
     """A plain run with no new file after a complete run materializes nothing: no table changes,
     no scoring run, no new ledger row (a forced run rebuilds, see above)."""
-    _, (_, second), _, after_plain_run = pipeline
+    _, (_, second), _, after_plain_run, _ = pipeline
     assert after_plain_run == second
     runs = con.execute("select count(*) from ml.segment_scoring_runs").fetchall()[0][0]
     assert runs == 2
@@ -218,7 +244,7 @@ def test_quarantine_matches_planted_bad_rows(pipeline, con):
     """Every planted bad row is quarantined with its kind, and no good row is."""
     import pandas as pd
 
-    _, _, home, _ = pipeline
+    _, _, home, *_ = pipeline
     truth = pd.read_parquet(home / "demo" / "truth" / "bad_rows.parquet")
     planted = set(zip(truth["file"], truth["record_number"], truth["kind"], strict=True))
     caught = set(con.execute("select source_file, source_row, reason_kind from audit.quarantine").fetchall())
@@ -229,7 +255,7 @@ def test_identity_resolution_matches_the_planted_persons(pipeline, con):
     """Pairwise precision and recall against the generator's truth (the bench measures larger scales)."""
     from ml.identity.evaluate import evaluate
 
-    _, _, home, _ = pipeline
+    _, _, home, *_ = pipeline
     con.execute("create temp table assigned as select record_id, customer_id from identity.customer_source_records")
     accuracy = evaluate(con, "assigned", home / "demo" / "truth", "staging.stg_events__events")
     assert accuracy.precision >= 0.99, accuracy.describe()
@@ -256,8 +282,9 @@ def test_identity_is_stable_and_explained(con):
 
 @pytest.fixture(scope="module")
 def third_run(pipeline):
-    """A new CRM landing file with re-typed records of 40 existing people, then a third run."""
-    settings, _, home, _ = pipeline
+    """A new CRM landing file with re-typed records of 40 existing people, then a third run, whose GX
+    checks validate samples of GX_SAMPLE_CAP rows; returns its GX check evaluations too."""
+    settings, _, home, *_ = pipeline
     landing = home / "demo" / "landing"
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as c:
         before = dict(c.execute("select record_id, customer_id from identity.customer_source_records").fetchall())
@@ -271,15 +298,18 @@ def third_run(pipeline):
     header = "crm_customer_id,first_name,last_name,email,phone,street,city,postal_code,country,birth_date,created_at\n"
     lines = [",".join(f'"{v}"' if v is not None else "" for v in r[1:]) for r in rows]
     (landing / "crm" / "customers" / "part-0001.csv").write_text(header + "\n".join(lines) + "\n", encoding="utf-8")
-    assert main(["run", "--landing", str(landing)]) == 0
+    with pytest.MonkeyPatch.context() as mp:  # this run only: GX validates samples above the cap
+        mp.setenv("SEGMENTS_GX_SAMPLE_ROWS", str(GX_SAMPLE_CAP))
+        assert main(["run", "--landing", str(landing)]) == 0
+    evaluations = gx_check_evaluations(settings)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as c:
         after = dict(c.execute("select record_id, customer_id from identity.customer_source_records").fetchall())
         last = c.execute("select merges, splits from identity.resolution_runs order by resolved_at desc limit 1").fetchone()
-    return before, after, {f"crm:{r[1]}": f"crm:{r[0]}" for r in rows}, last
+    return before, after, {f"crm:{r[1]}": f"crm:{r[0]}" for r in rows}, last, evaluations
 
 
 def test_new_records_for_existing_people_keep_every_customer_id(third_run):
-    before, after, new_to_original, _ = third_run
+    before, after, new_to_original, *_ = third_run
     changed = {r: (before[r], after[r]) for r in before if after.get(r) != before[r]}
     assert changed == {}
     # each new record joined the customer of the person it re-describes
@@ -287,11 +317,31 @@ def test_new_records_for_existing_people_keep_every_customer_id(third_run):
     assert set(after) - set(before) == set(new_to_original)
 
 
+def test_gx_checks_validate_a_sample_above_the_cap(pipeline, third_run):
+    """The third run ran with SEGMENTS_GX_SAMPLE_ROWS = GX_SAMPLE_CAP: a table with more rows in scope is
+    validated on a sample of exactly the cap, a smaller one in full. Sampling blocks nothing and changes
+    no verdict: each sampled check passes (or warns) as it did when the forced run validated every row
+    (compared with that run, not with "all passed": the orders suite's freshness expectation warns once
+    the demo data is more than 45 days old, sampled or not)."""
+    full, evaluations = pipeline[-1], third_run[-1]
+    larger = {k: e for k, e in evaluations.items() if e["rows_in_scope"] > GX_SAMPLE_CAP}
+    smaller = {k: e for k, e in evaluations.items() if e["rows_in_scope"] <= GX_SAMPLE_CAP}
+    assert "marts.customers / customers_pass_expectation_suite" in larger, evaluations
+    assert "crm.customers / new_rows_pass_expectation_suite" in smaller, evaluations
+    for key, e in larger.items():
+        assert e["sampled"] is True and e["rows_validated"] == GX_SAMPLE_CAP, (key, e)
+    for key, e in smaller.items():
+        assert e["sampled"] is False and e["rows_validated"] == e["rows_in_scope"], (key, e)
+    assert [k for k, e in evaluations.items() if e["failed_error"]] == []
+    assert set(larger) <= set(full) and not any(e["sampled"] for e in full.values())
+    assert {k: e["passed"] for k, e in larger.items()} == {k: full[k]["passed"] for k in larger}
+
+
 @pytest.fixture(scope="module")
 def fourth_run(third_run, pipeline):
     """New orders (on the data's last day) for 30 customers in the RFM segment Hibernating,
     then a fourth run: they must leave Hibernating, and history and transitions must show it."""
-    settings, _, home, _ = pipeline
+    settings, _, home, *_ = pipeline
     landing = home / "demo" / "landing"
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as c:
         as_of = c.execute("select max(as_of_date) from marts.customer_features").fetchall()[0][0]
