@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+import pytest
+
 from bench.measure import Measurement, run_measured
 from bench.pipeline import MARK_END, MARK_START, STAGES, StepWindow, attribute, render_markdown, stage_of, update_benchmarks
 from bench.references import floor, pandas_reference
@@ -28,20 +30,26 @@ def test_run_measured_reports_failure(tmp_path):
     assert "boom" in log.read_text()
 
 
+# one step key of each kind in build_segments_job and the stage it is attributed to
+BUILD_JOB_STAGES = {
+    "landing_files": "ingest",
+    "audit__ingest_ledger_every_file_reconciles": "ingest",
+    "erp__orders_new_rows_pass_expectation_suite": "quality",
+    "marts__customers_customers_pass_expectation_suite": "quality",
+    "segments__customer_segments_assignments_cover_all_customers": "quality",
+    "identity_input_models": "dbt",
+    "warehouse_models": "dbt",
+    "identity_resolution": "identity",
+    "ml__customer_segmentation": "training",
+    "ml__customer_segmentation_challenger_passes_promotion_gates": "training",
+    "ml__customer_segment_assignments": "scoring",
+    "segment_models": "scoring",
+    "serving__bi_copy": "publish",
+}
+
+
 def test_stage_of_maps_every_step_of_the_build_job():
-    assert stage_of("landing_files") == "ingest"
-    assert stage_of("audit__ingest_ledger_every_file_reconciles") == "ingest"
-    assert stage_of("erp__orders_new_rows_pass_expectation_suite") == "quality"
-    assert stage_of("marts__customers_customers_pass_expectation_suite") == "quality"
-    assert stage_of("segments__customer_segments_assignments_cover_all_customers") == "quality"
-    assert stage_of("identity_input_models") == "dbt"
-    assert stage_of("warehouse_models") == "dbt"
-    assert stage_of("identity_resolution") == "identity"
-    assert stage_of("ml__customer_segmentation") == "training"
-    assert stage_of("ml__customer_segmentation_challenger_passes_promotion_gates") == "training"
-    assert stage_of("ml__customer_segment_assignments") == "scoring"
-    assert stage_of("segment_models") == "scoring"
-    assert stage_of("serving__bi_copy") == "publish"
+    assert {step: stage_of(step) for step in BUILD_JOB_STAGES} == BUILD_JOB_STAGES
 
 
 def test_attribute_splits_time_and_memory_by_stage():
@@ -56,10 +64,12 @@ def test_attribute_splits_time_and_memory_by_stage():
     models = [("marts/customer_features", t0 + 2.6, 0.2), ("marts/orders", t0 + 2.0, 0.5)]
     out = attribute(m, windows, models)
     assert set(out["seconds"]) == set(STAGES)
-    assert abs(out["seconds"]["ingest"] - 0.7) < 1e-9
-    assert abs(out["seconds"]["features"] - 0.2) < 1e-9
-    assert abs(out["seconds"]["dbt"] - 1.0) < 1e-9  # 1.2 s step minus the feature model
-    assert abs(out["seconds"]["start-up"] - (4.0 - 0.7 - 1.2 - 0.1)) < 1e-9
+    expected = {
+        "ingest": 0.7, "features": 0.2,
+        "dbt": 1.0,  # 1.2 s step minus the feature model
+        "start-up": 4.0 - 0.7 - 1.2 - 0.1,
+    }
+    assert {stage: out["seconds"][stage] for stage in expected} == pytest.approx(expected, abs=1e-9)
     assert out["peak_gib"]["ingest"] == round(900 / 2**30, 2)
     assert out["total_seconds"] == 4.0
     assert out["slowest_dbt_models"][0] == ("marts/orders", 0.5)
