@@ -250,18 +250,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _bench_data(args: argparse.Namespace, kind: str) -> tuple[Path, Path, bool, float]:
-    """Generate (or reuse) the bench data of `args.customers` persons; a fresh SEGMENTS_HOME beside it."""
-    import json
+    """Generate (or reuse, see `bench.data.reusable`) the bench data of `args.customers` persons with
+    the generator's default volumes; a fresh SEGMENTS_HOME beside it."""
     import shutil
 
+    from bench.data import default_volumes, reusable
     from demo.generator import generate
 
     work = Path(args.workdir or f"data/bench/{kind}-{args.customers}").resolve()
     data, home = work / "demo", work / "home"
     t0 = time.monotonic()
-    manifest = data / "truth" / "manifest.json"
-    meta = json.loads(manifest.read_text()) if manifest.exists() else {}
-    reuse = meta.get("customers") == args.customers and meta.get("seed") == args.seed
+    reuse = reusable(data, args.customers, args.seed, default_volumes())
     if not reuse:
         generate(data, customers=args.customers, seed=args.seed)
     shutil.rmtree(home, ignore_errors=True)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
 
+from bench.data import default_volumes, reusable
 from bench.measure import Measurement, run_measured
 from bench.pipeline import MARK_END, MARK_START, STAGES, StepWindow, attribute, render_markdown, stage_of, update_benchmarks
 from bench.references import floor, pandas_reference
@@ -103,8 +105,25 @@ def test_report_renders_and_replaces_only_its_section(tmp_path):
     assert "hand-written intro" in text and "other cpu" in text and "test cpu" not in text
 
 
+def test_bench_data_is_reused_only_for_the_same_persons_seed_and_volumes(tmp_path):
+    """A hand-written manifest: any difference in persons, seed or a volume asked for means generating anew."""
+    volumes = {"orders_per_customer": 20.0, "lines_per_order": 2.0, "tickets_per_customer": 0.5, "duplicate_rate": 0.1}
+    assert not reusable(tmp_path, 1_000, 7, volumes)  # no manifest yet
+    (tmp_path / "truth").mkdir()
+    (tmp_path / "truth" / "manifest.json").write_text(json.dumps({"customers": 1_000, "seed": 7, **volumes, "rows": {}}))
+    assert reusable(tmp_path, 1_000, 7, volumes)
+    assert reusable(tmp_path, 1_000, 7, {})  # no volume asked for: persons and seed decide
+    assert not reusable(tmp_path, 2_000, 7, volumes)
+    assert not reusable(tmp_path, 1_000, 8, volumes)
+    for name in volumes:
+        assert not reusable(tmp_path, 1_000, 7, {**volumes, name: volumes[name] * 2}), name
+
+
 def test_references_compute_rfm_for_every_account(tmp_path):
     generate(tmp_path / "demo", customers=300, seed=3, orders_per_customer=4.0)
+    # the manifest carries every volume the reuse rule compares: reused only with the volumes asked for
+    assert reusable(tmp_path / "demo", 300, 3, {**default_volumes(), "orders_per_customer": 4.0})
+    assert not reusable(tmp_path / "demo", 300, 3, default_volumes())
     landing = tmp_path / "demo" / "landing"
     counts = floor(landing, tmp_path / "floor.duckdb")
     assert counts["customer_rfm"] > 200 and counts["erp/payments"] > 0 and counts["events/events"] > 0
