@@ -11,6 +11,7 @@ import fcntl
 import tempfile
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -298,3 +299,14 @@ def assign_segments(model, features: pd.DataFrame) -> pd.DataFrame:
             "reason": ("rule: " + pred["rule"] + "; traits: " + pred["traits"]).to_numpy(),
         }
     )
+
+
+# Customers scored per `model.predict` call: bounds the memory the per-row strings (segment names, rule
+# texts) take while scoring a million customers to one chunk's worth.
+SCORING_CHUNK_ROWS = 200_000
+
+
+def assign_segments_in_chunks(model, features: pd.DataFrame, chunk_rows: int = SCORING_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """`assign_segments` over `features` in chunks of `chunk_rows` customers, lazily (one chunk at a time)."""
+    for start in range(0, len(features), chunk_rows):
+        yield assign_segments(model, features.iloc[start:start + chunk_rows])

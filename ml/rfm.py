@@ -150,6 +150,28 @@ def _rule_reason(rule: RfmRule | None, r: int, f: int, m: int, name: str) -> str
     return f"R={r} F={f} M={m}: {described}"
 
 
+def _categorical(values: np.ndarray, label) -> pd.Categorical:
+    """`label(v)` for every value, computed once per distinct value (a categorical: one string per
+    category, not one per customer)."""
+    codes, uniques = pd.factorize(values)
+    labels = np.array([label(u) for u in uniques], dtype=object)
+    categories, inverse = np.unique(labels, return_inverse=True)
+    return pd.Categorical.from_codes(inverse[codes], categories=categories)
+
+
+def _rule_reasons(scored: pd.DataFrame, by_name: dict[str, RfmRule]) -> pd.Categorical:
+    """The reason text of every scored row, built once per distinct (segment, R, F, M): at most a few
+    hundred strings however many customers."""
+    combos = scored[["rfm_segment", "r_score", "f_score", "m_score"]]
+    codes = combos.groupby(list(combos.columns), sort=False).ngroup().to_numpy()
+    firsts = combos.drop_duplicates()
+    texts = np.array(
+        [_rule_reason(by_name.get(n), r, f, m, n) for n, r, f, m in firsts.itertuples(index=False)], dtype=object
+    )
+    categories, inverse = np.unique(texts, return_inverse=True)
+    return pd.Categorical.from_codes(inverse[codes], categories=categories)
+
+
 def rfm_assignments(features: pd.DataFrame, not_profiled: pd.Series | np.ndarray | None = None) -> pd.DataFrame:
     """One rfm-family row per customer of `features`: customer_id, segment_key, segment_name, reason
     (scores and the rule text), r/f/m_score, is_fallback, fallback_reason.
@@ -162,15 +184,13 @@ def rfm_assignments(features: pd.DataFrame, not_profiled: pd.Series | np.ndarray
     by_name = {rule.name: rule for rule in RFM_RULES}
     profiled = features.loc[~mask]
     scored = score_rfm(profiled) if len(profiled) else pd.DataFrame(columns=["customer_id", "r_score", "f_score", "m_score", "rfm_segment"])
+    names = scored["rfm_segment"].to_numpy()
     rows = pd.DataFrame(
         {
             "customer_id": scored["customer_id"].to_numpy(),
-            "segment_key": [segment_key(n) for n in scored["rfm_segment"]],
-            "segment_name": scored["rfm_segment"].to_numpy(),
-            "reason": [
-                _rule_reason(by_name.get(n), r, f, m, n)
-                for n, r, f, m in zip(scored["rfm_segment"], scored["r_score"], scored["f_score"], scored["m_score"], strict=True)
-            ],
+            "segment_key": _categorical(names, segment_key),
+            "segment_name": pd.Categorical(names),
+            "reason": _rule_reasons(scored, by_name),
             "r_score": pd.array(scored["r_score"], dtype="Int64"),
             "f_score": pd.array(scored["f_score"], dtype="Int64"),
             "m_score": pd.array(scored["m_score"], dtype="Int64"),

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from warehouse.connections import OFFLINE_CONFIG, duckdb_config
+from warehouse.connections import OFFLINE_CONFIG, duckdb_config, release_memory
 
 # Extensions are never downloaded at run time: only the statically linked ones exist offline.
 DUCKDB_CONFIG = OFFLINE_CONFIG
@@ -28,6 +28,7 @@ class WarehouseResource(dg.ConfigurableResource):
             yield con
         finally:
             con.close()
+            release_memory()  # one process runs every step: do not let this one's garbage raise the next one's peak
 
 
 class ServingResource(dg.ConfigurableResource):

@@ -9,7 +9,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import os
+import sys
 from pathlib import Path
 
 OFFLINE_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
@@ -29,4 +32,26 @@ def duckdb_config(*, bounded: bool = True) -> dict[str, str | bool]:
     return config
 
 
-__all__ = ["OFFLINE_CONFIG", "DEFAULT_MEMORY_LIMIT", "duckdb_config"]
+def release_memory() -> None:
+    """Give the memory a finished step freed back to the operating system.
+
+    The pipeline runs its steps in one process. Freed memory otherwise stays with the allocators that
+    served it (pyarrow's pool behind pandas strings, glibc's heap), so every later step starts from the
+    high-water mark of the ones before and the process peak is their sum, not their maximum (measured
+    at a million customers: scoring left ~650 MB behind). Cheap: call it after each step's warehouse work.
+    """
+    gc.collect()
+    try:
+        import pyarrow
+
+        pyarrow.default_memory_pool().release_unused()
+    except ImportError:  # pragma: no cover - pyarrow comes with pandas 3 here
+        pass
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc (e.g. musl): nothing to trim
+            pass
+
+
+__all__ = ["OFFLINE_CONFIG", "DEFAULT_MEMORY_LIMIT", "duckdb_config", "release_memory"]

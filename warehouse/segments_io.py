@@ -67,18 +67,33 @@ def family_rows(
 def write_assignments(con: duckdb.DuckDBPyConnection, families: Iterable[pd.DataFrame], *, run_id: str) -> int:
     """Replace the assignments with the rows of every family (see `family_rows`); returns the row count.
 
-    Refuses (AssignmentError, table untouched) rows that would break the contract: a customer twice in
-    a family, or a customer present in one family and missing from another.
+    `families` may be any iterable of frames, several per family (e.g. a generator scoring customers in
+    chunks): each frame is copied into a temporary staging table as it arrives and released, so Python
+    never holds every assignment at once. Rows keep the order they arrive in (a family's rows together). Refuses (AssignmentError, table untouched) rows that would
+    break the contract: a customer twice in a family, or a customer present in one family and missing
+    from another.
     """
-    frames = [f[list(ASSIGNMENT_COLUMNS)] for f in families]
-    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(ASSIGNMENT_COLUMNS))
-    con.register("_assignments", rows)
+    con.execute(
+        """create or replace temp table _assignments_stage (
+               customer_id varchar, segment_family varchar, segment_key varchar, segment_name varchar,
+               r_score integer, f_score integer, m_score integer,
+               model_name varchar, model_version varchar, definition_version varchar,
+               reason varchar, is_fallback boolean, fallback_reason varchar)"""
+    )
     try:
+        for frame in families:
+            con.register("_assignments_chunk", frame[list(ASSIGNMENT_COLUMNS)])
+            try:
+                con.execute(
+                    f"insert into _assignments_stage select {', '.join(ASSIGNMENT_COLUMNS)} from _assignments_chunk"
+                )
+            finally:
+                con.unregister("_assignments_chunk")
         duplicated, incomplete = con.execute(
             """with per_family as (
-                   select segment_family, customer_id, count(*) as n from _assignments group by all
+                   select segment_family, customer_id, count(*) as n from _assignments_stage group by all
                ),
-               customers as (select count(distinct customer_id) as n from _assignments)
+               customers as (select count(distinct customer_id) as n from _assignments_stage)
                select (select count(*) from per_family where n > 1),
                       (select count(*) from (select segment_family, count(*) as n from per_family group by all)
                        where n <> (select n from customers))"""
@@ -90,25 +105,17 @@ def write_assignments(con: duckdb.DuckDBPyConnection, families: Iterable[pd.Data
         con.execute("create schema if not exists ml")
         con.execute(
             f"""create or replace table {ASSIGNMENTS_TABLE} as
-                select customer_id::varchar as customer_id,
-                       segment_family::varchar as segment_family,
-                       segment_key::varchar as segment_key,
-                       segment_name::varchar as segment_name,
-                       r_score::integer as r_score, f_score::integer as f_score, m_score::integer as m_score,
-                       model_name::varchar as model_name, model_version::varchar as model_version,
-                       definition_version::varchar as definition_version,
+                select customer_id, segment_family, segment_key, segment_name, r_score, f_score, m_score,
+                       model_name, model_version, definition_version,
                        current_timestamp::timestamp as assigned_at,
-                       reason::varchar as reason,
-                       is_fallback::boolean as is_fallback,
-                       fallback_reason::varchar as fallback_reason,
+                       reason, is_fallback, fallback_reason,
                        ?::varchar as dagster_run_id
-                from _assignments
-                order by segment_family, customer_id""",
+                from _assignments_stage""",
             [run_id],
         )
         return con.execute(f"select count(*) from {ASSIGNMENTS_TABLE}").fetchall()[0][0]
     finally:
-        con.unregister("_assignments")
+        con.execute("drop table if exists _assignments_stage")
 
 
 def write_profiles(con: duckdb.DuckDBPyConnection, run_id: str, *, features_table: str = FEATURES_TABLE) -> int:

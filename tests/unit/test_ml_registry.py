@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from ml.registry import (
-    assign_segments, champion_version, ensure_tracking_db, load_champion, log_segmentation_model, promote_if_passing,
+    assign_segments, assign_segments_in_chunks, champion_version, ensure_tracking_db, load_champion, log_segmentation_model, promote_if_passing,
 )
 from ml.segment_definitions import BEHAVIOURAL, load_definition
 from ml.segmentation import train_segmentation
@@ -60,6 +60,10 @@ def test_log_gate_promote_and_score(registry):
     assert len(out) == len(df) and out["customer_id"].is_unique
     assert set(out["segment_name"]) <= set(trained.names.values())
     assert out["reason"].str.startswith("rule: ").all()
+    # scoring in chunks (as the scoring asset does) places every customer exactly as one call does
+    chunks = list(assign_segments_in_chunks(model, df, chunk_rows=37))
+    assert len(chunks) == -(-len(df) // 37)
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), out)
 
 
 def test_a_degenerate_challenger_never_becomes_champion(registry):

@@ -95,6 +95,22 @@ def test_every_customer_has_exactly_one_row_per_family(con):
     assert one(c, f"select count(distinct dagster_run_id) from {ASSIGNMENTS_TABLE}") == 1
 
 
+def test_assignments_arrive_in_chunks_as_a_generator(con):
+    """Several frames per family, from a generator (how scoring streams a million customers): the
+    same table as one frame per family, and a duplicate across two chunks is still refused."""
+    c, df = con
+    whole = families(df)
+    write_assignments(c, whole, run_id="run-1")
+    expected = c.execute(f"select * exclude (assigned_at) from {ASSIGNMENTS_TABLE} order by all").fetchall()
+    chunked = (family.iloc[i:i + 50] for family in whole for i in range(0, len(family), 50))
+    assert write_assignments(c, chunked, run_id="run-1") == 2 * len(df)
+    assert c.execute(f"select * exclude (assigned_at) from {ASSIGNMENTS_TABLE} order by all").fetchall() == expected
+    repeated = [whole[0].iloc[:10], whole[0].iloc[5:], whole[1]]
+    with pytest.raises(AssignmentError):
+        write_assignments(c, iter(repeated), run_id="run-2")
+    assert one(c, f"select count(distinct dagster_run_id) from {ASSIGNMENTS_TABLE}") == 1
+
+
 def test_rewriting_assignments_replaces_them(con):
     c, df = con
     write_assignments(c, families(df), run_id="run-1")

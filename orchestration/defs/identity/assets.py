@@ -10,6 +10,7 @@ import dagster as dg
 from ml.identity.config import IdentityConfig
 from ml.identity.resolve import connect_with_warehouse, resolve_identities
 from orchestration.resources import WarehouseResource
+from warehouse.connections import release_memory
 from orchestration.settings import WAREHOUSE_POOL
 
 CANDIDATES_KEY = dg.AssetKey(["intermediate", "int_identity_candidates"])
@@ -83,6 +84,7 @@ def identity_resolution(context: dg.AssetExecutionContext, config: IdentityResol
         run = resolve_identities(con, identity_config, context.run_id)
     finally:
         con.close()
+        release_memory()
     summary = run.summary()
     qa, changes = run.qa, run.changes
     sizes = dg.MetadataValue.json(qa.cluster_size_distribution)

@@ -2,15 +2,15 @@
 may make it champion), then score every customer with @champion."""
 
 
+import itertools
 import subprocess
 from pathlib import Path
 
 import dagster as dg
 
-import pandas as pd
 
 from ml.fallback import fallback_assignments, fallback_reasons
-from ml.registry import assign_segments, load_champion_if_any, log_segmentation_model
+from ml.registry import assign_segments_in_chunks, load_champion_if_any, log_segmentation_model
 from ml.rfm import FAMILY as RFM_FAMILY, MODEL_NAME as RFM_MODEL_NAME, rfm_assignments, rule_table
 from ml.segment_definitions import BEHAVIOURAL, load_definition, parse_definition
 from ml.feature_registry import ELIGIBILITY_COLUMNS, load_registry, require_purpose
@@ -162,43 +162,45 @@ def customer_segment_assignments(
             used = definition_used_by_run(con, context.run_id)
             definition = parse_definition(used) if used else load_definition()
             version, definition_version = "none", definition.version
-            # the specific reason where there is one, else: no approved model yet
-            reasons = fallback_reasons(features, definition).fillna("no_champion_model")
-            segments = fallback_assignments(features["customer_id"], reasons)
         else:
             model, version = champion
             definition_version = _definition_version(mlflow.tracking_uri, str(version))
             # the definition the champion was trained under decides who it may place
             definition = _champion_definition(mlflow.tracking_uri, str(version))
-            reasons = fallback_reasons(features, definition)
-            placed = features[reasons.isna()]
-            segments = pd.concat(
-                [
-                    assign_segments(model, placed).assign(is_fallback=False, fallback_reason=None),
-                    fallback_assignments(features.loc[reasons.notna(), "customer_id"], reasons[reasons.notna()]),
-                ],
-                ignore_index=True,
-            )
+        reasons = fallback_reasons(features, definition)
         # rfm family: the behavioural definition's consent rule applies (no consent -> not scored, "Not
         # profiled"); its history rule does not (no purchase yet is an rfm segment of its own)
         rules = rule_table()
-        not_profiled = (fallback_reasons(features, definition) == "no_profiling_consent").to_numpy()
-        rfm = rfm_assignments(features, not_profiled)
+        rfm = rfm_assignments(features, (reasons == "no_profiling_consent").to_numpy())
+        behavioural = dict(
+            family="behavioural", model_name=REGISTERED_MODEL, model_version=str(version),
+            definition_version=definition_version, scores=rfm,
+        )
+        if champion is None:
+            # the specific reason where there is one, else: no approved model yet
+            reasons = reasons.fillna("no_champion_model")
+        placed = features[reasons.isna()]
+        unplaced = reasons.notna()
         write_definition(con, rules, context.run_id)
+        # a generator: the model places one chunk of customers at a time, each written as it comes
         rows = write_assignments(
             con,
-            [
-                family_rows(
-                    segments, family="behavioural", model_name=REGISTERED_MODEL, model_version=str(version),
-                    definition_version=definition_version, scores=rfm,
-                ),
-                family_rows(
-                    rfm, family=RFM_FAMILY, model_name=RFM_MODEL_NAME, model_version=rules.version,
-                    definition_version=rules.version,
-                ),
-            ],
+            itertools.chain(
+                (
+                    family_rows(chunk.assign(is_fallback=False, fallback_reason=None), **behavioural)
+                    for chunk in assign_segments_in_chunks(model, placed)
+                ) if champion is not None else (),
+                [
+                    family_rows(fallback_assignments(features.loc[unplaced, "customer_id"], reasons[unplaced]), **behavioural),
+                    family_rows(
+                        rfm, family=RFM_FAMILY, model_name=RFM_MODEL_NAME, model_version=rules.version,
+                        definition_version=rules.version,
+                    ),
+                ],
+            ),
             run_id=context.run_id,
         )
+        del features, placed, rfm, behavioural  # the write-back below runs in DuckDB: free the frames first
         profiles = write_profiles(con, context.run_id)
         history = update_membership_history(con, context.run_id)
         playbooks = load_playbooks()
