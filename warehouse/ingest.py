@@ -3,7 +3,7 @@
 For every file under `landing/<source>/<table>/`:
 
 1. skip it without reading when the ledger already holds a loaded file of that table with the same
-   path, size and modification time (stat cache); otherwise hash it (SHA-256): a file whose hash is
+   path, size, modification and inode change times (stat cache); otherwise hash it (SHA-256): a file whose hash is
    already in the ledger for that table is skipped, so re-running the ingest, or delivering the same
    file twice under another name, loads nothing twice;
 2. read every value as text with DuckDB (CSV rows that cannot be parsed are captured by DuckDB's
@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -62,6 +63,9 @@ create table if not exists {LEDGER_TABLE} (
 alter table {LEDGER_TABLE} add column if not exists rows_already_loaded bigint default 0;
 -- the file's modification time when it was read: with source_file and file_bytes, the stat cache
 alter table {LEDGER_TABLE} add column if not exists file_mtime_ns bigint;
+-- ... and its inode change time, which no tool can set back: a rewrite that restores size and mtime
+-- (`cp -p`, `rsync -t`, `touch -r`) still misses the cache and is hashed
+alter table {LEDGER_TABLE} add column if not exists file_ctime_ns bigint;
 create table if not exists {QUARANTINE_TABLE} (
     source_table varchar not null,
     source_file varchar not null,
@@ -200,15 +204,15 @@ def _ingest_file(
     run_id: str | None,
 ) -> FileResult:
     rel = path.relative_to(landing_dir).as_posix()
-    # stat before reading: a file changed while (or after) it is read shows another size or mtime next run
+    # stat before reading: a file changed while (or after) it is read shows another size, mtime or ctime
+    # next run
     stat = path.stat()
-    size, mtime_ns = stat.st_size, stat.st_mtime_ns
     cached = con.execute(
         f"select file_sha256 from {LEDGER_TABLE} where source_table = ? and source_file = ? and file_bytes = ? "
-        "and file_mtime_ns = ? and status = 'loaded' limit 1",
-        [contract.qualified_name, rel, size, mtime_ns],
+        "and file_mtime_ns = ? and file_ctime_ns = ? and status = 'loaded' limit 1",
+        [contract.qualified_name, rel, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns],
     ).fetchone()
-    if cached:  # stat cache: the same path, size and mtime as a loaded file, so not even hashed
+    if cached:  # stat cache: the same path, size, mtime and ctime as a loaded file, so not even hashed
         return FileResult(
             contract.qualified_name, rel, cached[0], status="skipped", message="already loaded (unchanged size and mtime)"
         )
@@ -255,21 +259,21 @@ def _ingest_file(
         con.execute("begin transaction")
         in_transaction = True
         _validate_and_load(con, contract, text, rel, result.file_sha256, run_id, result)
-        _write_ledger(con, result, size, mtime_ns, run_id)
+        _write_ledger(con, result, stat, run_id)
         con.execute("commit")
         in_transaction = False
     except EmptyLandingFile as exc:
         if in_transaction:
             _rollback(con)
         result.message = str(exc)
-        _write_ledger(con, result, size, mtime_ns, run_id)
+        _write_ledger(con, result, stat, run_id)
     except (LandingFileError, duckdb.Error, UnicodeDecodeError, OSError) as exc:
         if in_transaction:
             _rollback(con)
         result.status = "failed"
         result.message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         result.rows_read = result.rows_loaded = result.rows_quarantined = result.rows_already_loaded = 0
-        _write_ledger(con, result, size, mtime_ns, run_id)
+        _write_ledger(con, result, stat, run_id)
     finally:
         for tmp in _TEMP_TABLES:
             con.execute(f"drop table if exists {tmp}")
@@ -647,17 +651,18 @@ def _validate_and_load(
 
 
 def _write_ledger(
-    con: duckdb.DuckDBPyConnection, r: FileResult, size: int, mtime_ns: int, run_id: str | None
+    con: duckdb.DuckDBPyConnection, r: FileResult, stat: os.stat_result, run_id: str | None
 ) -> None:
     con.execute(
         f"""insert into {LEDGER_TABLE} (source_table, source_file, file_sha256, file_bytes, rows_read, rows_loaded,
-                rows_quarantined, status, message, extra_columns, loaded_at, run_id, rows_already_loaded, file_mtime_ns)
-            values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp::timestamp, ?, ?, ?)""",
+                rows_quarantined, status, message, extra_columns, loaded_at, run_id, rows_already_loaded, file_mtime_ns,
+                file_ctime_ns)
+            values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp::timestamp, ?, ?, ?, ?)""",
         [
             r.source_table,
             r.source_file,
             r.file_sha256,
-            size,
+            stat.st_size,
             r.rows_read,
             r.rows_loaded,
             r.rows_quarantined,
@@ -666,7 +671,8 @@ def _write_ledger(
             r.extra_columns,
             run_id,
             r.rows_already_loaded,
-            mtime_ns,
+            stat.st_mtime_ns,
+            stat.st_ctime_ns,
         ],
     )
 

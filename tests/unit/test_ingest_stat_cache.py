@@ -1,4 +1,4 @@
-"""The loader's stat cache: a landing file whose path, size and mtime match a loaded file is not even hashed."""
+"""The loader's stat cache: a landing file whose path, size, mtime and ctime match a loaded file is not even hashed."""
 
 from __future__ import annotations
 
@@ -80,6 +80,21 @@ def test_touched_file_is_hashed_again_and_skipped_by_hash(con, landing, monkeypa
     assert hashed == [path]
     assert (again.status, again.message) == ("skipped", "already loaded (same SHA-256)")
     assert con.execute("select count(*) from crm.customers").fetchone()[0] == 2
+
+
+def test_rewrite_that_restores_size_and_mtime_is_still_hashed(con, landing, monkeypatch):
+    """`cp -p` / `rsync -t` set the old mtime on new content; the inode change time gives them away."""
+    ingest_landing(con, landing)
+    path = landing / "crm/customers/a.csv"
+    st = path.stat()
+    path.write_text(H + row(1) + row(2, last="Lea"), encoding="utf-8")  # same size, other content
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    hashed = count_hashes(monkeypatch)
+    (again,) = ingest_landing(con, landing).files
+    assert hashed == [path]
+    assert again.status == "loaded"  # C2 changed its name: a clash with the loaded row, quarantined
+    assert con.execute("select count(*) from audit.quarantine where reason_kind = 'duplicate_key'").fetchone()[0] == 1
 
 
 def test_renamed_identical_file_is_recognised_by_hash(con, landing, monkeypatch):
