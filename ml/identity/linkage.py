@@ -232,7 +232,10 @@ def link_records(
                select node_r, rule, match_probability, strength from inside
            ),
            best as (
-               select node, first(rule order by strength desc, rule) as matched_on, max(match_probability) as match_probability
+               -- the strongest link's rule, ties to the first rule by name; an arg_min keeps one value per
+               -- node where an ordered aggregate buffers every link of a node (ran out of memory at 1M)
+               select node, arg_min(rule, struct_pack(s := -strength, r := rule)) as matched_on,
+                      max(match_probability) as match_probability
                from per_node group by node
            )
            select cl.node, cl.cluster, coalesce(b.matched_on, 'unmatched') as matched_on, b.match_probability
