@@ -1,7 +1,7 @@
 -- One row per order with its customer and the exchange rate to the base currency: the latest rate
--- on or before the order date (an ASOF join, one pass over orders and rates).
+-- on or before the order date.
 -- A view: only marts.orders reads it (order_lines take rate and customer from marts.orders), so the
--- join runs once per build instead of being written out as another copy of every order.
+-- joins run once per build instead of being written out as another copy of every order.
 {{ config(materialized='view') }}
 
 with orders as (
@@ -10,6 +10,28 @@ with orders as (
 
 rates as (
     select rate_date, currency, rate_to_eur from {{ ref('stg_erp__fx_rates') }}
+),
+
+-- Every day from a currency's first rate to the last order date, with the latest rate on or before it
+-- (an ASOF join over a few thousand days). Orders then find their rate by an equality join: an ASOF
+-- join of the orders themselves sorts all of them (8.6 s against 0.8 s for 20M orders).
+rate_days as (
+    select
+        f.currency,
+        cast(unnest(generate_series(
+            cast(f.first_date as timestamp),
+            cast(greatest(l.last_date, f.first_date) as timestamp),
+            interval 1 day
+        )) as date) as rate_day
+    from (select currency, min(rate_date) as first_date from rates group by currency) as f
+    cross join (select max(order_date) as last_date from {{ ref('stg_erp__orders') }}) as l
+),
+
+daily_rates as (
+    select d.currency, d.rate_day, r.rate_to_eur
+    from rate_days as d
+    asof left join rates as r
+        on r.currency = d.currency and d.rate_day >= r.rate_date
 ),
 
 accounts as (
@@ -34,8 +56,8 @@ final as (
         end as fx_rate_to_eur
     from orders as o
     left join accounts as a on a.erp_account_id = o.erp_account_id
-    asof left join rates as r
-        on r.currency = o.currency and o.order_date >= r.rate_date
+    left join daily_rates as r
+        on r.currency = o.currency and r.rate_day = o.order_date
 )
 
 select * from final
