@@ -150,13 +150,16 @@ def _rule_reason(rule: RfmRule | None, r: int, f: int, m: int, name: str) -> str
     return f"R={r} F={f} M={m}: {described}"
 
 
-def _categorical(values: np.ndarray, label) -> pd.Categorical:
-    """`label(v)` for every value, computed once per distinct value (a categorical: one string per
-    category, not one per customer)."""
-    codes, uniques = pd.factorize(values)
-    labels = np.array([label(u) for u in uniques], dtype=object)
-    categories, inverse = np.unique(labels, return_inverse=True)
+def _labelled(codes: np.ndarray, labels: list[str]) -> pd.Categorical:
+    """A categorical whose row i reads `labels[codes[i]]`: one string per label, not one per customer."""
+    categories, inverse = np.unique(np.array(labels, dtype=object), return_inverse=True)
     return pd.Categorical.from_codes(inverse[codes], categories=categories)
+
+
+def _categorical(values: np.ndarray, label) -> pd.Categorical:
+    """`label(v)` for every value, computed once per distinct value."""
+    codes, uniques = pd.factorize(values)
+    return _labelled(codes, [label(u) for u in uniques])
 
 
 def _rule_reasons(scored: pd.DataFrame, by_name: dict[str, RfmRule]) -> pd.Categorical:
@@ -164,12 +167,8 @@ def _rule_reasons(scored: pd.DataFrame, by_name: dict[str, RfmRule]) -> pd.Categ
     hundred strings however many customers."""
     combos = scored[["rfm_segment", "r_score", "f_score", "m_score"]]
     codes = combos.groupby(list(combos.columns), sort=False).ngroup().to_numpy()
-    firsts = combos.drop_duplicates()
-    texts = np.array(
-        [_rule_reason(by_name.get(n), r, f, m, n) for n, r, f, m in firsts.itertuples(index=False)], dtype=object
-    )
-    categories, inverse = np.unique(texts, return_inverse=True)
-    return pd.Categorical.from_codes(inverse[codes], categories=categories)
+    firsts = combos.drop_duplicates()  # in order of first appearance, like the group numbers
+    return _labelled(codes, [_rule_reason(by_name.get(n), r, f, m, n) for n, r, f, m in firsts.itertuples(index=False)])
 
 
 def rfm_assignments(features: pd.DataFrame, not_profiled: pd.Series | np.ndarray | None = None) -> pd.DataFrame:
