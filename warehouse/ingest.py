@@ -207,41 +207,59 @@ def _ingest_file(
     # stat before reading: a file changed while (or after) it is read shows another size, mtime or ctime
     # next run
     stat = path.stat()
+    table = contract.qualified_name
+    # rows loaded before this change have no ctime: they match on size and mtime as they used to
     cached = con.execute(
         f"select file_sha256 from {LEDGER_TABLE} where source_table = ? and source_file = ? and file_bytes = ? "
-        "and file_mtime_ns = ? and file_ctime_ns = ? and status = 'loaded' limit 1",
-        [contract.qualified_name, rel, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns],
+        "and file_mtime_ns = ? and coalesce(file_ctime_ns = ?, true) and status = 'loaded' limit 1",
+        [table, rel, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns],
     ).fetchone()
     if cached:  # stat cache: the same path, size, mtime and ctime as a loaded file, so not even hashed
-        return FileResult(
-            contract.qualified_name, rel, cached[0], status="skipped", message="already loaded (unchanged size and mtime)"
-        )
-    result = FileResult(contract.qualified_name, rel, "", status="loaded")
+        return FileResult(table, rel, cached[0], status="skipped", message="already loaded (unchanged size and mtime)")
+    result = FileResult(table, rel, "", status="loaded")
+    known_path = con.execute(
+        f"select count(*) from {LEDGER_TABLE} where source_table = ? and source_file = ? and status = 'loaded'",
+        [table, rel],
+    ).fetchone()[0]
     in_transaction = False
     try:
-        # The file is hashed in a thread while DuckDB reads it (hashlib releases the GIL): one pass of
-        # wall time instead of two. A file already loaded under another name is then read for nothing,
-        # which is rare; its SHA-256 still decides before anything is written.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            hashing = pool.submit(sha256_file, path)
-            read_error: Exception | None = None
-            try:
-                # Read into temporary tables (this connection's scratch space) before the file's
-                # transaction begins: committed, their rowids number the rows 0, 1, ... in file order.
-                text = _read_into_text_table(con, path, contract)
-            except (LandingFileError, EmptyLandingFile, duckdb.Error, UnicodeDecodeError, OSError) as exc:
-                read_error = exc
-            result.file_sha256 = hashing.result()
+        read_error: Exception | None = None
+        if known_path:
+            # A loaded path whose metadata changed (touched, chmod, restored from a backup) usually holds
+            # the same content: hash it alone and read it only when the content is new.
+            result.file_sha256 = sha256_file(path)
+            text = None
+        else:
+            # A new path: hashed in a thread while DuckDB reads it (hashlib releases the GIL), one pass of
+            # wall time instead of two. A file already loaded under another name is then read for
+            # nothing, which is rare; its SHA-256 still decides before anything is written.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                hashing = pool.submit(sha256_file, path)
+                try:
+                    # Read into temporary tables (this connection's scratch space) before the file's
+                    # transaction begins: committed, their rowids number the rows 0, 1, ... in file order.
+                    text = _read_into_text_table(con, path, contract)
+                except (LandingFileError, EmptyLandingFile, duckdb.Error, UnicodeDecodeError, OSError) as exc:
+                    read_error = exc
+                result.file_sha256 = hashing.result()
         already = con.execute(
             f"select count(*) from {LEDGER_TABLE} where source_table = ? and file_sha256 = ? and status = 'loaded'",
-            [contract.qualified_name, result.file_sha256],
+            [table, result.file_sha256],
         ).fetchone()[0]
         if already:
+            # the same content at the same path: refresh the stat snapshot so the next run skips it unhashed
+            con.execute(
+                f"update {LEDGER_TABLE} set file_bytes = ?, file_mtime_ns = ?, file_ctime_ns = ? "
+                "where source_table = ? and source_file = ? and file_sha256 = ? and status = 'loaded'",
+                [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, table, rel, result.file_sha256],
+            )
             result.status = "skipped"
             result.message = "already loaded (same SHA-256)"
             return result
         if read_error is not None:
             raise read_error
+        if text is None:
+            text = _read_into_text_table(con, path, contract)
         header = text.header
         missing = [c for c in contract.required_columns if c not in header]
         if missing:

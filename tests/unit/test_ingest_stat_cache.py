@@ -70,16 +70,35 @@ def test_unchanged_file_is_skipped_without_hashing(con, landing, monkeypatch):
     assert con.execute("select count(*) from crm.customers").fetchone()[0] == 2
 
 
-def test_touched_file_is_hashed_again_and_skipped_by_hash(con, landing, monkeypatch):
+def test_touched_file_is_hashed_again_not_read_and_skipped_by_hash(con, landing, monkeypatch):
     ingest_landing(con, landing)
     path = landing / "crm/customers/a.csv"
     st = path.stat()
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
     hashed = count_hashes(monkeypatch)
+
+    def no_read(*args):
+        raise AssertionError("a loaded path with unchanged content was read again")
+
+    monkeypatch.setattr(ingest, "_read_into_text_table", no_read)
     (again,) = ingest_landing(con, landing).files
     assert hashed == [path]
     assert (again.status, again.message) == ("skipped", "already loaded (same SHA-256)")
     assert con.execute("select count(*) from crm.customers").fetchone()[0] == 2
+    # the ledger's stat snapshot was refreshed: the next run trusts it without hashing
+    (third,) = ingest_landing(con, landing).files
+    assert hashed == [path]
+    assert third.message == "already loaded (unchanged size and mtime)"
+
+
+def test_ledger_rows_without_ctime_still_hit_the_stat_cache(con, landing, monkeypatch):
+    """Rows written before the ledger recorded ctime match on path, size and mtime as they used to."""
+    ingest_landing(con, landing)
+    con.execute("update audit.ingest_ledger set file_ctime_ns = null")
+    hashed = count_hashes(monkeypatch)
+    (again,) = ingest_landing(con, landing).files
+    assert hashed == []
+    assert again.message == "already loaded (unchanged size and mtime)"
 
 
 def test_rewrite_that_restores_size_and_mtime_is_still_hashed(con, landing, monkeypatch):

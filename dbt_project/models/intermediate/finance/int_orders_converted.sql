@@ -12,26 +12,19 @@ rates as (
     select rate_date, currency, rate_to_eur from {{ ref('stg_erp__fx_rates') }}
 ),
 
--- Every day from a currency's first rate to the last order date, with the latest rate on or before it
--- (an ASOF join over a few thousand days). Orders then find their rate by an equality join: an ASOF
--- join of the orders themselves sorts all of them (8.6 s against 0.8 s for 20M orders).
-rate_days as (
-    select
-        f.currency,
-        cast(unnest(generate_series(
-            cast(f.first_date as timestamp),
-            cast(greatest(l.last_date, f.first_date) as timestamp),
-            interval 1 day
-        )) as date) as rate_day
-    from (select currency, min(rate_date) as first_date from rates group by currency) as f
-    cross join (select max(order_date) as last_date from {{ ref('stg_erp__orders') }}) as l
+-- The (currency, day) pairs the orders need, each with the latest rate on or before that day (an ASOF
+-- join over a few thousand pairs). Orders then find their rate by an equality join: an ASOF join of the
+-- orders themselves sorts all of them (8.6 s against 0.8 s for 20M orders). Only days that occur in the
+-- orders are listed, so a stray rate or order date decades away cannot inflate the list.
+order_days as (
+    select distinct currency, order_date from {{ ref('stg_erp__orders') }}
 ),
 
 daily_rates as (
-    select d.currency, d.rate_day, r.rate_to_eur
-    from rate_days as d
+    select d.currency, d.order_date as rate_day, r.rate_to_eur
+    from order_days as d
     asof left join rates as r
-        on r.currency = d.currency and d.rate_day >= r.rate_date
+        on r.currency = d.currency and d.order_date >= r.rate_date
 ),
 
 accounts as (
