@@ -74,3 +74,45 @@
     arg_min(record_id, survivor_rank) filter (where {{ field }} is not null) as {{ field }}_source,
     arg_min(record_updated_at, survivor_rank) filter (where {{ field }} is not null) as {{ field }}_updated_at
 {%- endmacro %}
+
+{#- The blocklist's regex patterns for one field, read from the seed table when the model runs, so the
+    model can test each as a constant regex that DuckDB compiles once. A pattern read from a table
+    column is compiled again for every row it is tested against: the phone patterns alone cost ~40 s of
+    CPU at a million customers. Returns none at parse time and when the seed is not a table in the
+    warehouse (a unit test's fixture rows): the model then joins the blocklist as data, same result.
+    Patterns reach the SQL only as escaped string literals. -#}
+{% macro blocklist_patterns(field) -%}
+    {%- if not execute -%}{{ return(none) }}{%- endif -%}
+    {%- set seed = ref('identity_blocklist') -%}
+    {%- if seed.identifier is none or seed.schema is none -%}{{ return(none) }}{%- endif -%}
+    {%- set existing = adapter.get_relation(database=seed.database, schema=seed.schema, identifier=seed.identifier) -%}
+    {%- if existing is none -%}{{ return(none) }}{%- endif -%}
+    {%- set result = run_query(
+        "select distinct value from " ~ existing ~ " where field = '" ~ field ~ "' and match_type = 'pattern' order by value"
+    ) -%}
+    {{ return(result.columns[0].values() | list) }}
+{%- endmacro %}
+
+{#- A SQL string literal for a value from a seed (single quotes doubled). -#}
+{% macro sql_string(value) -%}
+    '{{ value | replace("'", "''") }}'
+{%- endmacro %}
+
+{#- The body of a CTE with one row (record_id, value) per row of `source` whose `column` matches a
+    blocklist pattern of `field` (value = the pattern): constant regexes when `patterns` is a list
+    (from blocklist_patterns), else a join on the blocklist CTE `blocklist`. -#}
+{% macro blocklist_pattern_hits(source, column, field, patterns) -%}
+    {%- if patterns is none %}
+    select s.record_id, b.value
+    from {{ source }} as s
+    inner join blocklist as b
+        on b.field = '{{ field }}' and b.match_type = 'pattern' and regexp_matches(s.{{ column }}, b.value)
+    {%- else %}
+        {%- for pattern in patterns %}
+    select record_id, {{ sql_string(pattern) }} as value from {{ source }}
+    where regexp_matches({{ column }}, {{ sql_string(pattern) }})
+    union all
+        {%- endfor %}
+    select cast(null as varchar) as record_id, cast(null as varchar) as value where false
+    {%- endif %}
+{%- endmacro %}

@@ -3,6 +3,9 @@
 -- significant number + E.164, postal code, street key. Placeholder values from the blocklist seed
 -- are removed from the keys and named in `blocked_values`, so they can never link two people.
 
+{% set phone_patterns = blocklist_patterns('phone') %}
+{% set postal_code_patterns = blocklist_patterns('postal_code') %}
+
 with records as (
     select * from {{ ref('int_customer_records_unioned') }}
 ),
@@ -82,8 +85,17 @@ phones as (
     where nullif(k.phone_digits, '') is not null
 ),
 
--- one row per (record, blocklist entry) it hits; equality joins where possible, patterns only
--- against the few pattern entries
+-- (record, pattern) for every blocklist pattern a phone or postal code matches, each pattern a
+-- constant regex (see the blocklist_patterns macro)
+phone_pattern_hits as (
+    {{ blocklist_pattern_hits('phones', 'phone_nsn', 'phone', phone_patterns) }}
+),
+
+postal_code_pattern_hits as (
+    {{ blocklist_pattern_hits('keyed', 'postal_code_key', 'postal_code', postal_code_patterns) }}
+),
+
+-- one row per (record, blocklist entry) it hits: equality joins, and the pattern hits above
 blocklist_hits as (
     select k.record_id, 'email' as field, b.reason
     from keyed as k
@@ -104,17 +116,18 @@ blocklist_hits as (
     from keyed as k
     inner join blocklist as b on b.field = 'name' and b.match_type = 'exact' and b.value = k.last_name_key
     union all
-    select p.record_id, 'phone', b.reason
-    from phones as p
-    inner join blocklist as b on b.field = 'phone' and b.match_type = 'pattern' and regexp_matches(p.phone_nsn, b.value)
+    select h.record_id, 'phone', b.reason
+    from phone_pattern_hits as h
+    inner join blocklist as b on b.field = 'phone' and b.match_type = 'pattern' and b.value = h.value
     union all
     select k.record_id, 'postal_code', b.reason
     from keyed as k
     inner join blocklist as b
-        on b.field = 'postal_code'
-        and ((b.match_type = 'exact' and k.postal_code_key = upper(b.value))
-            or (b.match_type = 'pattern' and regexp_matches(k.postal_code_key, b.value)))
-    where k.postal_code_key is not null
+        on b.field = 'postal_code' and b.match_type = 'exact' and k.postal_code_key = upper(b.value)
+    union all
+    select h.record_id, 'postal_code', b.reason
+    from postal_code_pattern_hits as h
+    inner join blocklist as b on b.field = 'postal_code' and b.match_type = 'pattern' and b.value = h.value
 ),
 
 blocked as (
