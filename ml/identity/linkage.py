@@ -43,11 +43,22 @@ class LinkageResult:
 
 
 def load_records(con: duckdb.DuckDBPyConnection, candidates_table: str) -> int:
-    """Copy the candidates into the working table `identity_records` with a dense `node` id."""
+    """Copy the candidates into the working table `identity_records` with a dense `node` id (the
+    rank of its record_id), stored in node order.
+
+    The ids are ranked alone and joined back: a window over the whole rows sorts every column by a
+    string key (6.5-10 s at 3.8M records, against 3.4-4.5 s for this; identical table, rows in the
+    same order, which Splink's sampling reads)."""
     con.execute(
         f"""create or replace temp table identity_records as
-            select (row_number() over (order by record_id) - 1)::bigint as node, *
-            from {candidates_table}"""
+            with ids as (
+                select record_id, (row_number() over (order by record_id) - 1)::bigint as node
+                from {candidates_table}
+            )
+            select ids.node, t.*
+            from {candidates_table} as t
+            inner join ids using (record_id)
+            order by ids.node"""
     )
     return con.execute("select count(*) from identity_records").fetchall()[0][0]
 
@@ -216,7 +227,13 @@ def link_records(
     result: ClusterResult = resolve_clusters(
         n, left, right, strength, conflicts, nameless, config.max_cluster_size, strong_strength=config.strong_match_threshold
     )
-    con.register("_cluster_labels", pa.table({"node": np.arange(n, dtype=np.int64), "cluster": result.labels.astype(np.int64)}))
+    # copied into a table once: the statement below reads the labels three times, and an Arrow scan
+    # costs each time (6.6 s -> 4.1 s with the copy at 3.8M records)
+    con.register("_cluster_labels_arrow", pa.table({"node": np.arange(n, dtype=np.int64), "cluster": result.labels.astype(np.int64)}))
+    try:
+        con.execute("create or replace temp table _cluster_labels as select * from _cluster_labels_arrow")
+    finally:
+        con.unregister("_cluster_labels_arrow")
     # matched_on: the strongest accepted link a record has inside its final cluster
     con.execute(
         """create or replace temp table identity_clusters as
@@ -242,7 +259,7 @@ def link_records(
            from _cluster_labels as cl
            left join best as b using (node)"""
     )
-    con.unregister("_cluster_labels")
+    con.execute("drop table _cluster_labels")
     timings["clustering"] = time.monotonic() - t
     edges_by_rule = dict(con.execute("select rule, count(*) from identity_edges group by rule order by rule").fetchall())
     return LinkageResult(n, result.reviews, prob.model, edges_by_rule, timings, prob.notes)
