@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 
 @dataclass(frozen=True)
@@ -214,4 +215,16 @@ def rfm_assignments(features: pd.DataFrame, not_profiled: pd.Series | np.ndarray
     frames = [f for f in (rows, fallback) if len(f)]
     if not frames:
         return rows
-    return pd.concat(frames, ignore_index=True).astype({"is_fallback": bool, "fallback_reason": object})
+    return _concat_keeping_categories(frames).astype({"is_fallback": bool, "fallback_reason": object})
+
+
+def _concat_keeping_categories(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """`pd.concat` of frames with the same columns, where the text columns that are categoricals in the
+    first frame stay categoricals: plain `pd.concat` turns categoricals with different categories back
+    into one string per row (a million reason strings when some customers lack consent)."""
+    first = frames[0]
+    categorical = [c for c in first.columns if isinstance(first[c].dtype, pd.CategoricalDtype)]
+    out = pd.concat([f.drop(columns=categorical) for f in frames], ignore_index=True)
+    for column in categorical:
+        out[column] = union_categoricals([pd.Categorical(f[column]) for f in frames])
+    return out[list(first.columns)]

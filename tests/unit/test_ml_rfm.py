@@ -96,3 +96,8 @@ def test_rfm_rows_one_per_customer_with_rule_reason_and_not_profiled_fallback():
     # customers without consent are not part of the quintiles: scores equal scoring the others alone
     alone = score_rfm(df.loc[~no_consent]).set_index("customer_id")
     assert (scored["r_score"].astype(int) == alone.loc[scored.index, "r_score"]).all()
+    # the text columns stay categoricals with the fallback rows appended (one string per label, not per row)
+    for column in ("segment_key", "segment_name", "reason"):
+        assert isinstance(rows[column].dtype, pd.CategoricalDtype), column
+    assert rows["reason"].cat.categories.is_unique and len(rows["reason"].cat.categories) < len(rows) // 4
+    assert list(rows.columns) == list(rfm_assignments(df).columns)
