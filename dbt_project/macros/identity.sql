@@ -88,7 +88,7 @@
     {%- set existing = adapter.get_relation(database=seed.database, schema=seed.schema, identifier=seed.identifier) -%}
     {%- if existing is none -%}{{ return(none) }}{%- endif -%}
     {%- set result = run_query(
-        "select distinct value from " ~ existing ~ " where field = '" ~ field ~ "' and match_type = 'pattern' order by value"
+        "select distinct value from " ~ existing ~ " where field = '" ~ field ~ "' and match_type = 'pattern' and value is not null order by value"
     ) -%}
     {{ return(result.columns[0].values() | list) }}
 {%- endmacro %}

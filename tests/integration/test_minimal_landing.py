@@ -57,3 +57,11 @@ def test_crm_export_alone_gets_every_customer_a_segment(segments_home):
         ).fetchall() == [("behavioural", "fallback_not_profiled", 63, 1.0), ("rfm", "rfm_not_profiled", 63, 1.0)]
         assert n("select list(extra_columns)[1][1] from audit.ingest_ledger") == "loyalty_tier"
         assert n("select last_name from marts.customers where email = 'ann3@smith-family.co.uk'") == "Smith, 3"
+
+    # the pattern hits above came from constant regexes (compiled once), not from the join on the blocklist
+    # the model falls back to when the seed is no table (parse time, unit tests)
+    (compiled,) = (segments_home / "dbt" / "target").glob(
+        "identity_input_models-*/compiled/segments_warehouse/models/intermediate/identity/int_identity_candidates.sql"
+    )
+    sql = compiled.read_text(encoding="utf-8")
+    assert "regexp_matches(phone_nsn, '^0+$')" in sql and "regexp_matches(s.phone_nsn, b.value)" not in sql

@@ -101,3 +101,14 @@ def test_a_key_shared_by_too_many_records_links_nobody(con):
     rows = [candidate(f"crm:C{i}", first_name_key="anna", last_name_key="smith", email_key="orders@shop.com") for i in range(5)]
     assert _edges(con, rows, limit=3) == set()
     assert con.execute("select field, value, records from identity_shared_keys").fetchall() == [("email", "orders@shop.com", 5)]
+
+
+def test_records_are_numbered_by_record_id_and_a_repeated_id_is_refused(con):
+    create_candidates(con, "candidates", [candidate("erp:A2"), candidate("crm:C1"), candidate("crm:C2")])
+    assert load_records(con, "candidates") == 3
+    assert con.execute("select record_id, node from identity_records").fetchall() == [
+        ("crm:C1", 0), ("crm:C2", 1), ("erp:A2", 2)
+    ]
+    create_candidates(con, "candidates", [candidate("crm:C1"), candidate("crm:C1"), candidate("crm:C2")])
+    with pytest.raises(ValueError, match="record_id must be unique"):
+        load_records(con, "candidates")
