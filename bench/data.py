@@ -36,6 +36,7 @@ def reusable(data: Path, persons: int, seed: int, volumes: Mapping[str, float]) 
         return False
     meta = json.loads(manifest.read_text())
     return (
-        meta.get("customers") == persons and meta.get("seed") == seed
+        meta.get("customers") == persons
+        and meta.get("seed") == seed
         and all(meta.get(name) == value for name, value in volumes.items())
     )

@@ -71,8 +71,12 @@ def _step_windows(dagster_home: Path) -> tuple[list[StepWindow], list[tuple[str,
         run = instance.get_runs(limit=1)[0]
         records = instance.get_records_for_run(
             run.run_id,
-            of_type={DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE,
-                     DagsterEventType.ASSET_MATERIALIZATION},
+            of_type={
+                DagsterEventType.STEP_START,
+                DagsterEventType.STEP_SUCCESS,
+                DagsterEventType.STEP_FAILURE,
+                DagsterEventType.ASSET_MATERIALIZATION,
+            },
             limit=100_000,
         ).records
     starts: dict[str, float] = {}
@@ -132,17 +136,33 @@ def _generate(persons: int, seed: int, data: Path, log_dir: Path) -> dict:
     if record.exists() and reusable(data, persons, seed, VOLUMES):
         return {**json.loads(record.read_text()), "reused": True}
     command = _segments_command() + [
-        "generate", "--customers", str(persons), "--seed", str(seed), "--out", str(data),
-        "--orders-per-customer", str(VOLUMES["orders_per_customer"]), "--lines-per-order", str(VOLUMES["lines_per_order"]),
-        "--tickets-per-customer", str(VOLUMES["tickets_per_customer"]), "--duplicate-rate", str(VOLUMES["duplicate_rate"]),
+        "generate",
+        "--customers",
+        str(persons),
+        "--seed",
+        str(seed),
+        "--out",
+        str(data),
+        "--orders-per-customer",
+        str(VOLUMES["orders_per_customer"]),
+        "--lines-per-order",
+        str(VOLUMES["lines_per_order"]),
+        "--tickets-per-customer",
+        str(VOLUMES["tickets_per_customer"]),
+        "--duplicate-rate",
+        str(VOLUMES["duplicate_rate"]),
     ]
     m = run_measured(command, log_path=log_dir / "generate.log")
     if m.returncode != 0:
         raise RuntimeError(f"generation failed, see {log_dir / 'generate.log'}")
     meta = json.loads((data / "truth" / "manifest.json").read_text())
     landing_bytes = sum(p.stat().st_size for p in (data / "landing").rglob("*") if p.is_file())
-    result = {"seconds": round(m.seconds, 2), "peak_gib": round(gib(m.peak_rss_bytes), 2), "rows": meta["rows"],
-              "landing_bytes": landing_bytes}
+    result = {
+        "seconds": round(m.seconds, 2),
+        "peak_gib": round(gib(m.peak_rss_bytes), 2),
+        "rows": meta["rows"],
+        "landing_bytes": landing_bytes,
+    }
     record.write_text(json.dumps(result, indent=2))
     return {**result, "reused": False}
 
@@ -177,8 +197,12 @@ def bench_scale(persons: int, workdir: Path, seed: int = 7, out=sys.stdout) -> d
     shutil.rmtree(home, ignore_errors=True)
     print(f"[{persons:,} persons] full pipeline run in fresh {home}", file=out, flush=True)
     full = _pipeline_run(home, landing, logs / "run-full.log")
-    print(f"[{persons:,} persons] full run {full['total_seconds']:.1f} s, peak {full['total_peak_gib']:.2f} GiB; "
-          "re-run without new files", file=out, flush=True)
+    print(
+        f"[{persons:,} persons] full run {full['total_seconds']:.1f} s, peak {full['total_peak_gib']:.2f} GiB; "
+        "re-run without new files",
+        file=out,
+        flush=True,
+    )
     rerun = _pipeline_run(home, landing, logs / "run-again.log")
     print(f"[{persons:,} persons] re-run {rerun['total_seconds']:.1f} s; DuckDB floor", file=out, flush=True)
     floor = _reference("floor", landing, base / "floor.duckdb", logs / "floor.log")
@@ -188,8 +212,13 @@ def bench_scale(persons: int, workdir: Path, seed: int = 7, out=sys.stdout) -> d
     core_seconds = sum(full["seconds"][s] for s in CORE_STAGES)
     core_peak = max(full["peak_gib"][s] for s in CORE_STAGES)
     result = {
-        "persons": persons, "seed": seed, "generation": generation, "full": full, "rerun": rerun,
-        "floor": floor, "pandas": pandas_,
+        "persons": persons,
+        "seed": seed,
+        "generation": generation,
+        "full": full,
+        "rerun": rerun,
+        "floor": floor,
+        "pandas": pandas_,
         "ratios": {
             "pipeline_over_floor": round(full["total_seconds"] / floor["seconds"], 2),
             "pipeline_over_pandas": round(full["total_seconds"] / pandas_["seconds"], 2),
@@ -205,16 +234,46 @@ def bench_scale(persons: int, workdir: Path, seed: int = 7, out=sys.stdout) -> d
 
 def machine() -> dict:
     """What the figures were measured on."""
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor() or "unknown")
-    mem_kb = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                   if line.startswith("MemTotal")), 0)
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
+    mem_kb = next(
+        (
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        ),
+        0,
+    )
     from importlib.metadata import version
 
-    packages = {p: version(p) for p in ("duckdb", "dagster", "dbt-core", "dbt-duckdb", "mlflow", "scikit-learn",
-                                        "great-expectations", "splink", "pandas")}
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_kb / 2**20, 1), "os": platform.platform(),
-            "python": platform.python_version(), "packages": packages}
+    packages = {
+        p: version(p)
+        for p in (
+            "duckdb",
+            "dagster",
+            "dbt-core",
+            "dbt-duckdb",
+            "mlflow",
+            "scikit-learn",
+            "great-expectations",
+            "splink",
+            "pandas",
+        )
+    }
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kb / 2**20, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "packages": packages,
+    }
 
 
 def _f(x: float | None, unit: str = "") -> str:
@@ -226,12 +285,15 @@ def render_markdown(report: dict) -> str:
     m = report["machine"]
     lines = [
         f"Machine: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB RAM, {m['os']}, Python {m['python']}; "
-        + ", ".join(f"{k} {v}" for k, v in m["packages"].items()) + f". Measured {report['measured_at']}.",
+        + ", ".join(f"{k} {v}" for k, v in m["packages"].items())
+        + f". Measured {report['measured_at']}.",
         "",
         "Wall seconds per stage of a full run in a fresh `SEGMENTS_HOME` (peak memory of the whole process "
         "tree in GiB below each):",
         "",
-        "| persons | orders | order lines | landing | generate | " + " | ".join(STAGES) + " | **total** | re-run, no new files |",
+        "| persons | orders | order lines | landing | generate | "
+        + " | ".join(STAGES)
+        + " | **total** | re-run, no new files |",
         "|---:|---:|---:|---:|---:|" + "---:|" * len(STAGES) + "---:|---:|",
     ]
     for r in report["scales"]:
@@ -244,7 +306,10 @@ def render_markdown(report: dict) -> str:
             + f" | **{_f(full['total_seconds'], ' s')}** | {_f(rerun['total_seconds'], ' s')} |"
         )
         lines.append(
-            "| peak GiB | | | | " + _f(g["peak_gib"]) + " | " + " | ".join(f"{full['peak_gib'][s]:.2f}" for s in STAGES)
+            "| peak GiB | | | | "
+            + _f(g["peak_gib"])
+            + " | "
+            + " | ".join(f"{full['peak_gib'][s]:.2f}" for s in STAGES)
             + f" | **{full['total_peak_gib']:.2f}** | {rerun['total_peak_gib']:.2f} |"
         )
     lines += [
@@ -252,14 +317,19 @@ def render_markdown(report: dict) -> str:
         "References on the same files, and the ratios (targets at 1M: pipeline / floor <= 2.5, peak <= 4 GiB, "
         "pandas / core path >= 1.5, core peak / pandas peak <= 0.33, re-run / full <= 0.10):",
         "",
-        "| persons | DuckDB floor | floor peak | pandas script | pandas peak | pipeline / floor | core path (ingest, features, training, scoring) | core peak | pandas / core | core peak / pandas peak | re-run / full |",
+        (
+            "| persons | DuckDB floor | floor peak | pandas script | pandas peak | pipeline / floor "
+            "| core path (ingest, features, training, scoring) | core peak | pandas / core "
+            "| core peak / pandas peak | re-run / full |"
+        ),
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["scales"]:
         q = r["ratios"]
         lines.append(
             f"| {r['persons']:,} | {r['floor']['seconds']:.1f} s | {r['floor']['peak_gib']:.2f} GiB | "
-            f"{r['pandas']['seconds']:.1f} s | {r['pandas']['peak_gib']:.2f} GiB | **{q['pipeline_over_floor']:.2f}** | "
+            f"{r['pandas']['seconds']:.1f} s | {r['pandas']['peak_gib']:.2f} GiB | "
+            f"**{q['pipeline_over_floor']:.2f}** | "
             f"{r['core']['seconds']:.1f} s | {r['core']['peak_gib']:.2f} GiB | **{q['pandas_over_core']:.2f}** | "
             f"**{q['core_peak_over_pandas_peak']:.2f}** | **{q['rerun_over_full']:.3f}** |"
         )
@@ -284,13 +354,19 @@ def update_benchmarks(path: Path, markdown: str) -> None:
     path.write_text(text)
 
 
-def bench_pipeline(scales: list[int], workdir: Path, seed: int = 7, benchmarks_md: Path | None = None, out=sys.stdout) -> dict:
+def bench_pipeline(
+    scales: list[int], workdir: Path, seed: int = 7, benchmarks_md: Path | None = None, out=sys.stdout
+) -> dict:
     """Run `bench_scale` for every scale; write the combined report (and BENCHMARKS.md when asked)."""
     from datetime import UTC, datetime
 
     workdir.mkdir(parents=True, exist_ok=True)
-    report = {"machine": machine(), "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "volumes": VOLUMES,
-              "scales": [bench_scale(n, workdir, seed, out) for n in scales]}
+    report = {
+        "machine": machine(),
+        "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "volumes": VOLUMES,
+        "scales": [bench_scale(n, workdir, seed, out) for n in scales],
+    }
     (workdir / "bench_report.json").write_text(json.dumps(report, indent=2))
     markdown = render_markdown(report)
     (workdir / "bench_report.md").write_text(markdown + "\n")

@@ -19,8 +19,14 @@ import time
 from pathlib import Path
 
 CSV_TABLES = (
-    "crm/customers", "crm/consents", "erp/accounts", "erp/orders", "erp/order_lines", "erp/payments",
-    "support/tickets", "erp/fx_rates",
+    "crm/customers",
+    "crm/consents",
+    "erp/accounts",
+    "erp/orders",
+    "erp/order_lines",
+    "erp/payments",
+    "support/tickets",
+    "erp/fx_rates",
 )
 
 
@@ -92,7 +98,9 @@ def pandas_reference(landing: Path, out: Path, k: int = 7, seed: int = 7) -> dic
     from sklearn.preprocessing import StandardScaler
 
     def read(table: str, usecols: list[str]) -> pd.DataFrame:
-        frames = [pd.read_csv(p, usecols=usecols, dtype=str, on_bad_lines="skip") for p in _files(landing, table, ".csv")]
+        frames = [
+            pd.read_csv(p, usecols=usecols, dtype=str, on_bad_lines="skip") for p in _files(landing, table, ".csv")
+        ]
         return pd.concat(frames, ignore_index=True)
 
     orders = read("erp/orders", ["order_id", "erp_account_id", "ordered_at", "currency"])
@@ -111,7 +119,12 @@ def pandas_reference(landing: Path, out: Path, k: int = 7, seed: int = 7) -> dic
     df = orders.merge(amounts, on="order_id", how="left")
     df["order_date"] = df["ordered_at"].dt.normalize().astype(fx["rate_date"].dtype)
     df = pd.merge_asof(
-        df.sort_values("order_date"), fx, left_on="order_date", right_on="rate_date", by="currency", direction="backward"
+        df.sort_values("order_date"),
+        fx,
+        left_on="order_date",
+        right_on="rate_date",
+        by="currency",
+        direction="backward",
     )
     df["amount_eur"] = df["amount"] * df["rate_to_eur"].fillna(1.0)
     as_of = df["ordered_at"].max()

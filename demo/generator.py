@@ -27,8 +27,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from demo import names as N
 
@@ -38,17 +36,102 @@ SEGMENT_SHARES = (0.10, 0.20, 0.15, 0.15, 0.20, 0.10, 0.10)
 # basket size factor, discounted-line probability, return probability, channel mix (web, app, store, phone),
 # relative ticket rate, CSAT centre, relative event rate
 PROFILES = {
-    "champions": dict(orders=3.0, start=(500, 1300), end=(0, 20), basket=1.6, disc=0.08, ret=0.03, chan=(0.45, 0.45, 0.07, 0.03), tickets=0.5, csat=4.5, events=2.0),
-    "loyal_regulars": dict(orders=1.6, start=(500, 1300), end=(0, 45), basket=1.0, disc=0.08, ret=0.03, chan=(0.35, 0.10, 0.50, 0.05), tickets=0.5, csat=4.2, events=1.0),
-    "discount_driven": dict(orders=1.2, start=(300, 1300), end=(0, 90), basket=0.8, disc=0.75, ret=0.05, chan=(0.60, 0.30, 0.08, 0.02), tickets=0.6, csat=3.9, events=1.5),
-    "at_risk": dict(orders=1.1, start=(600, 1300), end=(180, 400), basket=1.1, disc=0.10, ret=0.04, chan=(0.40, 0.20, 0.35, 0.05), tickets=0.6, csat=3.6, events=0.5),
-    "dormant": dict(orders=0.25, start=(700, 1400), end=(420, 700), basket=0.8, disc=0.08, ret=0.04, chan=(0.40, 0.10, 0.40, 0.10), tickets=0.2, csat=3.8, events=0.2),
-    "new": dict(orders=0.25, start=(10, 60), end=(0, 10), basket=1.0, disc=0.10, ret=0.02, chan=(0.50, 0.40, 0.08, 0.02), tickets=0.4, csat=4.2, events=1.5),
-    "support_heavy": dict(orders=1.0, start=(300, 1300), end=(0, 90), basket=1.0, disc=0.10, ret=0.25, chan=(0.40, 0.20, 0.30, 0.10), tickets=6.0, csat=2.0, events=1.0),
+    "champions": {
+        "orders": 3.0,
+        "start": (500, 1300),
+        "end": (0, 20),
+        "basket": 1.6,
+        "disc": 0.08,
+        "ret": 0.03,
+        "chan": (0.45, 0.45, 0.07, 0.03),
+        "tickets": 0.5,
+        "csat": 4.5,
+        "events": 2.0,
+    },
+    "loyal_regulars": {
+        "orders": 1.6,
+        "start": (500, 1300),
+        "end": (0, 45),
+        "basket": 1.0,
+        "disc": 0.08,
+        "ret": 0.03,
+        "chan": (0.35, 0.10, 0.50, 0.05),
+        "tickets": 0.5,
+        "csat": 4.2,
+        "events": 1.0,
+    },
+    "discount_driven": {
+        "orders": 1.2,
+        "start": (300, 1300),
+        "end": (0, 90),
+        "basket": 0.8,
+        "disc": 0.75,
+        "ret": 0.05,
+        "chan": (0.60, 0.30, 0.08, 0.02),
+        "tickets": 0.6,
+        "csat": 3.9,
+        "events": 1.5,
+    },
+    "at_risk": {
+        "orders": 1.1,
+        "start": (600, 1300),
+        "end": (180, 400),
+        "basket": 1.1,
+        "disc": 0.10,
+        "ret": 0.04,
+        "chan": (0.40, 0.20, 0.35, 0.05),
+        "tickets": 0.6,
+        "csat": 3.6,
+        "events": 0.5,
+    },
+    "dormant": {
+        "orders": 0.25,
+        "start": (700, 1400),
+        "end": (420, 700),
+        "basket": 0.8,
+        "disc": 0.08,
+        "ret": 0.04,
+        "chan": (0.40, 0.10, 0.40, 0.10),
+        "tickets": 0.2,
+        "csat": 3.8,
+        "events": 0.2,
+    },
+    "new": {
+        "orders": 0.25,
+        "start": (10, 60),
+        "end": (0, 10),
+        "basket": 1.0,
+        "disc": 0.10,
+        "ret": 0.02,
+        "chan": (0.50, 0.40, 0.08, 0.02),
+        "tickets": 0.4,
+        "csat": 4.2,
+        "events": 1.5,
+    },
+    "support_heavy": {
+        "orders": 1.0,
+        "start": (300, 1300),
+        "end": (0, 90),
+        "basket": 1.0,
+        "disc": 0.10,
+        "ret": 0.25,
+        "chan": (0.40, 0.20, 0.30, 0.10),
+        "tickets": 6.0,
+        "csat": 2.0,
+        "events": 1.0,
+    },
 }
 BAD_KINDS = (
-    "parse_error", "type_error", "missing_required", "negative_quantity", "negative_amount",
-    "unknown_currency", "future_date", "invalid_value", "orphan_reference", "duplicate_key",
+    "parse_error",
+    "type_error",
+    "missing_required",
+    "negative_quantity",
+    "negative_amount",
+    "unknown_currency",
+    "future_date",
+    "invalid_value",
+    "orphan_reference",
+    "duplicate_key",
 )
 DATA_START = np.datetime64("2023-01-01T00:00:00")
 PARSE_MARKER = "__BROKEN_LINE__"
@@ -64,9 +147,16 @@ class GenerationSummary:
     elapsed_seconds: float = 0.0
 
     def describe(self) -> str:
-        lines = [f"Generated {self.customers:,} persons (seed {self.seed}) in {self.elapsed_seconds:.1f} s into {self.out_dir}"]
+        lines = [
+            f"Generated {self.customers:,} persons (seed {self.seed}) "
+            f"in {self.elapsed_seconds:.1f} s into {self.out_dir}"
+        ]
         lines += [f"  {t:<20} {n:>12,} rows" for t, n in self.rows.items()]
-        lines.append(f"  bad rows planted: {sum(self.bad_rows.values()):,} (" + ", ".join(f"{k} {v}" for k, v in sorted(self.bad_rows.items())) + ")")
+        lines.append(
+            f"  bad rows planted: {sum(self.bad_rows.values()):,} ("
+            + ", ".join(f"{k} {v}" for k, v in sorted(self.bad_rows.items()))
+            + ")"
+        )
         lines.append(f"  landing: {self.out_dir / 'landing'}   truth: {self.out_dir / 'truth'}")
         return "\n".join(lines)
 
@@ -134,16 +224,23 @@ def _persons(rng: np.random.Generator, n: int, as_of: np.datetime64) -> pd.DataF
         m = country == c
         k = rng.integers(0, len(cities), m.sum())
         city[m] = np.array([x[0] for x in cities], dtype=object)[k]
-        postal[m] = np.char.add(np.array([x[1] for x in cities])[k], np.char.zfill(rng.integers(0, 999, m.sum()).astype(str), 3))
+        postal[m] = np.char.add(
+            np.array([x[1] for x in cities])[k], np.char.zfill(rng.integers(0, 999, m.sum()).astype(str), 3)
+        )
         provider[m] = _pick(rng, providers, m.sum())
         cc[m] = code
     segment = np.array(SEGMENTS)[rng.choice(len(SEGMENTS), n, p=SEGMENT_SHARES)]
     pid = np.arange(n)
-    local = (_fold(_s(first)).str.lower() + "." + _fold(_s(last)).str.lower().str.replace(" ", "", regex=False) + pid.astype(str))
+    local = (
+        _fold(_s(first)).str.lower()
+        + "."
+        + _fold(_s(last)).str.lower().str.replace(" ", "", regex=False)
+        + pid.astype(str)
+    )
     email = local + "@" + _s(provider)
     area = rng.integers(20, 99, n).astype(str)
     number = np.char.zfill(rng.integers(0, 9_999_999, n).astype(str), 7)
-    birth = (np.datetime64("1950-01-01") + rng.integers(0, 365 * 55, n).astype("timedelta64[D]"))
+    birth = np.datetime64("1950-01-01") + rng.integers(0, 365 * 55, n).astype("timedelta64[D]")
     df = pd.DataFrame(
         {
             "person_id": pid,
@@ -172,7 +269,12 @@ def _persons(rng: np.random.Generator, n: int, as_of: np.datetime64) -> pd.DataF
     df.loc[hh, "household_id"] = prev
     share_phone = rng.random(len(hh)) < 0.5
     df.loc[hh[share_phone], ["area", "number"]] = df.loc[prev[share_phone], ["area", "number"]].to_numpy()
-    family = "family." + _fold(_s(df.loc[prev[~share_phone], "last_name"].to_numpy())).str.lower().str.replace(" ", "", regex=False) + prev[~share_phone].astype(str) + "@gmail.com"
+    family = (
+        "family."
+        + _fold(_s(df.loc[prev[~share_phone], "last_name"].to_numpy())).str.lower().str.replace(" ", "", regex=False)
+        + prev[~share_phone].astype(str)
+        + "@gmail.com"
+    )
     df.loc[hh[~share_phone], "email"] = family.to_numpy()
     df.loc[prev[~share_phone], "email"] = family.to_numpy()
     df["phone_e164"] = "+" + df["cc"] + df["area"] + df["number"]
@@ -199,7 +301,9 @@ def _phone_variants(rng: np.random.Generator, p: pd.DataFrame, idx: np.ndarray) 
 # tables
 
 
-def _crm_customers(rng, p: pd.DataFrame, duplicate_rate: float, created: np.ndarray, as_of) -> tuple[pd.DataFrame, np.ndarray]:
+def _crm_customers(
+    rng, p: pd.DataFrame, duplicate_rate: float, created: np.ndarray, as_of
+) -> tuple[pd.DataFrame, np.ndarray]:
     n = len(p)
     dup = np.flatnonzero(rng.random(n) < duplicate_rate)
     person = np.concatenate([np.arange(n), dup])
@@ -228,22 +332,26 @@ def _crm_customers(rng, p: pd.DataFrame, duplicate_rate: float, created: np.ndar
     order = rng.permutation(m)  # CRM ids must not reveal persons
     crm_id = np.empty(m, dtype=object)
     crm_id[order] = _id("C", np.arange(1, m + 1), 7)
-    df = pd.DataFrame(
-        {
-            "crm_customer_id": crm_id,
-            "first_name": first.to_numpy(),
-            "last_name": last.to_numpy(),
-            "email": email.to_numpy(),
-            "phone": phone,
-            "street": p["street"].to_numpy()[person],
-            "city": p["city"].to_numpy()[person],
-            "postal_code": p["postal_code"].to_numpy()[person],
-            "country": p["country"].to_numpy()[person],
-            "birth_date": np.datetime_as_string(p["birth_date"].to_numpy()[person].astype("datetime64[D]")),
-            "created_at": _ts(created_at),
-            "updated_at": np.where(np.isnat(updated), None, _ts(updated)),
-        }
-    ).iloc[np.argsort(order)].reset_index(drop=True)
+    df = (
+        pd.DataFrame(
+            {
+                "crm_customer_id": crm_id,
+                "first_name": first.to_numpy(),
+                "last_name": last.to_numpy(),
+                "email": email.to_numpy(),
+                "phone": phone,
+                "street": p["street"].to_numpy()[person],
+                "city": p["city"].to_numpy()[person],
+                "postal_code": p["postal_code"].to_numpy()[person],
+                "country": p["country"].to_numpy()[person],
+                "birth_date": np.datetime_as_string(p["birth_date"].to_numpy()[person].astype("datetime64[D]")),
+                "created_at": _ts(created_at),
+                "updated_at": np.where(np.isnat(updated), None, _ts(updated)),
+            }
+        )
+        .iloc[np.argsort(order)]
+        .reset_index(drop=True)
+    )
     person = person[np.argsort(order)]
     return df, person
 
@@ -269,7 +377,9 @@ def _erp_accounts(rng, p, crm: pd.DataFrame, crm_person: np.ndarray, buyers: np.
     e = rng.random(m)
     changed = e < 0.10
     new_provider = _pick(rng, ["gmail.com", "outlook.com", "icloud.com", "proton.me"], changed.sum())
-    email[changed] = (email[changed].str.split("@").str[0].str.replace(".", "_", regex=False) + "@").to_numpy(dtype=object) + new_provider
+    email[changed] = (email[changed].str.split("@").str[0].str.replace(".", "_", regex=False) + "@").to_numpy(
+        dtype=object
+    ) + new_provider
     cased = (e >= 0.10) & (e < 0.20)
     email[cased] = (" " + email[cased].str.capitalize() + " ").to_numpy()
     email[(e >= 0.20) & (e < 0.24)] = None
@@ -394,7 +504,9 @@ def _orders(rng, p, acct_person: np.ndarray, count, start, end, lines_per_order:
             "paid_at": np.minimum(ordered[paid] + rng.integers(0, 3600, len(paid)).astype("timedelta64[s]"), as_of),
             "amount": net[paid],
             "currency": _dict(currencies, currency[paid]),
-            "method": _dict(["card", "paypal", "bank_transfer", "gift_card"], rng.choice(4, len(paid), p=[0.6, 0.25, 0.1, 0.05])),
+            "method": _dict(
+                ["card", "paypal", "bank_transfer", "gift_card"], rng.choice(4, len(paid), p=[0.6, 0.25, 0.1, 0.05])
+            ),
         }
     )
     return orders, lines, payments
@@ -413,11 +525,12 @@ def _fx_rates(rng, as_of) -> pd.DataFrame:
     days = np.arange(np.datetime64("2022-12-01"), as_of.astype("datetime64[D]") + 1)
     frames = []
     for cur, level in N.FX_LEVELS.items():
-        if cur == "EUR":
-            rate = np.ones(len(days))
-        else:
-            rate = level * np.exp(np.cumsum(rng.normal(0, 0.004, len(days))))
-        frames.append(pd.DataFrame({"rate_date": np.datetime_as_string(days), "currency": cur, "rate_to_eur": np.char.mod("%.6f", rate)}))
+        rate = np.ones(len(days)) if cur == "EUR" else level * np.exp(np.cumsum(rng.normal(0, 0.004, len(days))))
+        frames.append(
+            pd.DataFrame(
+                {"rate_date": np.datetime_as_string(days), "currency": cur, "rate_to_eur": np.char.mod("%.6f", rate)}
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -455,9 +568,13 @@ def _tickets(rng, p, acct, acct_person, start, end, tickets_per_customer: float,
             "erp_account_id": account[order],
             "created_at": _ts(created)[order],
             "resolved_at": np.where(unresolved, "", _ts(np.minimum(resolved, as_of)))[order],
-            "channel": np.array(["email", "phone", "chat", "web"], dtype=object)[rng.choice(4, k, p=[0.4, 0.25, 0.25, 0.1])],
+            "channel": np.array(["email", "phone", "chat", "web"], dtype=object)[
+                rng.choice(4, k, p=[0.4, 0.25, 0.25, 0.1])
+            ],
             "category": _pick(rng, N.TICKET_CATEGORIES, k),
-            "priority": np.array(["low", "normal", "high", "urgent"], dtype=object)[rng.choice(4, k, p=[0.2, 0.6, 0.15, 0.05])],
+            "priority": np.array(["low", "normal", "high", "urgent"], dtype=object)[
+                rng.choice(4, k, p=[0.2, 0.6, 0.15, 0.05])
+            ],
             "csat_score": csat[order],
         }
     )
@@ -475,7 +592,10 @@ def _consents(rng, crm: pd.DataFrame, as_of) -> pa.Table:
         rec += [np.arange(m), revoke]
         purpose += [np.full(m, code), np.full(len(revoke), code)]
         granted += [g, np.zeros(len(revoke), dtype=bool)]
-        at += [created, np.minimum(created[revoke] + rng.integers(30, 300, len(revoke)).astype("timedelta64[D]"), as_of)]
+        at += [
+            created,
+            np.minimum(created[revoke] + rng.integers(30, 300, len(revoke)).astype("timedelta64[D]"), as_of),
+        ]
     rec = np.concatenate(rec)
     return pa.table(
         {
@@ -515,7 +635,10 @@ def _events(rng, p, crm, crm_person, start, end, events_per_customer: float, as_
             "anonymous_id": person * 7 + is_app,
             "crm_customer_id": crm_ids.take(pa.array(first_crm[person], mask=~logged_in)),
             "email": emails.take(pa.array(person, mask=~by_email)),
-            "event_type": _dict(["page_view", "product_view", "add_to_cart", "checkout", "login"], rng.choice(5, k, p=[0.45, 0.3, 0.12, 0.05, 0.08])),
+            "event_type": _dict(
+                ["page_view", "product_view", "add_to_cart", "checkout", "login"],
+                rng.choice(5, k, p=[0.45, 0.3, 0.12, 0.05, 0.08]),
+            ),
             "device": _dict(["desktop", "mobile", "tablet"], device),
             "channel": _dict(["web", "app"], is_app.astype(int)),
         }
@@ -543,47 +666,70 @@ def _plant_placeholders(rng: np.random.Generator, crm: pd.DataFrame, accounts: p
 # table -> {kind: (column, bad value or callable(rng, n) -> values)}; the first column is the key
 CORRUPTIONS = {
     "crm/customers": {
-        "parse_error": ("first_name", PARSE_MARKER), "type_error": ("created_at", "yesterday"),
-        "missing_required": ("created_at", ""), "future_date": ("created_at", "2099-03-01T10:00:00"),
+        "parse_error": ("first_name", PARSE_MARKER),
+        "type_error": ("created_at", "yesterday"),
+        "missing_required": ("created_at", ""),
+        "future_date": ("created_at", "2099-03-01T10:00:00"),
         "duplicate_key": ("first_name", "Duplicate"),
     },
     "crm/consents": {
-        "type_error": ("is_granted", "maybe"), "missing_required": ("purpose", ""),
-        "invalid_value": ("purpose", "telepathy"), "orphan_reference": ("crm_customer_id", "C9999999"),
+        "type_error": ("is_granted", "maybe"),
+        "missing_required": ("purpose", ""),
+        "invalid_value": ("purpose", "telepathy"),
+        "orphan_reference": ("crm_customer_id", "C9999999"),
         "duplicate_key": ("purpose", "marketing_sms"),
     },
     "erp/accounts": {
-        "parse_error": ("last_name", PARSE_MARKER), "type_error": ("created_at", "last week"),
-        "missing_required": ("created_at", ""), "future_date": ("created_at", "2099-01-15T08:00:00"),
+        "parse_error": ("last_name", PARSE_MARKER),
+        "type_error": ("created_at", "last week"),
+        "missing_required": ("created_at", ""),
+        "future_date": ("created_at", "2099-01-15T08:00:00"),
         "duplicate_key": ("first_name", "Duplicate"),
     },
     "erp/orders": {
-        "parse_error": ("channel", PARSE_MARKER), "type_error": ("ordered_at", "31/02/2024"),
-        "missing_required": ("status", ""), "unknown_currency": ("currency", "XYZ"),
-        "future_date": ("ordered_at", "2099-06-01T12:00:00"), "invalid_value": ("channel", "fax"),
-        "orphan_reference": ("erp_account_id", "A9999999"), "duplicate_key": ("status", "cancelled"),
+        "parse_error": ("channel", PARSE_MARKER),
+        "type_error": ("ordered_at", "31/02/2024"),
+        "missing_required": ("status", ""),
+        "unknown_currency": ("currency", "XYZ"),
+        "future_date": ("ordered_at", "2099-06-01T12:00:00"),
+        "invalid_value": ("channel", "fax"),
+        "orphan_reference": ("erp_account_id", "A9999999"),
+        "duplicate_key": ("status", "cancelled"),
     },
     "erp/order_lines": {
-        "parse_error": ("category", PARSE_MARKER), "type_error": ("quantity", "two"),
-        "missing_required": ("product_id", ""), "negative_quantity": ("quantity", "-2"),
-        "orphan_reference": ("order_id", "O999999999"), "duplicate_key": ("quantity", "7"),
+        "parse_error": ("category", PARSE_MARKER),
+        "type_error": ("quantity", "two"),
+        "missing_required": ("product_id", ""),
+        "negative_quantity": ("quantity", "-2"),
+        "orphan_reference": ("order_id", "O999999999"),
+        "duplicate_key": ("quantity", "7"),
     },
     "erp/payments": {
-        "parse_error": ("method", PARSE_MARKER), "type_error": ("amount", "12,50 EUR"),
-        "missing_required": ("paid_at", ""), "negative_amount": ("amount", "-19.99"),
-        "unknown_currency": ("currency", "XYZ"), "future_date": ("paid_at", "2099-02-02T02:02:02"),
-        "invalid_value": ("method", "barter"), "orphan_reference": ("order_id", "O999999998"),
+        "parse_error": ("method", PARSE_MARKER),
+        "type_error": ("amount", "12,50 EUR"),
+        "missing_required": ("paid_at", ""),
+        "negative_amount": ("amount", "-19.99"),
+        "unknown_currency": ("currency", "XYZ"),
+        "future_date": ("paid_at", "2099-02-02T02:02:02"),
+        "invalid_value": ("method", "barter"),
+        "orphan_reference": ("order_id", "O999999998"),
         "duplicate_key": ("method", "gift_card"),
     },
     "support/tickets": {
-        "parse_error": ("category", PARSE_MARKER), "type_error": ("created_at", "tomorrow"),
-        "missing_required": ("channel", ""), "future_date": ("created_at", "2099-05-05T05:05:05"),
-        "invalid_value": ("csat_score", "9"), "duplicate_key": ("category", "billing"),
+        "parse_error": ("category", PARSE_MARKER),
+        "type_error": ("created_at", "tomorrow"),
+        "missing_required": ("channel", ""),
+        "future_date": ("created_at", "2099-05-05T05:05:05"),
+        "invalid_value": ("csat_score", "9"),
+        "duplicate_key": ("category", "billing"),
     },
     "events/events": {
-        "parse_error": ("device", PARSE_MARKER), "type_error": ("occurred_at", "not a time"),
-        "missing_required": ("anonymous_id", None), "future_date": ("occurred_at", "2099-07-07T07:07:07"),
-        "invalid_value": ("event_type", "teleport"), "duplicate_key": ("event_type", "login"),
+        "parse_error": ("device", PARSE_MARKER),
+        "type_error": ("occurred_at", "not a time"),
+        "missing_required": ("anonymous_id", None),
+        "future_date": ("occurred_at", "2099-07-07T07:07:07"),
+        "invalid_value": ("event_type", "teleport"),
+        "duplicate_key": ("event_type", "login"),
     },
 }
 
@@ -643,7 +789,9 @@ def _write_table(con, rng, table: str, data, rate: float, path: Path) -> tuple[i
         if c == key:
             expr = f"case when b.kind = 'duplicate_key' then {value} else b.new_key::varchar end"
         else:
-            whens = " ".join(f"when '{k}' then {_sql_literal(v)}" for k, (col, v) in CORRUPTIONS.get(table, {}).items() if col == c)
+            whens = " ".join(
+                f"when '{k}' then {_sql_literal(v)}" for k, (col, v) in CORRUPTIONS.get(table, {}).items() if col == c
+            )
             expr = f"case b.kind {whens} else {value} end" if whens else value
         bad_cols.append(f"{expr} as {c}")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -673,15 +821,19 @@ def _write_table(con, rng, table: str, data, rate: float, path: Path) -> tuple[i
     record_number = np.ceil(pos).astype(np.int64) + rank_among_bad + 1
     keys = bad["new_key"].to_numpy(dtype=object)
     keys[dup] = [dup_keys[i] for i in src[dup]]
-    truth = pd.DataFrame(
-        {
-            "source_table": table.replace("/", "."),
-            "file": f"{table}/{path.name}",
-            "record_number": record_number,
-            "record_key": keys,
-            "kind": kind,
-        }
-    ).sort_values("record_number").reset_index(drop=True)
+    truth = (
+        pd.DataFrame(
+            {
+                "source_table": table.replace("/", "."),
+                "file": f"{table}/{path.name}",
+                "record_number": record_number,
+                "record_key": keys,
+                "kind": kind,
+            }
+        )
+        .sort_values("record_number")
+        .reset_index(drop=True)
+    )
     return n + n_bad, truth
 
 
@@ -718,17 +870,27 @@ def generate(
     buyers = count > 0
     accounts, acct_person = _erp_accounts(rng, persons, crm, crm_person, buyers, first_seen, as_of64)
     _plant_placeholders(np.random.default_rng(seed + 1), crm, accounts, placeholder_rate)
-    orders, lines, payments = _orders(rng, persons, acct_person, count, start, end, lines_per_order, as_of64, N.FX_LEVELS)
+    orders, lines, payments = _orders(
+        rng, persons, acct_person, count, start, end, lines_per_order, as_of64, N.FX_LEVELS
+    )
     tickets, ticket_person = _tickets(rng, persons, accounts, acct_person, start, end, tickets_per_customer, as_of64)
     consents = _consents(rng, crm, as_of64)
-    events, event_person, event_identified = _events(rng, persons, crm, crm_person, start, end, events_per_customer, as_of64)
+    events, event_person, event_identified = _events(
+        rng, persons, crm, crm_person, start, end, events_per_customer, as_of64
+    )
     fx = _fx_rates(rng, as_of64)
 
     landing = out_dir / "landing"
     summary = GenerationSummary(out_dir=out_dir, customers=customers, seed=seed)
     tables = {
-        "crm/customers": crm, "crm/consents": consents, "erp/accounts": accounts, "erp/orders": orders,
-        "erp/order_lines": lines, "erp/payments": payments, "support/tickets": tickets, "events/events": events,
+        "crm/customers": crm,
+        "crm/consents": consents,
+        "erp/accounts": accounts,
+        "erp/orders": orders,
+        "erp/order_lines": lines,
+        "erp/payments": payments,
+        "support/tickets": tickets,
+        "events/events": events,
         "erp/fx_rates": fx,
     }
     truths = []
@@ -744,16 +906,36 @@ def generate(
 
     truth_dir = out_dir / "truth"
     truth_dir.mkdir(parents=True, exist_ok=True)
-    persons[["person_id", "true_segment", "first_name", "last_name", "email", "phone_e164", "country", "household_id"]].rename(
-        columns={"phone_e164": "phone"}
-    ).to_parquet(truth_dir / "persons.parquet", index=False)
+    persons[
+        ["person_id", "true_segment", "first_name", "last_name", "email", "phone_e164", "country", "household_id"]
+    ].rename(columns={"phone_e164": "phone"}).to_parquet(truth_dir / "persons.parquet", index=False)
     event_ids = np.char.add("E", np.char.zfill((np.flatnonzero(event_identified) + 1).astype(str), 10))
     pd.concat(
         [
-            pd.DataFrame({"source_table": "crm.customers", "source_record_id": crm["crm_customer_id"], "person_id": crm_person}),
-            pd.DataFrame({"source_table": "erp.accounts", "source_record_id": accounts["erp_account_id"], "person_id": acct_person}),
-            pd.DataFrame({"source_table": "support.tickets", "source_record_id": tickets["ticket_id"], "person_id": ticket_person}),
-            pd.DataFrame({"source_table": "events.events", "source_record_id": event_ids, "person_id": event_person[event_identified]}),
+            pd.DataFrame(
+                {"source_table": "crm.customers", "source_record_id": crm["crm_customer_id"], "person_id": crm_person}
+            ),
+            pd.DataFrame(
+                {
+                    "source_table": "erp.accounts",
+                    "source_record_id": accounts["erp_account_id"],
+                    "person_id": acct_person,
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "source_table": "support.tickets",
+                    "source_record_id": tickets["ticket_id"],
+                    "person_id": ticket_person,
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "source_table": "events.events",
+                    "source_record_id": event_ids,
+                    "person_id": event_person[event_identified],
+                }
+            ),
         ],
         ignore_index=True,
     ).to_parquet(truth_dir / "source_records.parquet", index=False)
@@ -762,10 +944,17 @@ def generate(
     summary.bad_rows = bad["kind"].value_counts().sort_index().to_dict()
     summary.elapsed_seconds = time.monotonic() - t0
     manifest = {
-        "seed": seed, "customers": customers, "orders_per_customer": orders_per_customer, "lines_per_order": lines_per_order,
-        "tickets_per_customer": tickets_per_customer, "duplicate_rate": duplicate_rate, "bad_row_rate": bad_row_rate,
+        "seed": seed,
+        "customers": customers,
+        "orders_per_customer": orders_per_customer,
+        "lines_per_order": lines_per_order,
+        "tickets_per_customer": tickets_per_customer,
+        "duplicate_rate": duplicate_rate,
+        "bad_row_rate": bad_row_rate,
         "placeholder_rate": placeholder_rate,
-        "events_per_customer": events_per_customer, "as_of": str(as_of or date(2026, 10, 31)), "rows": summary.rows,
+        "events_per_customer": events_per_customer,
+        "as_of": str(as_of or date(2026, 10, 31)),
+        "rows": summary.rows,
         "bad_rows": {k: int(v) for k, v in summary.bad_rows.items()},
     }
     (truth_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))

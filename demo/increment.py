@@ -22,8 +22,13 @@ from demo import names as N
 
 # probability that a person orders in the period, per planted segment
 BUY_PROBABILITY = {
-    "champions": 0.8, "loyal_regulars": 0.55, "discount_driven": 0.45, "new": 0.5, "support_heavy": 0.35,
-    "at_risk": 0.1, "dormant": 0.03,
+    "champions": 0.8,
+    "loyal_regulars": 0.55,
+    "discount_driven": 0.45,
+    "new": 0.5,
+    "support_heavy": 0.35,
+    "at_risk": 0.1,
+    "dormant": 0.03,
 }
 # share of champions and loyal regulars who stop buying from this period on
 SLIP_SHARE = 0.2
@@ -51,7 +56,9 @@ def generate_increment(out_dir: Path, days: int = 21, seed: int = 1) -> Incremen
     start = date.fromisoformat(periods[-1]["period_end"] if periods else manifest["as_of"])
     end = start + timedelta(days=days)
     if days < 1 or end >= date.today():
-        raise ValueError(f"the next period would end {end}, not before today: the landing contract quarantines future dates")
+        raise ValueError(
+            f"the next period would end {end}, not before today: the landing contract quarantines future dates"
+        )
     number = len(periods) + 1
     rng = np.random.default_rng(seed * 1000 + number)
 
@@ -103,8 +110,16 @@ def generate_increment(out_dir: Path, days: int = 21, seed: int = 1) -> Incremen
     files = [landing / "orders" / f"part-{number:04d}.csv", landing / "order_lines" / f"part-{number:04d}.csv"]
     orders.to_csv(files[0], index=False)
     lines.to_csv(files[1], index=False)
-    periods.append({"number": number, "period_start": str(start), "period_end": str(end), "orders": k,
-                    "order_lines": len(lines), "seed": seed})
+    periods.append(
+        {
+            "number": number,
+            "period_start": str(start),
+            "period_end": str(end),
+            "orders": k,
+            "order_lines": len(lines),
+            "seed": seed,
+        }
+    )
     manifest["increments"] = periods
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return IncrementSummary(start, end, k, len(lines), int(buys.sum()), int(slipped.sum()), files)

@@ -48,7 +48,9 @@ def write_suite_report(folder: Path, outcome: ValidationOutcome, rows: int) -> P
         f"<tr><td>{_result_cell(r)}</td>"
         f"<td>{html.escape(r['expectation'])}</td><td>{html.escape(str(r['column'] or ''))}</td>"
         f"<td>{html.escape(str(r['unexpected_count'] if r['unexpected_count'] is not None else ''))}</td>"
-        f"<td><code>{html.escape(json.dumps(r['unexpected_examples'] or r['observed'], default=str)[:300])}</code></td></tr>"
+        "<td><code>"
+        f"{html.escape(json.dumps(r['unexpected_examples'] or r['observed'], default=str)[:300])}"
+        "</code></td></tr>"
         for r in data["results"]
     )
     page = (
@@ -70,9 +72,11 @@ def write_index(folder: Path) -> Path:
         for s in suites
     )
     page = (
-        f"<!doctype html><meta charset=utf-8><title>Validation report {html.escape(folder.name)}</title><style>{STYLE}</style>"
+        f"<!doctype html><meta charset=utf-8><title>Validation report {html.escape(folder.name)}</title>"
+        f"<style>{STYLE}</style>"
         f"<h1>Validation report</h1><p>Run <code>{html.escape(folder.name)}</code>: {len(suites)} suites.</p>"
-        "<table><tr><th>suite</th><th>status</th><th>rows</th><th>passed</th><th>failed (error)</th><th>failed (warn)</th></tr>"
+        "<table><tr><th>suite</th><th>status</th><th>rows</th><th>passed</th>"
+        "<th>failed (error)</th><th>failed (warn)</th></tr>"
         f"{rows}</table>"
     )
     index = folder / "index.html"

@@ -13,9 +13,21 @@ import pandas as pd
 
 # reason code -> (segment key, human name, reason text)
 FALLBACKS = {
-    "no_profiling_consent": ("fallback_not_profiled", "Not profiled (no consent)", "no profiling consent: not profiled"),
-    "insufficient_history": ("fallback_too_little_history", "Too little history", "fewer completed orders than the definition's min_orders"),
-    "no_champion_model": ("fallback_no_model_yet", "Not segmented yet (no approved model)", "no model has passed the promotion gate yet"),
+    "no_profiling_consent": (
+        "fallback_not_profiled",
+        "Not profiled (no consent)",
+        "no profiling consent: not profiled",
+    ),
+    "insufficient_history": (
+        "fallback_too_little_history",
+        "Too little history",
+        "fewer completed orders than the definition's min_orders",
+    ),
+    "no_champion_model": (
+        "fallback_no_model_yet",
+        "Not segmented yet (no approved model)",
+        "no model has passed the promotion gate yet",
+    ),
 }
 
 

@@ -54,10 +54,16 @@ def load_registry(path: Path = REGISTRY_FILE, model: str = FEATURES_MODEL) -> di
             raise FeatureRegistryError(f"{model}.{col['name']}: pii_class {meta['pii_class']!r} not in {PII_CLASSES}")
         purposes = tuple(meta["allowed_purposes"])
         if set(purposes) - set(PURPOSES):
-            raise FeatureRegistryError(f"{model}.{col['name']}: unknown purposes {sorted(set(purposes) - set(PURPOSES))}")
+            raise FeatureRegistryError(
+                f"{model}.{col['name']}: unknown purposes {sorted(set(purposes) - set(PURPOSES))}"
+            )
         registry[col["name"]] = FeatureInfo(
-            name=col["name"], description=str(col.get("description", "")).strip(), group=str(meta["feature_group"]),
-            unit=str(meta.get("unit", "")), owner=str(meta["owner"]), pii_class=str(meta["pii_class"]),
+            name=col["name"],
+            description=str(col.get("description", "")).strip(),
+            group=str(meta["feature_group"]),
+            unit=str(meta.get("unit", "")),
+            owner=str(meta["owner"]),
+            pii_class=str(meta["pii_class"]),
             allowed_purposes=purposes,
         )
     return registry
@@ -70,7 +76,9 @@ def require_purpose(features: tuple[str, ...] | list[str], purpose: str, registr
         raise FeatureRegistryError(f"features not in the registry ({REGISTRY_FILE.name}): {unknown}")
     refused = sorted(f for f in features if purpose not in registry[f].allowed_purposes)
     if refused:
-        details = ", ".join(f"{f} ({registry[f].pii_class}; allowed: {list(registry[f].allowed_purposes)})" for f in refused)
+        details = ", ".join(
+            f"{f} ({registry[f].pii_class}; allowed: {list(registry[f].allowed_purposes)})" for f in refused
+        )
         raise FeatureRegistryError(f"features not allowed for {purpose}: {details}")
 
 

@@ -8,17 +8,17 @@ the signature comes from an aggregate example and the dataset is logged by schem
 from __future__ import annotations
 
 import fcntl
-import tempfile
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
 import numpy as np
-import yaml
 import pandas as pd
+import yaml
 from mlflow.models import infer_signature
 
 from ml.segment_definitions import PromotionGates
@@ -47,7 +47,12 @@ class SegmentationModel(mlflow.pyfunc.PythonModel):
     customer's leaf (the readable reason) out."""
 
     def __init__(
-        self, pipeline, names: dict[int, str], keys: dict[int, str], traits: dict[int, str], surrogate=None,
+        self,
+        pipeline,
+        names: dict[int, str],
+        keys: dict[int, str],
+        traits: dict[int, str],
+        surrogate=None,
         input_columns: tuple[str, ...] = (),
     ):
         self.pipeline, self.names, self.keys, self.traits, self.surrogate = pipeline, names, keys, traits, surrogate
@@ -59,7 +64,9 @@ class SegmentationModel(mlflow.pyfunc.PythonModel):
         legacy = not hasattr(self, "input_columns")  # pickled under definition 1.x
         frame = model_input[list(LEGACY_FEATURES if legacy else self.input_columns)]
         clusters = self.pipeline.predict(frame)
-        readable = prepare_features(frame, log=False) if legacy else self.pipeline.named_steps["prepare"].readable(frame)
+        readable = (
+            prepare_features(frame, log=False) if legacy else self.pipeline.named_steps["prepare"].readable(frame)
+        )
         rules = self.surrogate.leaf_rules(readable) if self.surrogate is not None else [""] * len(frame)
         return pd.DataFrame(
             {
@@ -116,7 +123,8 @@ def model_card(trained: TrainedSegmentation, name: str) -> str:
     )
     rules = "\n".join(f"- **{r.segment_name}**: {r.rule}" for r in trained.profile.itertuples())
     candidates = "\n".join(
-        f"| {c.algorithm} | {c.k} | {c.silhouette:.3f} | {'' if c.bic is None else f'{c.bic:,.0f}'} | {c.stability_ari:.3f} |"
+        f"| {c.algorithm} | {c.k} | {c.silhouette:.3f} | {'' if c.bic is None else f'{c.bic:,.0f}'} | "
+        f"{c.stability_ari:.3f} |"
         for c in trained.candidates
     )
     m = trained.metrics
@@ -125,12 +133,15 @@ def model_card(trained: TrainedSegmentation, name: str) -> str:
 **Purpose**: behavioural customer segmentation for marketing and service playbooks.
 **Definition**: behavioural {trained.definition_version} (`ml/definitions/behavioural_segmentation.yaml`).
 **Algorithm**: {trained.algorithm} with k={trained.k}, chosen among the candidates below (k-means' k by
-the definition's rule - gap statistic or silhouette -, the Gaussian mixture's by BIC; then the most stable-enough by silhouette) on standardised,
+the definition's rule - gap statistic or silhouette -, the Gaussian mixture's by BIC; then the most stable-enough by \
+silhouette) on standardised,
 log-transformed features; names from deterministic rules on the cluster centroids.
-**Training rows**: {trained.n_rows:,} customers (marts.customer_features); model and surrogate fitted on {trained.fit_rows:,} of them. **Seed**: {trained.seed}.
+**Training rows**: {trained.n_rows:,} customers (marts.customer_features); model and surrogate fitted on \
+{trained.fit_rows:,} of them. **Seed**: {trained.seed}.
 **Features**: {", ".join(trained.features)}.
 **Quality**: silhouette {m["silhouette"]:.3f}, Davies-Bouldin {m["davies_bouldin"]:.3f}, bootstrap stability
-(ARI) {m["stability_ari"]:.3f}, surrogate fidelity {m["surrogate_fidelity"]:.3f}, smallest segment {m["min_segment_share"]:.1%}.
+(ARI) {m["stability_ari"]:.3f}, surrogate fidelity {m["surrogate_fidelity"]:.3f}, \
+smallest segment {m["min_segment_share"]:.1%}.
 
 | candidate | k | silhouette | BIC | stability ARI |
 |---|---|---|---|---|
@@ -199,9 +210,16 @@ def log_segmentation_model(
             {**(tags or {}), "training_data_digest": dataset.digest, "definition_version": trained.definition_version}
         )
         mlflow.log_params(
-            {"algorithm": trained.algorithm, "k": trained.k, "k_range": list(trained.k_range), "seed": trained.seed,
-             "n_rows": trained.n_rows, "fit_rows": trained.fit_rows, "features": ",".join(trained.features),
-             "definition_version": trained.definition_version}
+            {
+                "algorithm": trained.algorithm,
+                "k": trained.k,
+                "k_range": list(trained.k_range),
+                "seed": trained.seed,
+                "n_rows": trained.n_rows,
+                "fit_rows": trained.fit_rows,
+                "features": ",".join(trained.features),
+                "definition_version": trained.definition_version,
+            }
         )
         mlflow.log_metrics({k: v for k, v in trained.metrics.items() if np.isfinite(v)})
         mlflow.log_metrics(
@@ -225,7 +243,12 @@ def log_segmentation_model(
         )
     version = mlflow.register_model(info.model_uri, registered_model_name)
     client.set_registered_model_alias(registered_model_name, alias, version.version)
-    return ModelRef(registered_model_name, str(version.version), run.info.run_id, f"models:/{registered_model_name}/{version.version}")
+    return ModelRef(
+        registered_model_name,
+        str(version.version),
+        run.info.run_id,
+        f"models:/{registered_model_name}/{version.version}",
+    )
 
 
 @dataclass(frozen=True)
@@ -259,7 +282,11 @@ def promote_if_passing(
     if not failures:
         client.set_registered_model_alias(name, CHAMPION, version.version)
     return PromotionDecision(
-        str(version.version), not failures, failures, metrics, dict(gates.__dict__),
+        str(version.version),
+        not failures,
+        failures,
+        metrics,
+        dict(gates.__dict__),
         run.data.tags.get("definition_version", "unknown"),
     )
 
@@ -306,7 +333,9 @@ def assign_segments(model, features: pd.DataFrame) -> pd.DataFrame:
 SCORING_CHUNK_ROWS = 200_000
 
 
-def assign_segments_in_chunks(model, features: pd.DataFrame, chunk_rows: int = SCORING_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+def assign_segments_in_chunks(
+    model, features: pd.DataFrame, chunk_rows: int = SCORING_CHUNK_ROWS
+) -> Iterator[pd.DataFrame]:
     """`assign_segments` over `features` in chunks of `chunk_rows` customers, lazily (one chunk at a time)."""
     for start in range(0, len(features), chunk_rows):
-        yield assign_segments(model, features.iloc[start:start + chunk_rows])
+        yield assign_segments(model, features.iloc[start : start + chunk_rows])

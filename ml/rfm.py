@@ -86,7 +86,14 @@ def rule_table_content(rules: tuple[RfmRule, ...] = RFM_RULES) -> dict[str, Any]
         "description": "Named RFM segments: the first rule whose score ranges match names the customer.",
         "scoring": SCORING,
         "rules": [
-            {"name": r.name, "key": segment_key(r.name), "description": r.description, "r": list(r.r), "f": list(r.f), "m": list(r.m)}
+            {
+                "name": r.name,
+                "key": segment_key(r.name),
+                "description": r.description,
+                "r": list(r.r),
+                "f": list(r.f),
+                "m": list(r.m),
+            }
             for r in rules
         ],
         "no_purchase": {"name": NO_PURCHASE, "key": segment_key(NO_PURCHASE)},
@@ -101,7 +108,11 @@ def rule_table(rules: tuple[RfmRule, ...] = RFM_RULES, version: str = RFM_RULES_
     body = rule_table_content(rules)
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     return RfmRuleTable(
-        name=body["name"], version=version, family=FAMILY, description=body["description"], content_sha256=digest,
+        name=body["name"],
+        version=version,
+        family=FAMILY,
+        description=body["description"],
+        content_sha256=digest,
         raw={**body, "version": version},
     )
 
@@ -133,9 +144,12 @@ def score_rfm(features: pd.DataFrame) -> pd.DataFrame:
     for rule in RFM_RULES:
         hit = (
             unassigned
-            & (r >= rule.r[0]) & (r <= rule.r[1])
-            & (f >= rule.f[0]) & (f <= rule.f[1])
-            & (m >= rule.m[0]) & (m <= rule.m[1])
+            & (r >= rule.r[0])
+            & (r <= rule.r[1])
+            & (f >= rule.f[0])
+            & (f <= rule.f[1])
+            & (m >= rule.m[0])
+            & (m <= rule.m[1])
         )
         segment[hit] = rule.name
         unassigned &= ~hit
@@ -183,7 +197,11 @@ def rfm_assignments(features: pd.DataFrame, not_profiled: pd.Series | np.ndarray
     mask = np.zeros(len(features), dtype=bool) if not_profiled is None else np.asarray(not_profiled, dtype=bool)
     by_name = {rule.name: rule for rule in RFM_RULES}
     profiled = features.loc[~mask]
-    scored = score_rfm(profiled) if len(profiled) else pd.DataFrame(columns=["customer_id", "r_score", "f_score", "m_score", "rfm_segment"])
+    scored = (
+        score_rfm(profiled)
+        if len(profiled)
+        else pd.DataFrame(columns=["customer_id", "r_score", "f_score", "m_score", "rfm_segment"])
+    )
     names = scored["rfm_segment"].to_numpy()
     rows = pd.DataFrame(
         {

@@ -41,6 +41,8 @@ def segment_agreement(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> dict:
     crosstab = df.groupby(["segment_name", "planted_segment"]).size().unstack(fill_value=0)
     return {
         "customers_placed_by_model": len(df),
-        "adjusted_rand_index": float(adjusted_rand_score(df["planted_segment"], df["segment_name"])) if len(df) else float("nan"),
+        "adjusted_rand_index": float(adjusted_rand_score(df["planted_segment"], df["segment_name"]))
+        if len(df)
+        else float("nan"),
         "crosstab": {name: {k: int(v) for k, v in row.items()} for name, row in crosstab.iterrows()},
     }

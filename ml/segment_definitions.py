@@ -164,8 +164,11 @@ def _feature_spec(entry: Any) -> FeatureSpec:
     if unknown:
         raise DefinitionError(f"feature {entry.get('name')!r}: unknown keys {unknown}")
     spec = FeatureSpec(
-        name=str(entry["name"]), transform=str(entry.get("transform", "none")), missing=str(entry.get("missing", "mean")),
-        shrink_by=(entry.get("shrink") or {}).get("by"), shrink_strength=float((entry.get("shrink") or {}).get("strength", 0.0)),
+        name=str(entry["name"]),
+        transform=str(entry.get("transform", "none")),
+        missing=str(entry.get("missing", "mean")),
+        shrink_by=(entry.get("shrink") or {}).get("by"),
+        shrink_strength=float((entry.get("shrink") or {}).get("strength", 0.0)),
         group=str(entry.get("group", "")),
     )
     if spec.transform not in TRANSFORMS:
@@ -183,7 +186,9 @@ def _naming_rules(raw: list[dict[str, Any]], features: tuple[str, ...]) -> tuple
         above, below = [], []
         for feature, cond in (entry.get("when") or {}).items():
             if feature not in features:
-                raise DefinitionError(f"naming rule {entry.get('name')!r} uses {feature!r}, which is not a feature of the definition")
+                raise DefinitionError(
+                    f"naming rule {entry.get('name')!r} uses {feature!r}, which is not a feature of the definition"
+                )
             bad = sorted(set(cond) - {"above", "below"})
             if bad:
                 raise DefinitionError(f"naming rule {entry.get('name')!r}: conditions must be above/below, got {bad}")
@@ -209,14 +214,18 @@ def parse_definition(raw: dict[str, Any], registry: dict | None = None) -> Segme
         if len(set(names)) != len(names):
             raise DefinitionError(f"duplicate features in {names}")
         try:
-            require_purpose(names + [f.shrink_by for f in specs if f.shrink_by], "profiling", registry or load_registry())
+            require_purpose(
+                names + [f.shrink_by for f in specs if f.shrink_by], "profiling", registry or load_registry()
+            )
         except FeatureRegistryError as err:
             raise DefinitionError(str(err)) from None
         cand, sur, gates, elig = raw["candidates"], raw["surrogate"], raw["promotion_gates"], raw["eligibility"]
         algorithms = tuple(cand["algorithms"])
         bad = sorted(set(algorithms) - set(ALGORITHMS))
         if bad or not algorithms:
-            raise DefinitionError(f"algorithms must be a non-empty subset of {list(ALGORITHMS)}, got {list(algorithms)}")
+            raise DefinitionError(
+                f"algorithms must be a non-empty subset of {list(ALGORITHMS)}, got {list(algorithms)}"
+            )
         k_min, k_max = int(cand["k_min"]), int(cand["k_max"])
         if not 2 <= k_min <= k_max <= 20:
             raise DefinitionError(f"need 2 <= k_min <= k_max <= 20, got {k_min}..{k_max}")
@@ -225,25 +234,38 @@ def parse_definition(raw: dict[str, Any], registry: dict | None = None) -> Segme
         if any(w <= 0 for w in group_weights.values()):
             raise DefinitionError(f"group weights must be > 0, got {group_weights}")
         definition = SegmentDefinition(
-            name=str(raw["name"]), version=version, family=str(raw["family"]), description=str(raw.get("description", "")).strip(),
-            feature_specs=specs, group_weights=group_weights,
+            name=str(raw["name"]),
+            version=version,
+            family=str(raw["family"]),
+            description=str(raw.get("description", "")).strip(),
+            feature_specs=specs,
+            group_weights=group_weights,
             naming_rules=_naming_rules(naming.get("rules") or [], tuple(names)),
             default_name=str(naming.get("default", "Customer group")),
-            algorithms=algorithms, k_min=k_min, k_max=k_max,
-            sample_size=int(cand["sample_size"]), bootstrap_rounds=int(cand["bootstrap_rounds"]),
+            algorithms=algorithms,
+            k_min=k_min,
+            k_max=k_max,
+            sample_size=int(cand["sample_size"]),
+            bootstrap_rounds=int(cand["bootstrap_rounds"]),
             bootstrap_sample_size=int(cand["bootstrap_sample_size"]),
-            k_selection=str(cand.get("k_selection", "silhouette")), gap_min_gain=float(cand.get("gap_min_gain", 0.02)),
+            k_selection=str(cand.get("k_selection", "silhouette")),
+            gap_min_gain=float(cand.get("gap_min_gain", 0.02)),
             gap_references=int(cand.get("gap_references", 5)),
-            surrogate_max_depth=int(sur["max_depth"]), surrogate_min_samples_leaf=int(sur["min_samples_leaf"]),
-            min_orders=int(elig["min_orders"]), require_profiling_consent=bool(elig["require_profiling_consent"]),
+            surrogate_max_depth=int(sur["max_depth"]),
+            surrogate_min_samples_leaf=int(sur["min_samples_leaf"]),
+            min_orders=int(elig["min_orders"]),
+            require_profiling_consent=bool(elig["require_profiling_consent"]),
             min_training_customers=int(elig["min_training_customers"]),
             gates=PromotionGates(
-                min_silhouette=float(gates["min_silhouette"]), min_stability_ari=float(gates["min_stability_ari"]),
+                min_silhouette=float(gates["min_silhouette"]),
+                min_stability_ari=float(gates["min_stability_ari"]),
                 min_segment_share=float(gates["min_segment_share"]),
                 min_surrogate_fidelity=float(gates["min_surrogate_fidelity"]),
-                k_min=int(gates["k_min"]), k_max=int(gates["k_max"]),
+                k_min=int(gates["k_min"]),
+                k_max=int(gates["k_max"]),
             ),
-            content_sha256=content_digest(raw), raw=raw,
+            content_sha256=content_digest(raw),
+            raw=raw,
         )
     except KeyError as err:
         raise DefinitionError(f"missing field {err}") from None

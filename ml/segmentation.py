@@ -33,7 +33,17 @@ from ml.segment_definitions import FeatureSpec, SegmentDefinition
 from ml.surrogate import Surrogate, fit_surrogate
 
 # Business-unit profile of each segment (all registered for profiling and reporting).
-PROFILE_COLUMNS = ("recency_days", "frequency", "monetary_eur", "aov_eur", "tenure_days", "discount_share", "return_rate", "ticket_count", "avg_csat")
+PROFILE_COLUMNS = (
+    "recency_days",
+    "frequency",
+    "monetary_eur",
+    "aov_eur",
+    "tenure_days",
+    "discount_share",
+    "return_rate",
+    "ticket_count",
+    "avg_csat",
+)
 
 
 class DefinitionFeatures(BaseEstimator, TransformerMixin):
@@ -87,7 +97,9 @@ class DefinitionFeatures(BaseEstimator, TransformerMixin):
     def readable(self, X: pd.DataFrame) -> np.ndarray:
         """The features in business units with nulls filled (for the surrogate's rules)."""
         cols = [self._raw(X, s) for s in self.specs]
-        return np.column_stack([np.where(np.isfinite(c), c, self.fill_[s.name]) for c, s in zip(cols, self.specs)])
+        return np.column_stack(
+            [np.where(np.isfinite(c), c, self.fill_[s.name]) for c, s in zip(cols, self.specs, strict=True)]
+        )
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         filled = self.readable(X)
@@ -120,10 +132,31 @@ class FeatureWeights(BaseEstimator, TransformerMixin):
 # Models registered under definition 1.x pickled a FunctionTransformer of `prepare_features` with these
 # module-level names; they stay importable so such a champion still loads and scores after an upgrade.
 LEGACY_FEATURES: tuple[str, ...] = (
-    "recency_days", "frequency", "monetary_eur", "aov_eur", "tenure_days", "orders_last_90d", "orders_prev_90d",
-    "discount_share", "return_rate", "share_web", "share_app", "share_store", "ticket_count", "avg_csat",
+    "recency_days",
+    "frequency",
+    "monetary_eur",
+    "aov_eur",
+    "tenure_days",
+    "orders_last_90d",
+    "orders_prev_90d",
+    "discount_share",
+    "return_rate",
+    "share_web",
+    "share_app",
+    "share_store",
+    "ticket_count",
+    "avg_csat",
 )
-_LEGACY_LOG = ("recency_days", "frequency", "monetary_eur", "aov_eur", "tenure_days", "orders_last_90d", "orders_prev_90d", "ticket_count")
+_LEGACY_LOG = (
+    "recency_days",
+    "frequency",
+    "monetary_eur",
+    "aov_eur",
+    "tenure_days",
+    "orders_last_90d",
+    "orders_prev_90d",
+    "ticket_count",
+)
 
 
 def prepare_features(df: pd.DataFrame, log: bool = True) -> np.ndarray:
@@ -184,7 +217,9 @@ class TrainedSegmentation:
 FIT_MAX_ROWS = 100_000
 
 
-def build_pipeline(definition: SegmentDefinition, k: int, seed: int, algorithm: str = "kmeans", n_init: int = 8) -> Pipeline:
+def build_pipeline(
+    definition: SegmentDefinition, k: int, seed: int, algorithm: str = "kmeans", n_init: int = 8
+) -> Pipeline:
     if algorithm == "kmeans":
         model = KMeans(n_clusters=k, n_init=n_init, random_state=seed)
     elif algorithm == "gaussian_mixture":
@@ -219,7 +254,8 @@ def name_clusters(
     names: dict[int, str] = {}
     traits: dict[int, str] = {}
     for c in np.argsort(-sizes, kind="stable"):
-        z = dict(zip(features, centroids[c].tolist()))
+        # centroids come from the caller: keep zip's truncating behaviour rather than assert their width here
+        z = dict(zip(features, centroids[c].tolist(), strict=False))
         name = next((r.name for r in definition.naming_rules if r.matches(z)), definition.default_name)
         order = np.argsort(-np.abs(centroids[c]), kind="stable")[:3]
         words = [_trait(features[i], centroids[c][i]) for i in order]
@@ -254,7 +290,9 @@ def gap_statistic(x: np.ndarray, ks: list[int], seed: int, references: int, max_
     out = {}
     for k in ks:
         log_w = np.log(KMeans(n_clusters=k, n_init=4, random_state=seed).fit(rotated).inertia_)
-        log_ref = [np.log(KMeans(n_clusters=k, n_init=2, random_state=seed + b).fit(r).inertia_) for b, r in enumerate(refs)]
+        log_ref = [
+            np.log(KMeans(n_clusters=k, n_init=2, random_state=seed + b).fit(r).inertia_) for b, r in enumerate(refs)
+        ]
         out[k] = float(np.mean(log_ref) - log_w)
     return out
 
@@ -329,8 +367,19 @@ def train_segmentation(
             best_k = max(silhouettes[algorithm], key=lambda kk: (silhouettes[algorithm][kk], -kk))
         candidates.append(
             Candidate(
-                algorithm, best_k, silhouettes[algorithm][best_k], bics.get(best_k),
-                stability_ari(sample, definition, algorithm, best_k, seed, definition.bootstrap_rounds, definition.bootstrap_sample_size),
+                algorithm,
+                best_k,
+                silhouettes[algorithm][best_k],
+                bics.get(best_k),
+                stability_ari(
+                    sample,
+                    definition,
+                    algorithm,
+                    best_k,
+                    seed,
+                    definition.bootstrap_rounds,
+                    definition.bootstrap_sample_size,
+                ),
             )
         )
     stable = [c for c in candidates if c.stability_ari >= definition.gates.min_stability_ari]
@@ -345,19 +394,28 @@ def train_segmentation(
     # clusters numbered 0..k-1 by size; empty mixture components are dropped from the naming
     present = np.unique(labels)
     sizes = np.bincount(labels, minlength=chosen.k)
-    centroids = np.vstack([z_all[labels == c].mean(axis=0) if sizes[c] else np.zeros(z_all.shape[1]) for c in range(chosen.k)])
+    centroids = np.vstack(
+        [z_all[labels == c].mean(axis=0) if sizes[c] else np.zeros(z_all.shape[1]) for c in range(chosen.k)]
+    )
     names, keys, traits = name_clusters(centroids, sizes, definition)
     # fidelity is measured on the whole population: the rules must hold for everyone, not a sample
     surrogate = fit_surrogate(
-        pipeline.named_steps["prepare"].readable(features), labels, definition.features,
-        definition.surrogate_max_depth, definition.surrogate_min_samples_leaf, seed, max_fit_rows=FIT_MAX_ROWS,
+        pipeline.named_steps["prepare"].readable(features),
+        labels,
+        definition.features,
+        definition.surrogate_max_depth,
+        definition.surrogate_min_samples_leaf,
+        seed,
+        max_fit_rows=FIT_MAX_ROWS,
     )
     profile = profile_segments(features, labels, names, keys)
     profile["rule"] = [surrogate.segment_rules.get(int(c), "") for c in profile["cluster"]]
     x_sample, sample_labels = x_all[sample_idx], labels[sample_idx]
     metrics = {
         "silhouette": chosen.silhouette,
-        "davies_bouldin": float(davies_bouldin_score(x_sample, sample_labels)) if len(set(sample_labels)) > 1 else float("nan"),
+        "davies_bouldin": float(davies_bouldin_score(x_sample, sample_labels))
+        if len(set(sample_labels)) > 1
+        else float("nan"),
         "stability_ari": chosen.stability_ari,
         "surrogate_fidelity": surrogate.fidelity,
         "min_segment_share": float(sizes[present].min() / n),
@@ -366,16 +424,31 @@ def train_segmentation(
     for c in present.tolist():
         metrics[f"share_{keys[c]}"] = float(sizes[c] / n)
     return TrainedSegmentation(
-        pipeline=pipeline, algorithm=chosen.algorithm, k=chosen.k, silhouette_by_k=silhouettes, gap_by_k=gaps,
+        pipeline=pipeline,
+        algorithm=chosen.algorithm,
+        k=chosen.k,
+        silhouette_by_k=silhouettes,
+        gap_by_k=gaps,
         candidates=candidates,
-        metrics=metrics, profile=profile, names=names, keys=keys, traits=traits, surrogate=surrogate, n_rows=n,
+        metrics=metrics,
+        profile=profile,
+        names=names,
+        keys=keys,
+        traits=traits,
+        surrogate=surrogate,
+        n_rows=n,
         fit_rows=len(fit_rows),
-        seed=seed, k_range=k_range, features=definition.features, input_columns=definition.input_columns,
+        seed=seed,
+        k_range=k_range,
+        features=definition.features,
+        input_columns=definition.input_columns,
         definition_version=definition.version,
     )
 
 
-def profile_segments(features: pd.DataFrame, labels: np.ndarray, names: dict[int, str], keys: dict[int, str]) -> pd.DataFrame:
+def profile_segments(
+    features: pd.DataFrame, labels: np.ndarray, names: dict[int, str], keys: dict[int, str]
+) -> pd.DataFrame:
     """Per segment: size, share and mean of the profile columns, in business units."""
     df = features[list(PROFILE_COLUMNS)].apply(pd.to_numeric, errors="coerce").astype(float)
     df["cluster"] = labels

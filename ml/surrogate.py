@@ -93,7 +93,9 @@ def fit_surrogate(
     probe_rows = fit & ~holdout
     probe.fit(x[probe_rows], labels[probe_rows])
     fidelity = float((probe.predict(x[~probe_rows]) == labels[~probe_rows]).mean())
-    tree = DecisionTreeClassifier(max_depth=max_depth, min_samples_leaf=leaf, random_state=seed).fit(x[fit], labels[fit])
+    tree = DecisionTreeClassifier(max_depth=max_depth, min_samples_leaf=leaf, random_state=seed).fit(
+        x[fit], labels[fit]
+    )
     paths = _leaf_paths(tree, feature_names)
     leaves = tree.apply(x)
     predicted = tree.predict(x)

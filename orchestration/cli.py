@@ -1,13 +1,13 @@
 """`segments`: the command line of the project.
 
-    segments generate --customers N --seed S --out DIR   demo landing data + ground truth
-    segments run [--landing DIR]                          materialize the whole graph in-process
-    segments import online-retail --source D --out DIR    real Online Retail II data -> landing layout
-    segments quarantine                                   what was rejected, by table and reason
-    segments bench identity --customers N                 identity accuracy vs ground truth + timings
-    segments bench segmentation --customers N             segments vs planted segments (ARI) + timings
-    segments bench pipeline [--scales 10000,100000,...]   whole pipeline vs DuckDB floor and pandas
-    segments ui                                           Dagster UI + MLflow UI on 127.0.0.1
+segments generate --customers N --seed S --out DIR   demo landing data + ground truth
+segments run [--landing DIR]                          materialize the whole graph in-process
+segments import online-retail --source D --out DIR    real Online Retail II data -> landing layout
+segments quarantine                                   what was rejected, by table and reason
+segments bench identity --customers N                 identity accuracy vs ground truth + timings
+segments bench segmentation --customers N             segments vs planted segments (ARI) + timings
+segments bench pipeline [--scales 10000,100000,...]   whole pipeline vs DuckDB floor and pandas
+segments ui                                           Dagster UI + MLflow UI on 127.0.0.1
 """
 
 from __future__ import annotations
@@ -85,7 +85,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
             print(f"segments generate --next-period: {err}", file=sys.stderr)
             return 2
         print(
-            f"Next period {inc.period_start} .. {inc.period_end}: {inc.orders:,} orders, {inc.order_lines:,} lines from "
+            f"Next period {inc.period_start} .. {inc.period_end}: {inc.orders:,} orders, "
+            f"{inc.order_lines:,} lines from "
             f"{inc.buyers:,} buyers ({inc.slipped:,} champions and loyal regulars stopped buying)\n"
             + "\n".join(f"  {f}" for f in inc.files)
         )
@@ -93,8 +94,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from demo.generator import generate
 
     summary = generate(
-        Path(args.out), customers=args.customers, seed=args.seed, orders_per_customer=args.orders_per_customer,
-        lines_per_order=args.lines_per_order, tickets_per_customer=args.tickets_per_customer,
+        Path(args.out),
+        customers=args.customers,
+        seed=args.seed,
+        orders_per_customer=args.orders_per_customer,
+        lines_per_order=args.lines_per_order,
+        tickets_per_customer=args.tickets_per_customer,
         duplicate_rate=args.duplicate_rate,
     )
     print(summary.describe())
@@ -107,15 +112,36 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     if not settings.warehouse_path.exists():
-        print(f"no warehouse at {settings.warehouse_path}: run `segments run` first (the docs read its catalog)", file=sys.stderr)
+        print(
+            f"no warehouse at {settings.warehouse_path}: run `segments run` first (the docs read its catalog)",
+            file=sys.stderr,
+        )
         return 2
     target = settings.home / "docs"
-    env = {**os.environ, "SEGMENTS_WAREHOUSE_PATH": str(settings.warehouse_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {
+        **os.environ,
+        "SEGMENTS_WAREHOUSE_PATH": str(settings.warehouse_path),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
     dbt = Path(sys.executable).with_name("dbt")
     proc = subprocess.run(
-        [str(dbt), "docs", "generate", "--static", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),
-         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target)],
-        env=env, capture_output=True, text=True, check=False,
+        [
+            str(dbt),
+            "docs",
+            "generate",
+            "--static",
+            "--quiet",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(target),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     page = target / "static_index.html"
     if proc.returncode != 0 or not page.exists():
@@ -172,7 +198,11 @@ class _Progress(threading.Thread):
                 data = event.event_specific_data
                 if not data.passed:
                     sev = data.severity.value if data.severity else "ERROR"
-                    print(f"      check {sev.lower()}: {data.asset_key.to_user_string()} / {data.check_name}", file=self.out, flush=True)
+                    print(
+                        f"      check {sev.lower()}: {data.asset_key.to_user_string()} / {data.check_name}",
+                        file=self.out,
+                        flush=True,
+                    )
         return conn.cursor
 
 
@@ -210,7 +240,8 @@ def execute_job(settings: Settings, job_name: str, out=sys.stdout, definition: P
                         },
                         **(
                             {"ml__customer_segmentation": {"config": {"definition_file": str(definition.resolve())}}}
-                            if definition is not None and job_name == "build_segments_job" else {}
+                            if definition is not None and job_name == "build_segments_job"
+                            else {}
                         ),
                     },
                 },
@@ -238,13 +269,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         except (OSError, DefinitionError) as err:
             print(f"error: segment definition {definition}: {err}", file=sys.stderr)
             return 2
-    result, log_path, seconds, _ = execute_job(settings, BUILD_JOB_NAME, definition=definition,
-                                           # a definition given explicitly is trained even on unchanged data
-                                           force=args.force or definition is not None)
+    result, log_path, seconds, _ = execute_job(
+        settings,
+        BUILD_JOB_NAME,
+        definition=definition,
+        # a definition given explicitly is trained even on unchanged data
+        force=args.force or definition is not None,
+    )
     print(f"run {'succeeded' if result.success else 'FAILED'} in {seconds:.1f} s (full log: {log_path})\n")
     if result.success and not result.asset_materializations_for_node("landing_files"):
-        print("No new landing file since the last complete run: every step after the ingest was skipped "
-              "(`segments run --force` rebuilds anyway).\n")
+        print(
+            "No new landing file since the last complete run: every step after the ingest was skipped "
+            "(`segments run --force` rebuilds anyway).\n"
+        )
     print_summary(settings, result)
     return 0 if result.success else 1
 
@@ -273,8 +310,10 @@ def _run_bench(args: argparse.Namespace, kind: str, job_name: str):
     Returns (workdir, data dir, settings, seconds, seconds per step)."""
     work, data, reuse, generate_s = _bench_data(args, kind)
     settings = _prepare_environment(data / "landing")
-    print(f"{kind} bench: {args.customers:,} persons (seed {args.seed}), data {data} "
-          f"({'reused' if reuse else f'generated in {generate_s:.1f} s'})")
+    print(
+        f"{kind} bench: {args.customers:,} persons (seed {args.seed}), data {data} "
+        f"({'reused' if reuse else f'generated in {generate_s:.1f} s'})"
+    )
     result, log_path, seconds, durations = execute_job(settings, job_name)
     if not result.success:
         print(f"{job_name} FAILED (log: {log_path})", file=sys.stderr)
@@ -299,25 +338,38 @@ def cmd_bench_segmentation(args: argparse.Namespace) -> int:
     work, data, settings, seconds, durations = bench
     with duckdb.connect(str(settings.warehouse_path), read_only=True, config=DUCKDB_CONFIG) as con:
         agreement = segment_agreement(con, data / "truth")
-        fallbacks = dict(con.execute(
-            "select coalesce(fallback_reason, 'placed by model'), count(*) from segments.customer_segments "
-            "where segment_family = 'behavioural' group by 1"
-        ).fetchall())
+        fallbacks = dict(
+            con.execute(
+                "select coalesce(fallback_reason, 'placed by model'), count(*) from segments.customer_segments "
+                "where segment_family = 'behavioural' group by 1"
+            ).fetchall()
+        )
     client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
     champion = client.get_model_version_by_alias("customer_segmentation", "champion")
     run = client.get_run(champion.run_id)
     report = {
-        "persons_generated": args.customers, "seed": args.seed, **agreement, "assignments": fallbacks,
-        "champion_version": str(champion.version), "algorithm": run.data.params.get("algorithm"), "k": run.data.params.get("k"),
+        "persons_generated": args.customers,
+        "seed": args.seed,
+        **agreement,
+        "assignments": fallbacks,
+        "champion_version": str(champion.version),
+        "algorithm": run.data.params.get("algorithm"),
+        "k": run.data.params.get("k"),
         "metrics": {k: v for k, v in run.data.metrics.items() if not k.startswith(("share_", "silhouette_"))},
         "training_seconds": round(durations.get("ml__customer_segmentation", float("nan")), 1),
-        "job_seconds": round(seconds, 1), "step_seconds": {k: round(v, 1) for k, v in durations.items()},
+        "job_seconds": round(seconds, 1),
+        "step_seconds": {k: round(v, 1) for k, v in durations.items()},
     }
     (work / "segmentation_bench.json").write_text(json.dumps(report, indent=2))
     m = report["metrics"]
-    print(f"\nARI vs planted segments {agreement['adjusted_rand_index']:.3f} on {agreement['customers_placed_by_model']:,} "
-          f"customers placed by the model ({report['algorithm']}, k={report['k']}; silhouette {m.get('silhouette', float('nan')):.3f}, "
-          f"stability ARI {m.get('stability_ari', float('nan')):.3f}, surrogate fidelity {m.get('surrogate_fidelity', float('nan')):.3f})")
+    print(
+        f"\nARI vs planted segments {agreement['adjusted_rand_index']:.3f} "
+        f"on {agreement['customers_placed_by_model']:,} "
+        f"customers placed by the model ({report['algorithm']}, k={report['k']}; "
+        f"silhouette {m.get('silhouette', float('nan')):.3f}, "
+        f"stability ARI {m.get('stability_ari', float('nan')):.3f}, "
+        f"surrogate fidelity {m.get('surrogate_fidelity', float('nan')):.3f})"
+    )
     print(f"training {report['training_seconds']} s; job {seconds:.1f} s; report: {work / 'segmentation_bench.json'}")
     return 0
 
@@ -345,16 +397,26 @@ def cmd_bench_identity(args: argparse.Namespace) -> int:
         ).fetchall()[0]
     identity_s = durations.get("identity_resolution", float("nan"))
     report = {
-        "persons_generated": args.customers, "seed": args.seed, "records": run[0], "resolved_customers": run[1],
-        "bridges_cut": run[2], "reference_conflicts": run[3], "vetoed_pairs": run[4], "multi_source_share": run[5],
-        "identity_seconds": round(identity_s, 1), "identity_stage_seconds": json.loads(run[6]),
-        "job_seconds": round(seconds, 1), "step_seconds": {k: round(v, 1) for k, v in durations.items()},
+        "persons_generated": args.customers,
+        "seed": args.seed,
+        "records": run[0],
+        "resolved_customers": run[1],
+        "bridges_cut": run[2],
+        "reference_conflicts": run[3],
+        "vetoed_pairs": run[4],
+        "multi_source_share": run[5],
+        "identity_seconds": round(identity_s, 1),
+        "identity_stage_seconds": json.loads(run[6]),
+        "job_seconds": round(seconds, 1),
+        "step_seconds": {k: round(v, 1) for k, v in durations.items()},
         **accuracy.as_dict(),
     }
     (work / "identity_bench.json").write_text(json.dumps(report, indent=2))
     print(f"\n{accuracy.describe()}")
-    print(f"identity stage {identity_s:.1f} s ({', '.join(f'{k} {v:.1f} s' for k, v in json.loads(run[6]).items())}); "
-          f"job {seconds:.1f} s; bridges cut {run[2]:,}, references refused {run[3]:,}")
+    print(
+        f"identity stage {identity_s:.1f} s ({', '.join(f'{k} {v:.1f} s' for k, v in json.loads(run[6]).items())}); "
+        f"job {seconds:.1f} s; bridges cut {run[2]:,}, references refused {run[3]:,}"
+    )
     print(f"report: {work / 'identity_bench.json'}")
     return 0
 
@@ -369,8 +431,12 @@ def cmd_bench_pipeline(args: argparse.Namespace) -> int:
         print(f"--scales: expected comma-separated integers, got {args.scales!r}", file=sys.stderr)
         return 2
     try:
-        bench_pipeline(scales, Path(args.workdir).resolve(), args.seed,
-                       Path(args.update_benchmarks) if args.update_benchmarks else None)
+        bench_pipeline(
+            scales,
+            Path(args.workdir).resolve(),
+            args.seed,
+            Path(args.update_benchmarks) if args.update_benchmarks else None,
+        )
     except RuntimeError as err:
         print(f"segments bench pipeline: {err}", file=sys.stderr)
         return 1
@@ -419,7 +485,8 @@ def print_summary(settings: Settings, result) -> None:
     print(
         "\nWhere to look\n"
         f"  warehouse      {settings.warehouse_path}  (pipeline only; BI opens the serving copy)\n"
-        f"  serving (BI)   {settings.serving_dir / 'bi.duckdb'}  (open read-only; version {current_version(settings.serving_dir) or 'none yet'}; "
+        f"  serving (BI)   {settings.serving_dir / 'bi.duckdb'}  "
+        f"(open read-only; version {current_version(settings.serving_dir) or 'none yet'}; "
         f"Parquet in {settings.serving_dir / 'current' / 'parquet'})\n"
         f"  MLflow         {settings.mlflow_tracking_uri}  (artifacts: {settings.mlflow_artifacts_dir})\n"
         f"  Dagster runs   {settings.dagster_home}\n"
@@ -471,19 +538,37 @@ def cmd_ui(args: argparse.Namespace) -> int:
     bin_dir = Path(sys.executable).parent
     procs = [
         subprocess.Popen(
-            [str(bin_dir / "dagster"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", args.host, "-p", str(args.dagster_port)],
+            [
+                str(bin_dir / "dagster"),
+                "dev",
+                "-w",
+                str(PROJECT_ROOT / "workspace.yaml"),
+                "-h",
+                args.host,
+                "-p",
+                str(args.dagster_port),
+            ],
             cwd=PROJECT_ROOT,
         ),
         subprocess.Popen(
             [
-                str(bin_dir / "mlflow"), "ui", "--backend-store-uri", settings.mlflow_tracking_uri,
-                "--host", args.host, "--port", str(args.mlflow_port),
+                str(bin_dir / "mlflow"),
+                "ui",
+                "--backend-store-uri",
+                settings.mlflow_tracking_uri,
+                "--host",
+                args.host,
+                "--port",
+                str(args.mlflow_port),
             ]
         ),
     ]
     # Stop both UIs on Ctrl-C and on SIGTERM alike.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    print(f"Dagster UI: http://{args.host}:{args.dagster_port}   MLflow UI: http://{args.host}:{args.mlflow_port}   (Ctrl-C stops both)")
+    print(
+        f"Dagster UI: http://{args.host}:{args.dagster_port}   "
+        f"MLflow UI: http://{args.host}:{args.mlflow_port}   (Ctrl-C stops both)"
+    )
     try:
         for p in procs:
             p.wait()
@@ -501,30 +586,51 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="segments", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="segments", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     g = sub.add_parser("generate", help="write demo landing files and ground truth")
     g.add_argument("--customers", type=int, default=20_000)
     g.add_argument("--seed", type=int, default=42)
     g.add_argument("--out", required=True)
-    g.add_argument("--next-period", action="store_true", help="add the next period's orders to the demo in --out (a second delivery)")
+    g.add_argument(
+        "--next-period",
+        action="store_true",
+        help="add the next period's orders to the demo in --out (a second delivery)",
+    )
     g.add_argument("--days", type=int, default=21, help="length of the next period (with --next-period)")
     g.add_argument("--orders-per-customer", type=float, default=6.0, help="mean orders per person (default 6)")
     g.add_argument("--lines-per-order", type=float, default=2.0, help="mean lines per order (default 2)")
-    g.add_argument("--tickets-per-customer", type=float, default=0.5, help="mean support tickets per person (default 0.5)")
+    g.add_argument(
+        "--tickets-per-customer", type=float, default=0.5, help="mean support tickets per person (default 0.5)"
+    )
     g.add_argument("--duplicate-rate", type=float, default=0.10, help="share of persons with a duplicate CRM record")
     g.set_defaults(func=cmd_generate)
     d = sub.add_parser("docs", help="generate the dbt docs site (lineage, exposures) offline and say where it is")
     d.set_defaults(func=cmd_docs)
     r = sub.add_parser("run", help="materialize the whole pipeline in-process")
     r.add_argument("--landing", help="landing folder (default: $SEGMENTS_LANDING or $SEGMENTS_HOME/landing)")
-    r.add_argument("--definition", help="segment definition YAML (default: ml/definitions/behavioural_segmentation.yaml)")
-    r.add_argument("--force", action="store_true", help="rebuild everything even when no landing file is new (e.g. after changing a dbt model); implied by --definition")
+    r.add_argument(
+        "--definition", help="segment definition YAML (default: ml/definitions/behavioural_segmentation.yaml)"
+    )
+    r.add_argument(
+        "--force",
+        action="store_true",
+        help=(
+            "rebuild everything even when no landing file is new (e.g. after changing a dbt model); "
+            "implied by --definition"
+        ),
+    )
     r.set_defaults(func=cmd_run)
     i = sub.add_parser("import", help="convert a public data set into the landing layout")
     imp = i.add_subparsers(dest="dataset", required=True)
     io = imp.add_parser("online-retail", help="UCI Online Retail II (two parquet files) -> erp/* landing files")
-    io.add_argument("--source", required=True, help="folder with online_retail_ii_2009_2010.parquet and online_retail_2010_2011.parquet")
+    io.add_argument(
+        "--source",
+        required=True,
+        help="folder with online_retail_ii_2009_2010.parquet and online_retail_2010_2011.parquet",
+    )
     io.add_argument("--out", required=True, help="landing folder to write")
     io.set_defaults(func=cmd_import_online_retail)
     q = sub.add_parser("quarantine", help="summarise quarantined rows")
@@ -536,15 +642,21 @@ def build_parser() -> argparse.ArgumentParser:
     bi.add_argument("--seed", type=int, default=7)
     bi.add_argument("--workdir", help="where data and the run go (default data/bench/identity-N; data is reused)")
     bi.set_defaults(func=cmd_bench_identity)
-    bs = bench.add_parser("segmentation", help="whole pipeline: segments vs planted segments (ARI), model metrics, time")
+    bs = bench.add_parser(
+        "segmentation", help="whole pipeline: segments vs planted segments (ARI), model metrics, time"
+    )
     bs.add_argument("--customers", type=int, default=100_000)
     bs.add_argument("--seed", type=int, default=7)
     bs.add_argument("--workdir", help="where data and the run go (default data/bench/segmentation-N; data is reused)")
     bs.set_defaults(func=cmd_bench_segmentation)
-    bp = bench.add_parser("pipeline", help="whole pipeline at several scales vs a DuckDB floor and a pandas script (speed, memory)")
+    bp = bench.add_parser(
+        "pipeline", help="whole pipeline at several scales vs a DuckDB floor and a pandas script (speed, memory)"
+    )
     bp.add_argument("--scales", default="10000,100000,1000000", help="comma-separated person counts")
     bp.add_argument("--seed", type=int, default=7)
-    bp.add_argument("--workdir", default="data/bench/pipeline", help="data, runs and reports (data is reused per scale)")
+    bp.add_argument(
+        "--workdir", default="data/bench/pipeline", help="data, runs and reports (data is reused per scale)"
+    )
     bp.add_argument("--update-benchmarks", metavar="MD", help="replace the generated section of this BENCHMARKS.md")
     bp.set_defaults(func=cmd_bench_pipeline)
 

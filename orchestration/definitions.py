@@ -47,7 +47,14 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         description="Ingest new landing files and re-resolve customer identities (no marts, no training).",
     )
     return dg.Definitions(
-        assets=[landing_files, *dbt_defs, identity_resolution, customer_segmentation, customer_segment_assignments, bi_copy],
+        assets=[
+            landing_files,
+            *dbt_defs,
+            identity_resolution,
+            customer_segmentation,
+            customer_segment_assignments,
+            bi_copy,
+        ],
         asset_checks=[
             every_file_reconciles,
             *RAW_SUITE_CHECKS,

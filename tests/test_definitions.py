@@ -32,11 +32,26 @@ def test_every_asset_key_is_schema_and_table(defs):
 def test_layers_present(defs):
     keys = {"/".join(k.path) for k in all_keys(defs)}
     expected = {
-        "crm/customers", "crm/consents", "erp/accounts", "erp/orders", "erp/order_lines", "erp/payments",
-        "erp/fx_rates", "support/tickets", "events/events", "audit/ingest_ledger", "audit/quarantine",
-        "staging/stg_crm__customers", "marts/customers", "marts/orders", "marts/support_tickets",
-        "marts/customer_features", "ml/customer_segmentation", "ml/customer_segment_assignments",
-        "segments/customer_segments", "segments/segment_profiles",
+        "crm/customers",
+        "crm/consents",
+        "erp/accounts",
+        "erp/orders",
+        "erp/order_lines",
+        "erp/payments",
+        "erp/fx_rates",
+        "support/tickets",
+        "events/events",
+        "audit/ingest_ledger",
+        "audit/quarantine",
+        "staging/stg_crm__customers",
+        "marts/customers",
+        "marts/orders",
+        "marts/support_tickets",
+        "marts/customer_features",
+        "ml/customer_segmentation",
+        "ml/customer_segment_assignments",
+        "segments/customer_segments",
+        "segments/segment_profiles",
     }
     assert expected <= keys, expected - keys
 
@@ -52,7 +67,9 @@ def test_checks_include_dbt_tests_gx_and_reconciliation(defs):
     check_keys = defs.resolve_asset_graph().asset_check_keys
     names = {c.name for c in check_keys}
     assert {"every_file_reconciles", "customers_pass_expectation_suite", "assignments_cover_all_customers"} <= names
-    dbt_checks = [c for c in check_keys if c.asset_key == dg.AssetKey(["marts", "customers"]) and c.name.startswith("unique")]
+    dbt_checks = [
+        c for c in check_keys if c.asset_key == dg.AssetKey(["marts", "customers"]) and c.name.startswith("unique")
+    ]
     assert dbt_checks, "dbt tests must surface as asset checks"
     assert not any(n.startswith("check_") for n in names)
 
@@ -65,7 +82,9 @@ def test_everything_that_opens_the_warehouse_shares_one_pool(defs):
         if node.is_materializable:
             assert node.assets_def.op.pool == WAREHOUSE_POOL, key
     python_checks = list(defs.asset_checks or [])
-    assert len(python_checks) == 3 + 9 + 7 + 1  # reconciliation, customers GX, coverage, raw suites, mart suites, promotion gate
+    assert (
+        len(python_checks) == 3 + 9 + 7 + 1
+    )  # reconciliation, customers GX, coverage, raw suites, mart suites, promotion gate
     for check in python_checks:
         assert check.op.pool == WAREHOUSE_POOL, check.check_keys
 
@@ -86,9 +105,14 @@ def test_dbt_runs_in_three_steps_around_the_identity_and_ml_write_backs(defs):
 
 def test_identity_qa_checks_block_the_marts(defs):
     graph = defs.resolve_asset_graph()
-    checks = {c.name: c for c in graph.asset_check_keys if c.asset_key == dg.AssetKey(["identity", "customer_source_records"])}
+    checks = {
+        c.name: c for c in graph.asset_check_keys if c.asset_key == dg.AssetKey(["identity", "customer_source_records"])
+    }
     assert set(checks) >= {
-        "identity_churn_within_bound", "clusters_within_size_limit", "bridges_below_bound", "customers_seen_in_several_sources"
+        "identity_churn_within_bound",
+        "clusters_within_size_limit",
+        "bridges_below_bound",
+        "customers_seen_in_several_sources",
     }
     specs = {s.name: s for s in step_check_specs(graph)}
     assert specs["identity_churn_within_bound"].blocking and specs["clusters_within_size_limit"].blocking
@@ -106,7 +130,9 @@ def test_bi_copy_publishes_last_after_every_segments_model(defs):
     segments = {k for k in graph.get_all_asset_keys() if k.path[0] == "segments"}
     assert {dg.AssetKey(["segments", "customer_segments"]), dg.AssetKey(["segments", "segment_profiles"])} <= segments
     assert segments <= set(bi_copy.parent_keys)
-    assert {dg.AssetKey(["marts", "customers"]), dg.AssetKey(["marts", "customer_features"])} <= set(bi_copy.parent_keys)
+    assert {dg.AssetKey(["marts", "customers"]), dg.AssetKey(["marts", "customer_features"])} <= set(
+        bi_copy.parent_keys
+    )
     assert not bi_copy.child_keys  # nothing builds on it: it is the last step
     assert bi_copy.assets_def.op.pool == WAREHOUSE_POOL
     assert bi_copy.group_name == "serving"

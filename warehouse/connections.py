@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import os
@@ -48,10 +49,8 @@ def release_memory() -> None:
     except ImportError:  # pragma: no cover - pyarrow comes with pandas 3 here
         pass
     if sys.platform.startswith("linux"):
-        try:
+        with contextlib.suppress(OSError, AttributeError):  # not glibc (e.g. musl): nothing to trim
             ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):  # not glibc (e.g. musl): nothing to trim
-            pass
 
 
 __all__ = ["OFFLINE_CONFIG", "DEFAULT_MEMORY_LIMIT", "duckdb_config", "release_memory"]

@@ -228,9 +228,7 @@ CONTRACTS: tuple[TableContract, ...] = (
             Column("csat_score", "integer", minimum=1, maximum=5),
         ),
         primary_key=("ticket_id",),
-        row_rules=(
-            ("{resolved_at} >= {created_at}", "invalid_value", "resolved_at before created_at"),
-        ),
+        row_rules=(("{resolved_at} >= {created_at}", "invalid_value", "resolved_at before created_at"),),
     ),
     TableContract(
         "events",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
@@ -107,7 +107,8 @@ def previous_model(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[str, An
 def measure_qa(con: duckdb.DuckDBPyConnection, reviews: list[ReviewItem]) -> IdentityQa:
     """QA figures of this run's assignment (temp table `identity_assignment`)."""
     sizes = con.execute(
-        """select case when cluster_size >= 10 then '10+' else cluster_size::varchar end as size, count(distinct customer_id)
+        """select case when cluster_size >= 10 then '10+' else cluster_size::varchar end as size,
+                  count(distinct customer_id)
            from identity_assignment group by all order by min(cluster_size)"""
     ).fetchall()
     row = con.execute(
@@ -157,7 +158,7 @@ def write_run(
     exceeded) only the run, its ledger rows (is_applied = false) and its review items are written:
     the current assignment stays as it was."""
     c = catalog
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     con.execute("begin transaction")
     try:
         con.execute(f"delete from {c}.identity.review_queue where run_id = ?", [run_id])
@@ -208,11 +209,28 @@ def write_run(
             f"insert into {c}.identity.resolution_runs values "
             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                run_id, now, applied, qa.records, qa.customers, changes.previous_customers, changes.new_customers,
-                changes.merges, changes.splits, changes.churn, qa.bridges, qa.oversized_clusters,
-                qa.reference_conflicts, qa.shared_keys, qa.vetoed_pairs, qa.multi_source_share, qa.max_cluster_size,
-                json.dumps(qa.cluster_size_distribution), json.dumps(edges_by_rule),
-                json.dumps({k: round(v, 3) for k, v in timings.items()}), json.dumps(config), json.dumps(splink_model),
+                run_id,
+                now,
+                applied,
+                qa.records,
+                qa.customers,
+                changes.previous_customers,
+                changes.new_customers,
+                changes.merges,
+                changes.splits,
+                changes.churn,
+                qa.bridges,
+                qa.oversized_clusters,
+                qa.reference_conflicts,
+                qa.shared_keys,
+                qa.vetoed_pairs,
+                qa.multi_source_share,
+                qa.max_cluster_size,
+                json.dumps(qa.cluster_size_distribution),
+                json.dumps(edges_by_rule),
+                json.dumps({k: round(v, 3) for k, v in timings.items()}),
+                json.dumps(config),
+                json.dumps(splink_model),
             ],
         )
         con.execute("commit")
@@ -221,7 +239,9 @@ def write_run(
         raise
 
 
-def _write_reviews(con: duckdb.DuckDBPyConnection, c: str, run_id: str, now: datetime, reviews: list[ReviewItem]) -> None:
+def _write_reviews(
+    con: duckdb.DuckDBPyConnection, c: str, run_id: str, now: datetime, reviews: list[ReviewItem]
+) -> None:
     """Review items from the guardrails plus refused references and shared keys found in SQL."""
     if reviews:
         import pyarrow as pa
@@ -260,7 +280,8 @@ def _write_reviews(con: duckdb.DuckDBPyConnection, c: str, run_id: str, now: dat
             inner join identity_assignment as b on b.record_id = rc.referenced_record_id
             union all
             select ?, ?, 'shared_' || s.field, list(r.record_id order by r.record_id), list(distinct a.customer_id),
-                any_value(s.records) || ' records share this ' || s.field || ': treated as a shared address, not an identity'
+                any_value(s.records) || ' records share this ' || s.field
+                    || ': treated as a shared address, not an identity'
             from identity_shared_keys as s
             inner join identity_records as r
                 on (s.field = 'email' and r.email_key = s.value) or (s.field = 'phone' and r.phone_nsn = s.value)

@@ -23,6 +23,7 @@ values are computed on the fly, and the raw content is rendered only for rejecte
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -264,8 +265,11 @@ def _ingest_file(
         missing = [c for c in contract.required_columns if c not in header]
         if missing:
             hint = next(
-                (f"; the file looks '{d}'-delimited, landing CSV must be comma-delimited"
-                 for d in (";", "\t", "|") if len(header) == 1 and d in header[0]),
+                (
+                    f"; the file looks '{d}'-delimited, landing CSV must be comma-delimited"
+                    for d in (";", "\t", "|")
+                    if len(header) == 1 and d in header[0]
+                ),
                 "",
             )
             raise LandingFileError(
@@ -299,10 +303,8 @@ def _ingest_file(
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:
-    try:
+    with contextlib.suppress(duckdb.TransactionException):  # a failed commit has already rolled back
         con.execute("rollback")
-    except duckdb.TransactionException:  # a failed commit has already rolled back
-        pass
 
 
 def _csv_header(path: Path) -> list[str]:
@@ -381,10 +383,7 @@ def _read_into_text_table(con: duckdb.DuckDBPyConnection, path: Path, contract: 
                 from read_csv({p}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\x01',
                               quote = '', escape = '', auto_detect = false, strict_mode = false)""",
         )
-        keys = con.execute(
-            "select distinct unnest(json_keys(line)) from _landing_lines "
-            "where is_object"
-        ).fetchall()
+        keys = con.execute("select distinct unnest(json_keys(line)) from _landing_lines where is_object").fetchall()
         header = sorted(k[0].lower() for k in keys)
         present = [c for c in contract.column_names if c in header]
         # one parse per line for every column (a list of JSON paths), not one per column
@@ -512,37 +511,49 @@ def _reason_rules(contract: TableContract, header: list[str]) -> list[tuple[str,
         if col.required:
             rules.append((f"{text} is null", _sql_str(_missing_reason(col.name))))
         if present and col.type != "text":
-            rules.append((
-                f"{text} is not null and {typed} is null",
-                f"'type_error: {col.name}=' || left({col.name}, 60) || ' is not a {col.type}'",
-            ))
+            rules.append(
+                (
+                    f"{text} is not null and {typed} is null",
+                    f"'type_error: {col.name}=' || left({col.name}, 60) || ' is not a {col.type}'",
+                )
+            )
         if col.accepted:
             values = ", ".join(_sql_str(v) for v in col.accepted)
-            rules.append((
-                f"{typed} is not null and {typed} not in ({values})",
-                f"'invalid_value: {col.name}=' || left({typed}, 60) || ' not in accepted values'",
-            ))
+            rules.append(
+                (
+                    f"{typed} is not null and {typed} not in ({values})",
+                    f"'invalid_value: {col.name}=' || left({typed}, 60) || ' not in accepted values'",
+                )
+            )
         if col.minimum is not None:
-            rules.append((
-                f"{typed} < {col.minimum}",
-                f"'{col.minimum_kind}: {col.name}=' || {typed} || ' below {col.minimum:g}'",
-            ))
+            rules.append(
+                (
+                    f"{typed} < {col.minimum}",
+                    f"'{col.minimum_kind}: {col.name}=' || {typed} || ' below {col.minimum:g}'",
+                )
+            )
         if col.maximum is not None:
-            rules.append((
-                f"{typed} > {col.maximum}",
-                f"'invalid_value: {col.name}=' || {typed} || ' above {col.maximum:g}'",
-            ))
+            rules.append(
+                (
+                    f"{typed} > {col.maximum}",
+                    f"'invalid_value: {col.name}=' || {typed} || ' above {col.maximum:g}'",
+                )
+            )
         if col.not_future:
-            rules.append((
-                f"{typed} > current_timestamp::timestamp + interval 1 day",
-                f"'future_date: {col.name}=' || {typed} || ' is in the future'",
-            ))
+            rules.append(
+                (
+                    f"{typed} > current_timestamp::timestamp + interval 1 day",
+                    f"'future_date: {col.name}=' || {typed} || ' is in the future'",
+                )
+            )
     for i, ref in enumerate(contract.references):
         typed = f"_t_{ref.column}"
-        rules.append((
-            f"{typed} is not null and not _ref_{i}",
-            f"'{ref.kind}: {ref.column}=' || {typed} || ' not found in {ref.target_table}'",
-        ))
+        rules.append(
+            (
+                f"{typed} is not null and not _ref_{i}",
+                f"'{ref.kind}: {ref.column}=' || {typed} || ' not found in {ref.target_table}'",
+            )
+        )
     for predicate, kind, message in contract.row_rules:
         typed_pred = predicate.format(**{c.name: f"_t_{c.name}" for c in contract.columns})
         rules.append((f"not coalesce({typed_pred}, true)", f"'{kind}: {message}'"))
@@ -567,7 +578,9 @@ def _validate_and_load(
         f"{_typed_expr(c, c.name in present, f'_s_{c.name}')} as _t_{c.name}" for c in contract.columns
     )
     raw_json = (
-        "to_json(struct_pack(" + ", ".join(f"{c} := {c}" for c in sorted(present)) + "))::varchar" if present else "'{}'"
+        "to_json(struct_pack(" + ", ".join(f"{c} := {c}" for c in sorted(present)) + "))::varchar"
+        if present
+        else "'{}'"
     )
     pk = contract.primary_key
     rules = _reason_rules(contract, header)
@@ -576,7 +589,8 @@ def _validate_and_load(
     broken = "coalesce(" + " or ".join(f"({p})" for p, _ in rules) + ", false)" if rules else "false"
     reasons = (
         "list_filter([" + ", ".join(f"case when {p} then {m} end" for p, m in rules) + "], lambda x: x is not null)"
-        if rules else "[]::varchar[]"
+        if rules
+        else "[]::varchar[]"
     )
     flags = "".join(f", {f}" for f in _reference_flags(contract))
     duplicate = f"['duplicate_key: primary key ({', '.join(pk)}) already loaded with other values or repeated in file']"
@@ -607,7 +621,7 @@ def _validate_and_load(
     con.execute(
         f"""create temp table _landing_verdicts as
             with texts as (
-                select {text.ordinal} as _row{''.join(f', t.{c}' for c in present)}{texts} from _landing_text t
+                select {text.ordinal} as _row{"".join(f", t.{c}" for c in present)}{texts} from _landing_text t
             ), typed as (
                 select *, {typed_cols} from texts
             ), flagged as (
@@ -631,7 +645,7 @@ def _validate_and_load(
     target_cols = ", ".join(contract.column_names + tuple(n for n, _ in LINEAGE_COLUMNS))
     (loaded,) = con.execute(
         f"""insert into {contract.qualified_name} ({target_cols})
-            select {', '.join(typed[c] for c in contract.column_names)}, ?, {source_row}, ?, {loaded_at}
+            select {", ".join(typed[c] for c in contract.column_names)}, ?, {source_row}, ?, {loaded_at}
             from _landing_text t {buckets}
             anti join _landing_verdicts v on v._row = {text.ordinal}""",
         [rel, sha],
@@ -652,7 +666,8 @@ def _validate_and_load(
     # one pass over the (small) verdicts: a required column is empty in every row when every parsed row
     # was rejected as missing it
     missing_counts = "".join(
-        f", count(*) filter (where list_contains(_all_reasons, {_sql_str(_missing_reason(c))}))" for c in required_present
+        f", count(*) filter (where list_contains(_all_reasons, {_sql_str(_missing_reason(c))}))"
+        for c in required_present
     )
     counts = con.execute(
         "select count(*) filter (where len(_all_reasons) > 0), count(*) filter (where len(_all_reasons) = 0)"
@@ -668,9 +683,7 @@ def _validate_and_load(
         result.message = f"required column(s) {', '.join(empty_required)} empty in every row"
 
 
-def _write_ledger(
-    con: duckdb.DuckDBPyConnection, r: FileResult, stat: os.stat_result, run_id: str | None
-) -> None:
+def _write_ledger(con: duckdb.DuckDBPyConnection, r: FileResult, stat: os.stat_result, run_id: str | None) -> None:
     con.execute(
         f"""insert into {LEDGER_TABLE} (source_table, source_file, file_sha256, file_bytes, rows_read, rows_loaded,
                 rows_quarantined, status, message, extra_columns, loaded_at, run_id, rows_already_loaded, file_mtime_ns,

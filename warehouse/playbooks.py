@@ -101,12 +101,16 @@ def parse_playbooks(raw: dict[str, Any]) -> Playbooks:
             when = a["when"]
             transition = when.get("transition") or {}
             rule = ActionRule(
-                name=_names([a["name"]], "action name")[0], family=_names([when["family"]], "family")[0],
+                name=_names([a["name"]], "action name")[0],
+                family=_names([when["family"]], "family")[0],
                 segments=_names(when.get("segment"), f"{a['name']}.segment"),
                 from_segments=_names(transition.get("from"), f"{a['name']}.transition.from"),
                 to_segments=_names(transition.get("to"), f"{a['name']}.transition.to"),
-                channel=str(a["channel"]), purpose=str(a["purpose"]), template_key=str(a["template_key"]),
-                owner=str(a["owner"]), sla_hours=int(a["sla_hours"]),
+                channel=str(a["channel"]),
+                purpose=str(a["purpose"]),
+                template_key=str(a["template_key"]),
+                owner=str(a["owner"]),
+                sla_hours=int(a["sla_hours"]),
             )
             if bool(rule.segments) == bool(rule.to_segments):
                 raise PlaybookError(f"action {rule.name}: give either a segment or a transition rule")
@@ -119,16 +123,22 @@ def parse_playbooks(raw: dict[str, Any]) -> Playbooks:
             actions.append(rule)
         alerts = [
             AlertRule(
-                name=_names([a["name"]], "alert name")[0], family=_names([a["family"]], "family")[0],
-                from_segments=_names(a["from"], f"{a['name']}.from"), to_segments=_names(a["to"], f"{a['name']}.to"),
-                min_revenue_eur=float(a.get("min_revenue_eur", 0)), owner=str(a["owner"]), due_in_days=int(a["due_in_days"]),
+                name=_names([a["name"]], "alert name")[0],
+                family=_names([a["family"]], "family")[0],
+                from_segments=_names(a["from"], f"{a['name']}.from"),
+                to_segments=_names(a["to"], f"{a['name']}.to"),
+                min_revenue_eur=float(a.get("min_revenue_eur", 0)),
+                owner=str(a["owner"]),
+                due_in_days=int(a["due_in_days"]),
             )
             for a in raw.get("alerts") or []
         ]
         names = [r.name for r in actions] + [r.name for r in alerts]
         if len(set(names)) != len(names):
             raise PlaybookError(f"duplicate playbook names in {names}")
-        return Playbooks(str(raw["name"]), str(raw["version"]), share, tuple(actions), tuple(alerts), content_digest(raw))
+        return Playbooks(
+            str(raw["name"]), str(raw["version"]), share, tuple(actions), tuple(alerts), content_digest(raw)
+        )
     except KeyError as err:
         raise PlaybookError(f"missing field {err}") from None
 
@@ -200,7 +210,9 @@ def evaluate_playbooks(con: duckdb.DuckDBPyConnection, run_id: str, books: Playb
                 f"""create or replace temp table {_CANDIDATES} as
                 with matched as ({match}),
                 keyed as (
-                    select m.*, md5($action || '|' || m.customer_id || '|' || m.segment_key || '|' || m.valid_from::varchar) as action_id,
+                    select m.*,
+                           md5($action || '|' || m.customer_id || '|' || m.segment_key || '|' || m.valid_from::varchar)
+                               as action_id,
                            coalesce(c.{consent}, false) as has_consent
                     from matched as m left join marts.customers as c using (customer_id)
                 )
@@ -210,31 +222,42 @@ def evaluate_playbooks(con: duckdb.DuckDBPyConnection, run_id: str, books: Playb
                 {**params, "action": rule.name},
             )
             counts = con.execute(
-                f"""select count(*), count(*) filter (where not has_consent), count(*) filter (where has_consent and is_new)
+                f"""select count(*), count(*) filter (where not has_consent),
+                           count(*) filter (where has_consent and is_new)
                     from {_CANDIDATES}"""
             ).fetchall()[0]
             con.execute(
                 f"""insert into {ACTIONS_TABLE}
-                select action_id, $action, $version, customer_id, segment_family, segment_key, $trigger, from_segment_key,
-                       $channel, $purpose, $template_key, $owner,
+                select action_id, $action, $version, customer_id, segment_family, segment_key, $trigger,
+                       from_segment_key, $channel, $purpose, $template_key, $owner,
                        md5_number($action || '|' || customer_id) % 10000 < $holdout * 10000,
                        current_timestamp::timestamp + to_hours($sla_hours), current_timestamp::timestamp, $run_id
                 from {_CANDIDATES}
                 where has_consent and is_new""",
                 {
-                    "action": rule.name, "version": books.version, "trigger": rule.trigger,
-                    "channel": rule.channel, "purpose": rule.purpose, "template_key": rule.template_key,
-                    "owner": rule.owner, "holdout": books.holdout_share, "sla_hours": rule.sla_hours, "run_id": run_id,
+                    "action": rule.name,
+                    "version": books.version,
+                    "trigger": rule.trigger,
+                    "channel": rule.channel,
+                    "purpose": rule.purpose,
+                    "template_key": rule.template_key,
+                    "owner": rule.owner,
+                    "holdout": books.holdout_share,
+                    "sla_hours": rule.sla_hours,
+                    "run_id": run_id,
                 },
             )
             holdout = con.execute(
-                f"select count(*) filter (where is_holdout) from {ACTIONS_TABLE} where created_run_id = ? and action_name = ?",
+                f"select count(*) filter (where is_holdout) from {ACTIONS_TABLE} "
+                "where created_run_id = ? and action_name = ?",
                 [run_id, rule.name],
             ).fetchall()[0][0]
             stats[rule.name] = {"matched": counts[0], "no_consent": counts[1], "new": counts[2], "holdout": holdout}
         for alert in books.alerts:
             params = {
-                "run_id": run_id, "family": alert.family, "from_segments": list(alert.from_segments),
+                "run_id": run_id,
+                "family": alert.family,
+                "from_segments": list(alert.from_segments),
                 "to_segments": list(alert.to_segments),
             }
             con.execute(
@@ -247,10 +270,15 @@ def evaluate_playbooks(con: duckdb.DuckDBPyConnection, run_id: str, books: Playb
                 inner join marts.customer_features as f using (customer_id)
                 where f.monetary_eur >= $min_revenue
                   and not exists (select 1 from {ALERTS_TABLE} a
-                                  where a.alert_id = md5($alert || '|' || m.customer_id || '|' || m.valid_from::varchar))""",
+                                  where a.alert_id
+                                        = md5($alert || '|' || m.customer_id || '|' || m.valid_from::varchar))""",
                 {
-                    **params, "alert": alert.name, "version": books.version, "owner": alert.owner,
-                    "due_in_days": alert.due_in_days, "min_revenue": alert.min_revenue_eur,
+                    **params,
+                    "alert": alert.name,
+                    "version": books.version,
+                    "owner": alert.owner,
+                    "due_in_days": alert.due_in_days,
+                    "min_revenue": alert.min_revenue_eur,
                 },
             )
             new = con.execute(

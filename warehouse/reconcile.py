@@ -34,5 +34,14 @@ def ledger_discrepancies(con: duckdb.DuckDBPyConnection) -> list[dict]:
                or l.rows_quarantined <> coalesce(q.n, 0))
         """
     ).fetchall()
-    cols = ["source_table", "source_file", "rows_read", "rows_loaded", "rows_quarantined", "rows_already_loaded", "rows_in_raw", "rows_in_quarantine"]
+    cols = [
+        "source_table",
+        "source_file",
+        "rows_read",
+        "rows_loaded",
+        "rows_quarantined",
+        "rows_already_loaded",
+        "rows_in_raw",
+        "rows_in_quarantine",
+    ]
     return [dict(zip(cols, r, strict=True)) for r in rows]

@@ -27,8 +27,19 @@ SEGMENT_FAMILIES = ("behavioural", "rfm")
 
 # The columns a family's rows bring to `write_assignments` (it adds assigned_at and dagster_run_id).
 ASSIGNMENT_COLUMNS = (
-    "customer_id", "segment_family", "segment_key", "segment_name", "r_score", "f_score", "m_score",
-    "model_name", "model_version", "definition_version", "reason", "is_fallback", "fallback_reason",
+    "customer_id",
+    "segment_family",
+    "segment_key",
+    "segment_name",
+    "r_score",
+    "f_score",
+    "m_score",
+    "model_name",
+    "model_version",
+    "definition_version",
+    "reason",
+    "is_fallback",
+    "fallback_reason",
 )
 SCORE_COLUMNS = ("r_score", "f_score", "m_score")
 
@@ -60,7 +71,9 @@ def family_rows(
     for col in SCORE_COLUMNS:
         if col not in rows.columns:
             rows[col] = None
-    rows = rows.assign(segment_family=family, model_name=model_name, model_version=model_version, definition_version=definition_version)
+    rows = rows.assign(
+        segment_family=family, model_name=model_name, model_version=model_version, definition_version=definition_version
+    )
     return rows[list(ASSIGNMENT_COLUMNS)]
 
 
@@ -69,9 +82,9 @@ def write_assignments(con: duckdb.DuckDBPyConnection, families: Iterable[pd.Data
 
     `families` may be any iterable of frames, several per family (e.g. a generator scoring customers in
     chunks): each frame is copied into a temporary staging table as it arrives and released, so Python
-    never holds every assignment at once. Rows keep the order they arrive in (a family's rows together). Refuses (AssignmentError, table untouched) rows that would
-    break the contract: a customer twice in a family, or a customer present in one family and missing
-    from another.
+    never holds every assignment at once. Rows keep the order they arrive in (a family's rows together).
+    Refuses (AssignmentError, table untouched) rows that would break the contract: a customer twice in a
+    family, or a customer present in one family and missing from another.
     """
     con.execute(
         """create or replace temp table _assignments_stage (
@@ -263,8 +276,15 @@ def write_definition(con: duckdb.DuckDBPyConnection, definition, run_id: str) ->
         f"""insert into {DEFINITIONS_TABLE}
             values (?, ?, ?, ?, ?, ?, current_timestamp::timestamp, ?)
             on conflict do update set last_used_run_id = excluded.last_used_run_id""",
-        [definition.name, definition.version, definition.family, definition.description,
-         definition.content_sha256, json.dumps(definition.raw, sort_keys=True), run_id],
+        [
+            definition.name,
+            definition.version,
+            definition.family,
+            definition.description,
+            definition.content_sha256,
+            json.dumps(definition.raw, sort_keys=True),
+            run_id,
+        ],
     )
 
 
@@ -274,9 +294,12 @@ def definition_used_by_run(con: duckdb.DuckDBPyConnection, run_id: str, family: 
     import json
 
     exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'ml' and table_name = 'segment_definitions'"
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'ml' and table_name = 'segment_definitions'"
     ).fetchall()[0][0]
     if not exists:
         return None
-    rows = con.execute(f"select content from {DEFINITIONS_TABLE} where last_used_run_id = ? and family = ?", [run_id, family]).fetchall()
+    rows = con.execute(
+        f"select content from {DEFINITIONS_TABLE} where last_used_run_id = ? and family = ?", [run_id, family]
+    ).fetchall()
     return json.loads(rows[0][0]) if rows else None

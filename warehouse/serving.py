@@ -146,14 +146,16 @@ def reporting_feature_columns(registry: Mapping[str, object] | None = None) -> t
 
         registry = load_registry()
     return tuple(
-        name for name, info in registry.items()
+        name
+        for name, info in registry.items()
         if "reporting" in info.allowed_purposes and info.pii_class in PUBLISHABLE_PII_CLASSES
     )
 
 
 def _relations(con: duckdb.DuckDBPyConnection, catalog: str, schema: str) -> list[str]:
     rows = con.execute(
-        "select table_name from information_schema.tables where table_catalog = ? and table_schema = ? order by table_name",
+        "select table_name from information_schema.tables "
+        "where table_catalog = ? and table_schema = ? order by table_name",
         [catalog, schema],
     ).fetchall()
     return [r[0] for r in rows]
@@ -208,8 +210,9 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _write_snapshot(warehouse_path: Path, staging: Path, version: str, run_id: str, published_at: str,
-                    feature_columns: Sequence[str]) -> list[PublishedTable]:
+def _write_snapshot(
+    warehouse_path: Path, staging: Path, version: str, run_id: str, published_at: str, feature_columns: Sequence[str]
+) -> list[PublishedTable]:
     """Build bi.duckdb and the Parquet files of one version in `staging` (not yet visible)."""
     db_path = staging / DUCKDB_FILE
     (staging / PARQUET_DIR).mkdir()
@@ -230,10 +233,15 @@ def _write_snapshot(warehouse_path: Path, staging: Path, version: str, run_id: s
             (schema, table): con.execute(f"select count(*) from pub.{schema}.{table}").fetchall()[0][0]
             for schema, table, _, _ in plan
         }
-        con.execute(f"create table pub.{META_SCHEMA}.publication as select ? as version, ? as run_id, "
-                    "cast(? as timestamp) as published_at", [version, run_id, published_at.removesuffix("Z")])
-        con.execute(f"create table pub.{META_SCHEMA}.published_tables "
-                    "(table_schema varchar, table_name varchar, source varchar, row_count bigint)")
+        con.execute(
+            f"create table pub.{META_SCHEMA}.publication as select ? as version, ? as run_id, "
+            "cast(? as timestamp) as published_at",
+            [version, run_id, published_at.removesuffix("Z")],
+        )
+        con.execute(
+            f"create table pub.{META_SCHEMA}.published_tables "
+            "(table_schema varchar, table_name varchar, source varchar, row_count bigint)"
+        )
         con.executemany(
             f"insert into pub.{META_SCHEMA}.published_tables values (?, ?, ?, ?)",
             [[schema, table, source, counts[(schema, table)]] for schema, table, source, _ in plan],
@@ -242,8 +250,11 @@ def _write_snapshot(warehouse_path: Path, staging: Path, version: str, run_id: s
         for schema, table, source, columns in plan:
             rel = f"{PARQUET_DIR}/{schema}.{table}.parquet"
             con.execute(f"copy pub.{schema}.{table} to {_sql_string(staging / rel)} (format parquet)")
-            published.append(PublishedTable(schema, table, source, counts[(schema, table)], tuple(columns), rel,
-                                            _sha256(staging / rel)))
+            published.append(
+                PublishedTable(
+                    schema, table, source, counts[(schema, table)], tuple(columns), rel, _sha256(staging / rel)
+                )
+            )
         con.execute("checkpoint pub")
         con.execute("detach pub")
     finally:
@@ -260,8 +271,13 @@ def _write_manifest(staging: Path, version: str, run_id: str, published_at: str,
         "published_at": published_at,
         "duckdb": {"file": DUCKDB_FILE, "storage_version": STORAGE_VERSION, "sha256": _sha256(staging / DUCKDB_FILE)},
         "tables": {
-            t.qualified_name: {"rows": t.rows, "source": t.source, "columns": list(t.columns), "parquet": t.parquet,
-                               "sha256": t.sha256}
+            t.qualified_name: {
+                "rows": t.rows,
+                "source": t.source,
+                "columns": list(t.columns),
+                "parquet": t.parquet,
+                "sha256": t.sha256,
+            }
             for t in tables
         },
     }
@@ -370,8 +386,13 @@ def publish(
         try:
             tables = _write_snapshot(warehouse_path, staging, version, run_id, published_at, features)
             _write_manifest(staging, version, run_id, published_at, tables)
-            for path in [*(staging / PARQUET_DIR).iterdir(), staging / DUCKDB_FILE, staging / MANIFEST_FILE,
-                         staging / PARQUET_DIR, staging]:
+            for path in [
+                *(staging / PARQUET_DIR).iterdir(),
+                staging / DUCKDB_FILE,
+                staging / MANIFEST_FILE,
+                staging / PARQUET_DIR,
+                staging,
+            ]:
                 _fsync(path)
             os.rename(staging, version_dir)  # complete before anything points at it
         except BaseException:
@@ -383,7 +404,13 @@ def publish(
         _fsync(serving_dir)
         pruned = _prune(serving_dir, keep)
     return PublishResult(
-        version=version, version_dir=version_dir, duckdb_path=serving_dir / DUCKDB_FILE,
-        current_link=serving_dir / CURRENT_LINK, run_id=run_id, published_at=published_at, tables=tuple(tables),
-        pruned=pruned, seconds=time.monotonic() - t0,
+        version=version,
+        version_dir=version_dir,
+        duckdb_path=serving_dir / DUCKDB_FILE,
+        current_link=serving_dir / CURRENT_LINK,
+        run_id=run_id,
+        published_at=published_at,
+        tables=tuple(tables),
+        pruned=pruned,
+        seconds=time.monotonic() - t0,
     )

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import duckdb
 
-LAYER_SCHEMAS = ("crm", "erp", "support", "events", "staging", "reference", "intermediate", "identity", "marts", "ml", "segments", "audit")
+LAYER_SCHEMAS = (
+    "crm",
+    "erp",
+    "support",
+    "events",
+    "staging",
+    "reference",
+    "intermediate",
+    "identity",
+    "marts",
+    "ml",
+    "segments",
+    "audit",
+)
 
 
 def table_row_counts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]:
@@ -22,7 +35,8 @@ def segment_sizes(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, s
     """(segment_family, model_name, model_version, segment_name, customers, share of the family) of the
     current assignments, family by family, largest segment first."""
     exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'segments' and table_name = 'customer_segments'"
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'segments' and table_name = 'customer_segments'"
     ).fetchall()[0][0]
     if not exists:
         return []

@@ -6,9 +6,24 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 
 COLUMNS = [
-    "customer_id", "first_name", "last_name", "email", "phone", "street", "city", "postal_code", "country",
-    "birth_date", "first_seen_at", "source_record_count", "crm_record_count", "erp_account_count",
-    "support_record_count", "source_record_ids", "has_profiling_consent", "has_marketing_email_consent",
+    "customer_id",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "street",
+    "city",
+    "postal_code",
+    "country",
+    "birth_date",
+    "first_seen_at",
+    "source_record_count",
+    "crm_record_count",
+    "erp_account_count",
+    "support_record_count",
+    "source_record_ids",
+    "has_profiling_consent",
+    "has_marketing_email_consent",
     "has_marketing_sms_consent",
 ]
 ERROR = {"severity": "error"}

@@ -25,7 +25,9 @@ def build_orders_suite(freshness_days: int = 45) -> gx.ExpectationSuite:
             gxe.ExpectColumnValuesToNotBeNull(column="fx_rate_to_eur", meta=ERROR),
             gxe.ExpectColumnValuesToBeBetween(column="fx_rate_to_eur", min_value=0, strict_min=True, meta=ERROR),
             gxe.ExpectColumnValuesToBeBetween(column="net_revenue_eur", min_value=0, meta=ERROR),
-            gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["completed", "cancelled", "returned"], meta=ERROR),
+            gxe.ExpectColumnValuesToBeInSet(
+                column="status", value_set=["completed", "cancelled", "returned"], meta=ERROR
+            ),
             # distribution bounds: most orders complete; a typical basket is worth 1..1,000 EUR
             gxe.ExpectColumnProportionOfUniqueValuesToBeBetween(column="customer_id", min_value=0.01, meta=WARN),
             gxe.ExpectColumnMeanToBeBetween(column="net_revenue_eur", min_value=1, max_value=1000, meta=WARN),
@@ -60,7 +62,9 @@ def build_customer_source_records_suite() -> gx.ExpectationSuite:
             gxe.ExpectCompoundColumnsToBeUnique(column_list=["source_system", "source_record_id"], meta=ERROR),
             gxe.ExpectColumnValuesToNotBeNull(column="customer_id", meta=ERROR),
             gxe.ExpectColumnValuesToMatchRegex(column="customer_id", regex=r"^cus_[0-9a-f]{16}$", meta=ERROR),
-            gxe.ExpectColumnValuesToBeInSet(column="source_system", value_set=["crm", "erp", "support", "events"], meta=ERROR),
+            gxe.ExpectColumnValuesToBeInSet(
+                column="source_system", value_set=["crm", "erp", "support", "events"], meta=ERROR
+            ),
         ],
     )
 
@@ -79,8 +83,15 @@ def build_support_tickets_suite() -> gx.ExpectationSuite:
 
 def build_customer_features_suite() -> gx.ExpectationSuite:
     shares = (
-        "share_web", "share_app", "share_store", "share_phone", "discount_share", "discounted_order_share",
-        "return_rate", "event_app_share", "event_mobile_share",
+        "share_web",
+        "share_app",
+        "share_store",
+        "share_phone",
+        "discount_share",
+        "discounted_order_share",
+        "return_rate",
+        "event_app_share",
+        "event_mobile_share",
     )
     return gx.ExpectationSuite(
         name="marts.customer_features",
@@ -92,12 +103,23 @@ def build_customer_features_suite() -> gx.ExpectationSuite:
             gxe.ExpectColumnValuesToBeBetween(column="recency_days", min_value=0, meta=ERROR),
             *(gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=1, meta=ERROR) for c in shares),
             gxe.ExpectColumnValuesToBeBetween(column="avg_csat", min_value=1, max_value=5, meta=ERROR),
-            *(gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, meta=ERROR) for c in (
-                "order_rate_per_year", "days_since_first_order", "last_activity_days", "tickets_per_year", "items_per_order",
-            )),
+            *(
+                gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, meta=ERROR)
+                for c in (
+                    "order_rate_per_year",
+                    "days_since_first_order",
+                    "last_activity_days",
+                    "tickets_per_year",
+                    "items_per_order",
+                )
+            ),
             # point in time: the last sign of life is never older than the last order
             gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-                column_A="recency_days", column_B="last_activity_days", or_equal=True, ignore_row_if="either_value_is_missing", meta=ERROR,
+                column_A="recency_days",
+                column_B="last_activity_days",
+                or_equal=True,
+                ignore_row_if="either_value_is_missing",
+                meta=ERROR,
             ),
             # distribution: a customer base where almost nobody bought is a broken join, not a business
             gxe.ExpectColumnValuesToBeBetween(column="frequency", min_value=1, mostly=0.3, meta=WARN),
@@ -122,26 +144,61 @@ def build_customer_segments_suite() -> gx.ExpectationSuite:
         name="segments.customer_segments",
         expectations=[
             gxe.ExpectCompoundColumnsToBeUnique(column_list=["customer_id", "segment_family"], meta=ERROR),
-            *(gxe.ExpectColumnValuesToNotBeNull(column=c, meta=ERROR) for c in ("customer_id", "segment_family", "segment_key", "segment_name", "model_name", "model_version", "definition_version", "is_fallback")),
+            *(
+                gxe.ExpectColumnValuesToNotBeNull(column=c, meta=ERROR)
+                for c in (
+                    "customer_id",
+                    "segment_family",
+                    "segment_key",
+                    "segment_name",
+                    "model_name",
+                    "model_version",
+                    "definition_version",
+                    "is_fallback",
+                )
+            ),
             gxe.ExpectColumnValuesToBeInSet(column="segment_family", value_set=list(SEGMENT_FAMILIES), meta=ERROR),
             *(
-                gxe.ExpectColumnUniqueValueCountToBeBetween(column="model_version", min_value=1, max_value=1, meta=ERROR, **_in_family(f))
+                gxe.ExpectColumnUniqueValueCountToBeBetween(
+                    column="model_version", min_value=1, max_value=1, meta=ERROR, **_in_family(f)
+                )
                 for f in SEGMENT_FAMILIES
             ),
             gxe.ExpectColumnValuesToBeInSet(column="segment_key", value_set=rfm_keys, meta=ERROR, **_in_family("rfm")),
-            *(gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=5, meta=ERROR) for c in ("r_score", "f_score", "m_score")),
+            *(
+                gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=5, meta=ERROR)
+                for c in ("r_score", "f_score", "m_score")
+            ),
             # BI-facing: no PII column may appear
             gxe.ExpectTableColumnsToMatchSet(
-                column_set=["customer_id", "segment_family", "segment_key", "segment_name", "r_score", "f_score", "m_score",
-                            "model_name", "model_version", "definition_version", "assigned_at", "reason",
-                            "is_fallback", "fallback_reason", "dagster_run_id"],
+                column_set=[
+                    "customer_id",
+                    "segment_family",
+                    "segment_key",
+                    "segment_name",
+                    "r_score",
+                    "f_score",
+                    "m_score",
+                    "model_name",
+                    "model_version",
+                    "definition_version",
+                    "assigned_at",
+                    "reason",
+                    "is_fallback",
+                    "fallback_reason",
+                    "dagster_run_id",
+                ],
                 exact_match=True,
                 meta=ERROR,
             ),
             # 3..7 segments the model placed customers in; fallback segments (no consent, ...) do not count
             gxe.ExpectColumnUniqueValueCountToBeBetween(
-                column="segment_key", min_value=3, max_value=7, meta=WARN,
-                row_condition='segment_family=="behavioural" & is_fallback==False', condition_parser="pandas",
+                column="segment_key",
+                min_value=3,
+                max_value=7,
+                meta=WARN,
+                row_condition='segment_family=="behavioural" & is_fallback==False',
+                condition_parser="pandas",
             ),
         ],
     )
@@ -152,15 +209,35 @@ def build_segment_profiles_suite() -> gx.ExpectationSuite:
     return gx.ExpectationSuite(
         name="segments.segment_profiles",
         expectations=[
-            gxe.ExpectCompoundColumnsToBeUnique(column_list=["dagster_run_id", "segment_family", "segment_key"], meta=ERROR),
-            *(gxe.ExpectColumnValuesToNotBeNull(column=c, meta=ERROR) for c in ("dagster_run_id", "segment_family", "segment_key", "segment_name", "customers", "share")),
+            gxe.ExpectCompoundColumnsToBeUnique(
+                column_list=["dagster_run_id", "segment_family", "segment_key"], meta=ERROR
+            ),
+            *(
+                gxe.ExpectColumnValuesToNotBeNull(column=c, meta=ERROR)
+                for c in ("dagster_run_id", "segment_family", "segment_key", "segment_name", "customers", "share")
+            ),
             gxe.ExpectColumnValuesToBeBetween(column="share", min_value=0, max_value=1, meta=ERROR),
             gxe.ExpectColumnValuesToBeBetween(column="customers", min_value=1, meta=ERROR),
             gxe.ExpectColumnValuesToBeBetween(column="total_revenue_eur", min_value=0, meta=ERROR),
             gxe.ExpectTableColumnsToMatchSet(
-                column_set=["dagster_run_id", "profiled_at", "segment_family", "segment_key", "segment_name", "customers",
-                            "share", "avg_aov_eur", "avg_frequency", "total_revenue_eur", "avg_revenue_eur",
-                            "avg_tenure_days", "avg_recency_days", "avg_csat", "model_version", "definition_version"],
+                column_set=[
+                    "dagster_run_id",
+                    "profiled_at",
+                    "segment_family",
+                    "segment_key",
+                    "segment_name",
+                    "customers",
+                    "share",
+                    "avg_aov_eur",
+                    "avg_frequency",
+                    "total_revenue_eur",
+                    "avg_revenue_eur",
+                    "avg_tenure_days",
+                    "avg_recency_days",
+                    "avg_csat",
+                    "model_version",
+                    "definition_version",
+                ],
                 exact_match=True,
                 meta=ERROR,
             ),

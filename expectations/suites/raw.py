@@ -25,10 +25,14 @@ def build_raw_suite(contract: TableContract) -> gx.ExpectationSuite:
         if col.required:
             expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=col.name, meta=ERROR))
         if col.accepted:
-            expectations.append(gxe.ExpectColumnValuesToBeInSet(column=col.name, value_set=list(col.accepted), meta=ERROR))
+            expectations.append(
+                gxe.ExpectColumnValuesToBeInSet(column=col.name, value_set=list(col.accepted), meta=ERROR)
+            )
         if col.minimum is not None or col.maximum is not None:
             expectations.append(
-                gxe.ExpectColumnValuesToBeBetween(column=col.name, min_value=col.minimum, max_value=col.maximum, meta=ERROR)
+                gxe.ExpectColumnValuesToBeBetween(
+                    column=col.name, min_value=col.minimum, max_value=col.maximum, meta=ERROR
+                )
             )
     if len(contract.primary_key) == 1:
         expectations.append(gxe.ExpectColumnValuesToBeUnique(column=contract.primary_key[0], meta=ERROR))

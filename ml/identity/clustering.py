@@ -177,7 +177,10 @@ def resolve_clusters(
     # edges of the components that need work, grouped by component
     touched = np.isin(labels[edge_left], list(suspicious | oversized))
     by_comp: dict[int, list[tuple[int, int, float]]] = defaultdict(list)
-    for u, v, w in zip(edge_left[touched].tolist(), edge_right[touched].tolist(), edge_strength[touched].tolist()):
+    # the three are parallel edge arrays under one mask: equal length by construction
+    for u, v, w in zip(
+        edge_left[touched].tolist(), edge_right[touched].tolist(), edge_strength[touched].tolist(), strict=True
+    ):
         by_comp[int(labels[u])].append((u, v, w))
     members: dict[int, list[int]] = defaultdict(list)
     for node in np.flatnonzero(np.isin(labels, list(suspicious | oversized))).tolist():
@@ -203,7 +206,8 @@ def resolve_clusters(
                     "oversized_cluster",
                     sorted(nodes),
                     f"{len(nodes)} records exceed max_cluster_size={max_cluster_size}: rebuilt from strong links "
-                    f"into {len(parts)} customers" + (f"; {sum(map(len, too_big))} records left single" if too_big else ""),
+                    f"into {len(parts)} customers"
+                    + (f"; {sum(map(len, too_big))} records left single" if too_big else ""),
                 )
             )
         if comp in suspicious:
@@ -220,7 +224,11 @@ def resolve_clusters(
                 refined.extend(pieces)
                 refined.extend([u] for u in cut)
                 result.cut_nodes.update(cut)
-                result.reviews.append(ReviewItem("bridge", sorted(part), f"{how}; cut {cut or 'links'} into {len(pieces) + len(cut)} customers"))
+                result.reviews.append(
+                    ReviewItem(
+                        "bridge", sorted(part), f"{how}; cut {cut or 'links'} into {len(pieces) + len(cut)} customers"
+                    )
+                )
             parts = refined
         for part in parts[1:]:
             result.labels[part] = next_label

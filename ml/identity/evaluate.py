@@ -39,9 +39,11 @@ class IdentityAccuracy:
     def describe(self) -> str:
         return (
             f"pairwise precision {self.precision:.4f}  recall {self.recall:.4f}  F1 {self.f1:.4f}  "
-            f"({self.correct_pairs:,} of {self.predicted_pairs:,} predicted pairs correct; {self.true_pairs:,} true pairs)\n"
+            f"({self.correct_pairs:,} of {self.predicted_pairs:,} predicted pairs correct; "
+            f"{self.true_pairs:,} true pairs)\n"
             f"cluster level: {self.exact_cluster_match_rate:.2%} of {self.persons:,} persons resolved exactly "
-            f"into {self.customers:,} customers; {self.persons_split:,} persons split, {self.customers_mixed:,} customers mixed\n"
+            f"into {self.customers:,} customers; {self.persons_split:,} persons split, "
+            f"{self.customers_mixed:,} customers mixed\n"
             f"records evaluated {self.records_evaluated:,}; truth records with no identifying key (not candidates) "
             f"{self.truth_records_not_candidates:,}"
         )

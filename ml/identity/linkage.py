@@ -24,8 +24,16 @@ from ml.identity.rules import SHARED_KEYS_SQL, deterministic_edges_sql, records_
 
 # Fields Splink compares; records equal on all of them (and identifying) are one profile.
 PROFILE_FIELDS = (
-    "given_name_key", "first_name_key", "last_name_key", "email_key", "phone_nsn",
-    "postal_code_key", "street_key", "city_key", "birth_date", "country",
+    "given_name_key",
+    "first_name_key",
+    "last_name_key",
+    "email_key",
+    "phone_nsn",
+    "postal_code_key",
+    "street_key",
+    "city_key",
+    "birth_date",
+    "country",
 )
 
 
@@ -64,7 +72,8 @@ def load_records(con: duckdb.DuckDBPyConnection, candidates_table: str) -> int:
     source = con.execute(f"select count(*) from {candidates_table}").fetchall()[0][0]
     if rows != source or nodes != rows:  # the dbt tests on record_id (unique, not null) normally stop this first
         raise ValueError(
-            f"{candidates_table}: record_id must be unique and not null ({source} candidates, {rows} loaded, {nodes} node ids)"
+            f"{candidates_table}: record_id must be unique and not null "
+            f"({source} candidates, {rows} loaded, {nodes} node ids)"
         )
     return rows
 
@@ -112,7 +121,8 @@ def build_profiles(con: duckdb.DuckDBPyConnection) -> None:
         """create or replace temp table identity_profile_edges as
            select p.unique_id as node_l, m.node as node_r, 'identical_profile' as rule
            from identity_profile_members as m
-           inner join (select profile_key, min(node) as unique_id from identity_profile_members group by profile_key) as p
+           inner join (select profile_key, min(node) as unique_id
+                       from identity_profile_members group by profile_key) as p
                using (profile_key)
            where m.node <> p.unique_id"""
     )
@@ -224,18 +234,32 @@ def link_records(
     strength = np.asarray(edges["strength"], dtype=np.float64)
     initial = components(n, left, right)
     conflicts = conflicts_by_component(con, initial, config)
-    nameless = {
-        int(v)
-        for (v,) in con.execute(
-            "select node from identity_records where given_name_key is null and last_name_key is null"
-        ).fetchall()
-    } if conflicts else set()
+    nameless = (
+        {
+            int(v)
+            for (v,) in con.execute(
+                "select node from identity_records where given_name_key is null and last_name_key is null"
+            ).fetchall()
+        }
+        if conflicts
+        else set()
+    )
     result: ClusterResult = resolve_clusters(
-        n, left, right, strength, conflicts, nameless, config.max_cluster_size, strong_strength=config.strong_match_threshold
+        n,
+        left,
+        right,
+        strength,
+        conflicts,
+        nameless,
+        config.max_cluster_size,
+        strong_strength=config.strong_match_threshold,
     )
     # copied into a table once: `_write_clusters` reads the labels three times, and an Arrow scan
     # costs each time (6.6 s -> 4.1 s with the copy at 3.8M records)
-    con.register("_cluster_labels_arrow", pa.table({"node": np.arange(n, dtype=np.int64), "cluster": result.labels.astype(np.int64)}))
+    con.register(
+        "_cluster_labels_arrow",
+        pa.table({"node": np.arange(n, dtype=np.int64), "cluster": result.labels.astype(np.int64)}),
+    )
     try:
         con.execute("create or replace temp table _cluster_labels as select * from _cluster_labels_arrow")
     finally:
@@ -245,7 +269,9 @@ def link_records(
     finally:
         con.execute("drop table if exists _cluster_labels")
     timings["clustering"] = time.monotonic() - t
-    edges_by_rule = dict(con.execute("select rule, count(*) from identity_edges group by rule order by rule").fetchall())
+    edges_by_rule = dict(
+        con.execute("select rule, count(*) from identity_edges group by rule order by rule").fetchall()
+    )
     return LinkageResult(n, result.reviews, prob.model, edges_by_rule, timings, prob.notes)
 
 

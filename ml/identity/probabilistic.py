@@ -55,10 +55,14 @@ def _name_comparison(name: str, exact: str, fuzzy: str, description: str) -> cl.
 def splink_settings() -> SettingsCreator:
     """The linkage model's structure: what is compared and at which levels."""
     given_name = _name_comparison(
-        "given_name", exact="given_name_key", fuzzy="first_name_key",
+        "given_name",
+        exact="given_name_key",
+        fuzzy="first_name_key",
         description="Given name (nicknames resolved), then spelling similarity",
     )
-    last_name = _name_comparison("last_name", exact="last_name_key", fuzzy="last_name_key", description="Surname, then spelling similarity")
+    last_name = _name_comparison(
+        "last_name", exact="last_name_key", fuzzy="last_name_key", description="Surname, then spelling similarity"
+    )
     email = cl.CustomComparison(
         output_column_name="email",
         comparison_levels=[
@@ -179,5 +183,6 @@ def link_profiles(
 
 def _empty_edges(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
-        "create or replace temp table identity_splink_edges (unique_id_l bigint, unique_id_r bigint, match_probability double)"
+        "create or replace temp table identity_splink_edges "
+        "(unique_id_l bigint, unique_id_r bigint, match_probability double)"
     )

@@ -14,9 +14,9 @@ from pathlib import Path
 import duckdb
 
 from ml.identity.config import IdentityConfig
-from warehouse.connections import duckdb_config
 from ml.identity.linkage import LinkageResult, link_records
 from ml.identity.stable_ids import IdChanges, assign_stable_ids
+from warehouse.connections import duckdb_config
 from warehouse.identity_store import IdentityQa, ensure_schema, load_previous, measure_qa, previous_model, write_run
 
 CATALOG = "wh"

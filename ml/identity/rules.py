@@ -86,7 +86,9 @@ where l.last_name_key is not null and r.last_name_key is not null and {s} and {g
 union all
 -- an ERP account names its CRM customer, a ticket its account, a logged-in device its CRM customer
 select least(l.node, r.node), greatest(l.node, r.node),
-    case l.source_system when 'erp' then 'erp_crm_reference' when 'support' then 'ticket_crm_reference' else 'event_login' end
+    case l.source_system
+        when 'erp' then 'erp_crm_reference' when 'support' then 'ticket_crm_reference' else 'event_login'
+    end
 from identity_records as l
 inner join identity_records as r on r.source_system = 'crm' and r.source_record_id = l.ref_crm_customer_id
 where l.source_system <> 'crm' and {g} and {s}

@@ -46,11 +46,16 @@ def read_duckdb(path: Path) -> tuple[str, list[str]]:
         ).fetchall()[0]
         if rows and runs != 1:
             problems.append(f"{version}: customer_segments from {runs} runs")
-        counts = dict(con.execute("select segment_family, count(*) from segments.customer_segments group by 1").fetchall())
-        sums = dict(con.execute(
-            "select segment_family, sum(customers)::bigint from segments.segment_profiles where dagster_run_id = ? group by 1",
-            [run],
-        ).fetchall())
+        counts = dict(
+            con.execute("select segment_family, count(*) from segments.customer_segments group by 1").fetchall()
+        )
+        sums = dict(
+            con.execute(
+                "select segment_family, sum(customers)::bigint from segments.segment_profiles "
+                "where dagster_run_id = ? group by 1",
+                [run],
+            ).fetchall()
+        )
         if (problem := cross_check(counts, sums)) is not None:
             problems.append(f"{version} duckdb: {problem}")
     return version, problems
@@ -62,17 +67,24 @@ def read_parquet(serving: Path) -> tuple[str, list[str]]:
     version, problems = manifest["version"], []
     with duckdb.connect(config=CONFIG) as con:
         for table, entry in manifest["tables"].items():
-            n = con.execute("select count(*) from read_parquet(?)", [str(version_dir / entry["parquet"])]).fetchall()[0][0]
+            n = con.execute("select count(*) from read_parquet(?)", [str(version_dir / entry["parquet"])]).fetchall()[
+                0
+            ][0]
             if n != entry["rows"]:
                 problems.append(f"{version} {table}.parquet: {n} rows, manifest {entry['rows']}")
         segments = str(version_dir / manifest["tables"]["segments.customer_segments"]["parquet"])
         profiles = str(version_dir / manifest["tables"]["segments.segment_profiles"]["parquet"])
         run = con.execute("select min(dagster_run_id) from read_parquet(?)", [segments]).fetchall()[0][0]
-        counts = dict(con.execute("select segment_family, count(*) from read_parquet(?) group by 1", [segments]).fetchall())
-        sums = dict(con.execute(
-            "select segment_family, sum(customers)::bigint from read_parquet(?) where dagster_run_id = ? group by 1",
-            [profiles, run],
-        ).fetchall())
+        counts = dict(
+            con.execute("select segment_family, count(*) from read_parquet(?) group by 1", [segments]).fetchall()
+        )
+        sums = dict(
+            con.execute(
+                "select segment_family, sum(customers)::bigint from read_parquet(?) "
+                "where dagster_run_id = ? group by 1",
+                [profiles, run],
+            ).fetchall()
+        )
         if (problem := cross_check(counts, sums)) is not None:
             problems.append(f"{version} parquet: {problem}")
     return version, problems
@@ -97,10 +109,17 @@ def main(serving: Path, stop: Path, result: Path) -> None:
         except Exception as err:  # noqa: BLE001 - every failure is what this test looks for
             errors.append(f"{type(err).__name__}: {err}")
         time.sleep(0.25)  # a round costs ~0.1 s of CPU: leave the rest to the pipeline on small machines
-    result.write_text(json.dumps({
-        "reads": reads, "parquet_reads": parquet_reads, "waits": waits, "errors": errors,
-        "inconsistencies": inconsistencies,
-    }))
+    result.write_text(
+        json.dumps(
+            {
+                "reads": reads,
+                "parquet_reads": parquet_reads,
+                "waits": waits,
+                "errors": errors,
+                "inconsistencies": inconsistencies,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

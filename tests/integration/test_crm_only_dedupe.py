@@ -40,7 +40,9 @@ def test_crm_export_with_internal_duplicates_is_deduplicated(segments_home):
                    (select sum(n * (n - 1) // 2) from (select customer_id, sum(n) as n from cells group by 1)),
                    (select sum(n * (n - 1) // 2) from (select person_id, sum(n) as n from cells group by 1))"""
         ).fetchone()
-        trained = con.execute("select json_array_length(splink_model -> 'comparisons') from identity.resolution_runs").fetchone()[0]
+        trained = con.execute(
+            "select json_array_length(splink_model -> 'comparisons') from identity.resolution_runs"
+        ).fetchone()[0]
     correct, predicted, true = pairs
     assert true > 100  # the export really has duplicates
     assert trained > 0  # Splink was trained on this export alone

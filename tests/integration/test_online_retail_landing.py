@@ -21,10 +21,13 @@ def test_imported_retail_data_runs_with_the_public_data_definition(segments_home
             "where segment_family = 'behavioural' order by 1"
         ).fetchall()
         rfm = con.execute(
-            "select segment_key, is_fallback, r_score is not null from segments.customer_segments where segment_family = 'rfm'"
+            "select segment_key, is_fallback, r_score is not null from segments.customer_segments "
+            "where segment_family = 'rfm'"
         ).fetchall()
         definitions = con.execute("select definition_name from segments.segment_definitions").fetchall()
-        profiles = con.execute("select segment_family, sum(customers), sum(share) from segments.segment_profiles group by 1 order by 1").fetchall()
+        profiles = con.execute(
+            "select segment_family, sum(customers), sum(share) from segments.segment_profiles group by 1 order by 1"
+        ).fetchall()
     # the dirt is quarantined with its reason, not dropped by the importer
     assert kinds == {"missing_required": 2, "orphan_reference": 1, "negative_amount": 1, "negative_quantity": 1}
     # two customers, too few to train on: fallbacks with the reason; no consent is needed for public data

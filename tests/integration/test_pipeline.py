@@ -31,7 +31,9 @@ HISTORY_TABLES = ("ml.segment_profiles", "segments.segment_profiles", "ml.segmen
 # change history: grows when a customer changes segment (a retrained model may rename a few), and the
 # transitions exist from the second run on
 CHANGE_TABLES = (
-    "ml.segment_membership_history", "segments.segment_membership_history", "segments.segment_transitions",
+    "ml.segment_membership_history",
+    "segments.segment_membership_history",
+    "segments.segment_transitions",
     "segments.segment_transition_customers",
 )
 
@@ -42,10 +44,26 @@ def full_refresh_sql(model: str, warehouse_path: Path, target: Path) -> str:
 
     env = {**os.environ, "SEGMENTS_WAREHOUSE_PATH": str(warehouse_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     proc = subprocess.run(
-        [str(Path(sys.executable).with_name("dbt")), "compile", "--full-refresh", "--quiet", "--select", model,
-         "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-         "--target-path", str(target), "--log-path", str(target)],
-        env=env, capture_output=True, text=True, check=False,
+        [
+            str(Path(sys.executable).with_name("dbt")),
+            "compile",
+            "--full-refresh",
+            "--quiet",
+            "--select",
+            model,
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(target),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return next((target / "compiled").rglob(f"{model}.sql")).read_text()
@@ -108,7 +126,8 @@ def con(pipeline):
 def test_every_file_reconciles(con):
     assert ledger_discrepancies(con) == []
     read, loaded, quarantined = con.execute(
-        "select sum(rows_read), sum(rows_loaded), sum(rows_quarantined) from audit.ingest_ledger where status = 'loaded'"
+        "select sum(rows_read), sum(rows_loaded), sum(rows_quarantined) from audit.ingest_ledger "
+        "where status = 'loaded'"
     ).fetchone()
     assert read == loaded + quarantined and quarantined > 0
 
@@ -151,7 +170,8 @@ def test_every_customer_has_one_segment_per_family(pipeline, con):
     for family, (version, model) in expected.items():
         total, distinct, from_version, segments, model_min, model_max = con.execute(
             """select count(*), count(distinct s.customer_id), count(*) filter (where s.model_version = ?),
-                      count(distinct s.segment_name) filter (where not s.is_fallback), min(s.model_name), max(s.model_name)
+                      count(distinct s.segment_name) filter (where not s.is_fallback),
+                      min(s.model_name), max(s.model_name)
                from marts.customers c left join segments.customer_segments s
                     on s.customer_id = c.customer_id and s.segment_family = ?""",
             [version, family],
@@ -166,9 +186,13 @@ def test_every_customer_has_one_segment_per_family(pipeline, con):
            where fallback_reason = 'no_profiling_consent' group by 1 order by 1"""
     ).fetchall()
     assert len(not_profiled) == 2 and not_profiled[0][1] == not_profiled[1][1] > 0
-    assert con.execute(
-        "select count(*) from segments.customer_segments where segment_family = 'rfm' and (segment_key = 'rfm_not_profiled') <> (r_score is null)"
-    ).fetchall()[0][0] == 0
+    assert (
+        con.execute(
+            "select count(*) from segments.customer_segments "
+            "where segment_family = 'rfm' and (segment_key = 'rfm_not_profiled') <> (r_score is null)"
+        ).fetchall()[0][0]
+        == 0
+    )
     pii = {"email", "phone", "first_name", "last_name", "street", "birth_date"}
     for table in ("customer_segments", "segment_profiles"):
         cols = {r[0] for r in con.execute(f"describe segments.{table}").fetchall()}
@@ -176,7 +200,9 @@ def test_every_customer_has_one_segment_per_family(pipeline, con):
 
 
 def test_segment_profiles_are_kept_per_run_and_add_up(con):
-    customers = con.execute("select count(*) from segments.customer_segments where segment_family = 'rfm'").fetchall()[0][0]
+    customers = con.execute("select count(*) from segments.customer_segments where segment_family = 'rfm'").fetchall()[
+        0
+    ][0]
     per_run = con.execute(
         """select dagster_run_id, segment_family, sum(customers), sum(share), count(*)
            from segments.segment_profiles group by all order by min(profiled_at), segment_family"""
@@ -191,7 +217,12 @@ def test_segment_profiles_are_kept_per_run_and_add_up(con):
     current = con.execute(
         """select count(*) from (select distinct segment_family, segment_key from segments.customer_segments)"""
     ).fetchall()[0][0]
-    assert current == con.execute("select count(*) from segments.segment_profiles where dagster_run_id = ?", [last_run]).fetchall()[0][0]
+    assert (
+        current
+        == con.execute(
+            "select count(*) from segments.segment_profiles where dagster_run_id = ?", [last_run]
+        ).fetchall()[0][0]
+    )
 
 
 def test_built_features_match_the_registry_and_history_keeps_one_snapshot_per_date(con):
@@ -260,23 +291,34 @@ def test_identity_resolution_matches_the_planted_persons(pipeline, con):
     accuracy = evaluate(con, "assigned", home / "demo" / "truth", "staging.stg_events__events")
     assert accuracy.precision >= 0.99, accuracy.describe()
     assert accuracy.recall >= 0.97, accuracy.describe()
-    assert accuracy.records_evaluated == con.execute("select count(*) from identity.customer_source_records").fetchone()[0]
+    assert (
+        accuracy.records_evaluated == con.execute("select count(*) from identity.customer_source_records").fetchone()[0]
+    )
 
 
 def test_identity_is_stable_and_explained(con):
-    runs = con.execute("select is_applied, merges, splits, new_customers from identity.resolution_runs order by resolved_at").fetchall()
+    runs = con.execute(
+        "select is_applied, merges, splits, new_customers from identity.resolution_runs order by resolved_at"
+    ).fetchall()
     assert len(runs) == 2 and all(r[0] for r in runs)
     assert runs[1][1:] == (0, 0, 0)  # the same data resolves to the same customers
     n = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
     # every record in a multi-record customer is explained by at least one accepted link
-    assert n(
-        """select count(*) from identity.customer_source_records where cluster_size > 1 and matched_on = 'unmatched'"""
-    ) == 0
+    assert (
+        n(
+            """select count(*) from identity.customer_source_records
+               where cluster_size > 1 and matched_on = 'unmatched'"""
+        )
+        == 0
+    )
     # golden record provenance points at a record of the same customer
-    assert n(
-        """select count(*) from marts.customers c
+    assert (
+        n(
+            """select count(*) from marts.customers c
            where c.email is not null and not list_contains(c.source_record_ids, c.email_source)"""
-    ) == 0
+        )
+        == 0
+    )
     assert n("select count(*) from marts.customers where first_name is not null and first_name_source is null") == 0
 
 
@@ -289,7 +331,8 @@ def third_run(pipeline):
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as c:
         before = dict(c.execute("select record_id, customer_id from identity.customer_source_records").fetchall())
         rows = c.execute(
-            """select crm_customer_id, 'N' || lpad((row_number() over (order by crm_customer_id))::varchar, 7, '0') as new_id,
+            """select crm_customer_id,
+                      'N' || lpad((row_number() over (order by crm_customer_id))::varchar, 7, '0') as new_id,
                       first_name, upper(last_name), upper(email), phone, street, city, postal_code, country,
                       strftime(birth_date, '%Y-%m-%d'), strftime(created_at, '%Y-%m-%dT%H:%M:%S')
                from crm.customers where email is not null and birth_date is not null
@@ -304,7 +347,9 @@ def third_run(pipeline):
     evaluations = gx_check_evaluations(settings)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as c:
         after = dict(c.execute("select record_id, customer_id from identity.customer_source_records").fetchall())
-        last = c.execute("select merges, splits from identity.resolution_runs order by resolved_at desc limit 1").fetchone()
+        last = c.execute(
+            "select merges, splits from identity.resolution_runs order by resolved_at desc limit 1"
+        ).fetchone()
     return before, after, {f"crm:{r[1]}": f"crm:{r[0]}" for r in rows}, last, evaluations
 
 
@@ -354,9 +399,10 @@ def fourth_run(third_run, pipeline):
         ).fetchall()
         runs_before = c.execute("select count(*) from ml.segment_scoring_runs").fetchall()[0][0]
     assert len(movers) == 30
-    orders, lines = ["order_id,erp_account_id,ordered_at,channel,currency,status"], [
-        "order_line_id,order_id,product_id,category,quantity,unit_price,discount_amount"
-    ]
+    orders, lines = (
+        ["order_id,erp_account_id,ordered_at,channel,currency,status"],
+        ["order_line_id,order_id,product_id,category,quantity,unit_price,discount_amount"],
+    )
     for i, (_, account) in enumerate(movers):
         for j in range(4):  # four ordinary orders each: recent and more frequent, not an outlier group
             oid = f"OX{i:03d}{j:02d}"
@@ -371,7 +417,11 @@ def fourth_run(third_run, pipeline):
 
     import ml.segment_definitions as sd
 
-    champion = str(mlflow.MlflowClient(settings.mlflow_tracking_uri).get_model_version_by_alias("customer_segmentation", "champion").version)
+    champion = str(
+        mlflow.MlflowClient(settings.mlflow_tracking_uri)
+        .get_model_version_by_alias("customer_segmentation", "champion")
+        .version
+    )
     raw = yaml.safe_load(sd.BEHAVIOURAL.read_text())
     raw["promotion_gates"]["min_silhouette"] = 0.99
     raw["version"] = "99.0.0"
@@ -379,21 +429,30 @@ def fourth_run(third_run, pipeline):
     strict.write_text(yaml.safe_dump(raw))
     lock = sd.read_lock()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(sd, "read_lock", lambda *_: {**lock, "behavioural": {**lock["behavioural"], "99.0.0": sd.content_digest(raw)}})
+        mp.setattr(
+            sd,
+            "read_lock",
+            lambda *_: {**lock, "behavioural": {**lock["behavioural"], "99.0.0": sd.content_digest(raw)}},
+        )
         assert main(["run", "--landing", str(landing), "--definition", str(strict)]) == 0
     return settings, [m[0] for m in movers], runs_before, champion
 
 
 def test_history_and_transitions_follow_changed_landing_data(fourth_run, tmp_path):
     settings, movers, runs_before, _ = fourth_run
-    full_refresh = full_refresh_sql("segment_transitions", settings.warehouse_path, tmp_path)  # before a connection holds the file
+    full_refresh = full_refresh_sql(
+        "segment_transitions", settings.warehouse_path, tmp_path
+    )  # before a connection holds the file
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as c:
-        last_run = c.execute("select dagster_run_id from ml.segment_scoring_runs order by scored_at desc limit 1").fetchall()[0][0]
+        last_run = c.execute(
+            "select dagster_run_id from ml.segment_scoring_runs order by scored_at desc limit 1"
+        ).fetchall()[0][0]
         assert c.execute("select count(*) from ml.segment_scoring_runs").fetchall()[0][0] == runs_before + 1
         # each mover: its Hibernating period closed by the last run, a new one opened by it
         rows = c.execute(
             """select customer_id, from_segment_key, to_segment_key from segments.segment_transition_customers
-               where dagster_run_id = ? and segment_family = 'rfm'""", [last_run]
+               where dagster_run_id = ? and segment_family = 'rfm'""",
+            [last_run],
         ).fetchall()
         moved = {cid: (f, t) for cid, f, t in rows}
         assert set(movers) <= set(moved)
@@ -411,33 +470,43 @@ def test_history_and_transitions_follow_changed_landing_data(fourth_run, tmp_pat
             """select segment_family, sum(customers) filter (where is_move and from_segment_key <> '(new)'
                                                           and to_segment_key <> '(gone)'),
                       sum(customers) filter (where to_segment_key <> '(gone)')
-               from segments.segment_transitions where dagster_run_id = ? group by 1 order by 1""", [last_run]
-        ).fetchall()
-        counts = dict(c.execute(
-            "select segment_family, count(*) from segments.segment_transition_customers where dagster_run_id = ? group by 1",
+               from segments.segment_transitions where dagster_run_id = ? group by 1 order by 1""",
             [last_run],
-        ).fetchall())
+        ).fetchall()
+        counts = dict(
+            c.execute(
+                "select segment_family, count(*) from segments.segment_transition_customers "
+                "where dagster_run_id = ? group by 1",
+                [last_run],
+            ).fetchall()
+        )
         customers = c.execute("select count(*) from marts.customers").fetchall()[0][0]
         for family, moves, after in matrix:
             assert moves == counts.get(family, 0)
             assert after == customers
         hibernating_out = c.execute(
-            """select sum(customers) from segments.segment_transitions where dagster_run_id = ? and segment_family = 'rfm'
-               and from_segment_key = 'rfm_hibernating' and to_segment_key <> 'rfm_hibernating'""", [last_run]
+            """select sum(customers) from segments.segment_transitions
+               where dagster_run_id = ? and segment_family = 'rfm'
+               and from_segment_key = 'rfm_hibernating' and to_segment_key <> 'rfm_hibernating'""",
+            [last_run],
         ).fetchall()[0][0]
         assert hibernating_out >= len(movers)
         # the incremental matrix (each run added its own) equals a full rebuild, for every run after the first
         rows = lambda sql: sorted(c.execute(sql).fetchall(), key=str)  # noqa: E731
         incremental = rows("select * from segments.segment_transitions")
         assert incremental == rows(full_refresh)
-        runs = [r[0] for r in c.execute("select dagster_run_id from ml.segment_scoring_runs order by scored_at").fetchall()]
+        runs = [
+            r[0] for r in c.execute("select dagster_run_id from ml.segment_scoring_runs order by scored_at").fetchall()
+        ]
         assert {r[0] for r in incremental} == set(runs[1:]) and len(runs) >= 3
 
 
 def test_outbox_is_consent_gated_and_never_repeats(fourth_run):
     settings = fourth_run[0]
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as c:
-        total, distinct = c.execute("select count(*), count(distinct action_id) from segments.segment_actions").fetchall()[0]
+        total, distinct = c.execute(
+            "select count(*), count(distinct action_id) from segments.segment_actions"
+        ).fetchall()[0]
         assert total == distinct > 0
         without_consent = c.execute(
             """select count(*) from segments.segment_actions a join marts.customers c using (customer_id)
@@ -448,7 +517,9 @@ def test_outbox_is_consent_gated_and_never_repeats(fourth_run):
         per_run = c.execute(
             "select created_run_id, count(*) from segments.segment_actions group by 1 order by min(created_at)"
         ).fetchall()
-        runs = [r[0] for r in c.execute("select dagster_run_id from ml.segment_scoring_runs order by scored_at").fetchall()]
+        runs = [
+            r[0] for r in c.execute("select dagster_run_id from ml.segment_scoring_runs order by scored_at").fetchall()
+        ]
         # the first run emits the backlog; the unchanged second run emits nothing; later runs only what changed
         assert per_run[0][0] == runs[0] and runs[1] not in dict(per_run)
         holdout = c.execute("select avg(is_holdout::int) from segments.segment_actions").fetchall()[0][0]
@@ -478,5 +549,7 @@ def test_a_refused_challenger_leaves_the_champion_scoring(fourth_run):
         versions = c.execute(
             "select distinct model_version from segments.customer_segments where segment_family = 'behavioural'"
         ).fetchall()
-        last = c.execute("select behavioural_model_version from ml.segment_scoring_runs order by scored_at desc limit 1").fetchall()
+        last = c.execute(
+            "select behavioural_model_version from ml.segment_scoring_runs order by scored_at desc limit 1"
+        ).fetchall()
     assert versions == [(champion,)] and last == [(champion,)]

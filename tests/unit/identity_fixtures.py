@@ -6,18 +6,31 @@ import duckdb
 import pandas as pd
 
 COLUMNS = {
-    "record_id": "varchar", "source_system": "varchar", "source_record_id": "varchar",
-    "first_name_key": "varchar", "given_name_key": "varchar", "last_name_key": "varchar", "email_key": "varchar",
-    "phone_nsn": "varchar", "phone_e164": "varchar", "postal_code_key": "varchar", "street_key": "varchar",
-    "city_key": "varchar", "country": "varchar", "birth_date": "date", "ref_erp_account_id": "varchar",
-    "ref_crm_customer_id": "varchar", "record_updated_at": "timestamp", "record_created_at": "timestamp",
+    "record_id": "varchar",
+    "source_system": "varchar",
+    "source_record_id": "varchar",
+    "first_name_key": "varchar",
+    "given_name_key": "varchar",
+    "last_name_key": "varchar",
+    "email_key": "varchar",
+    "phone_nsn": "varchar",
+    "phone_e164": "varchar",
+    "postal_code_key": "varchar",
+    "street_key": "varchar",
+    "city_key": "varchar",
+    "country": "varchar",
+    "birth_date": "date",
+    "ref_erp_account_id": "varchar",
+    "ref_crm_customer_id": "varchar",
+    "record_updated_at": "timestamp",
+    "record_created_at": "timestamp",
     "blocked_values": "varchar[]",
 }
 
 
 def candidate(record_id: str, **fields) -> dict:
     system, source_id = record_id.split(":", 1)
-    row = {c: None for c in COLUMNS}
+    row = dict.fromkeys(COLUMNS)
     row.update(record_id=record_id, source_system=system, source_record_id=source_id, blocked_values=[])
     if "first_name_key" in fields and "given_name_key" not in fields:
         fields["given_name_key"] = fields["first_name_key"]

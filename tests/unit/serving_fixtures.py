@@ -37,15 +37,16 @@ def make_warehouse(path: Path, run_id: str = "run-0000", customers: int = 50) ->
         con.execute(CUSTOMERS_DDL.format(n=customers))
         con.execute(FEATURES_DDL)
         con.execute(
-            "create table segments.customer_segments (customer_id varchar, segment_family varchar, segment_key varchar, "
-            "segment_name varchar, dagster_run_id varchar)"
+            "create table segments.customer_segments (customer_id varchar, segment_family varchar, "
+            "segment_key varchar, segment_name varchar, dagster_run_id varchar)"
         )
         con.execute(
-            "create table segments.segment_profiles (dagster_run_id varchar, segment_family varchar, segment_key varchar, "
-            "customers bigint, share double)"
+            "create table segments.segment_profiles (dagster_run_id varchar, segment_family varchar, "
+            "segment_key varchar, customers bigint, share double)"
         )
         con.execute(
-            "create table segments.segment_definitions as select 'behavioural' as definition_name, '2.0.0' as definition_version"
+            "create table segments.segment_definitions as "
+            "select 'behavioural' as definition_name, '2.0.0' as definition_version"
         )
         # a view is published as a table like the rest of the schema
         con.execute(
@@ -53,7 +54,8 @@ def make_warehouse(path: Path, run_id: str = "run-0000", customers: int = 50) ->
             "from segments.customer_segments group by all"
         )
         con.execute(
-            "insert into segments.customer_segments select customer_id, f.family, f.family || '_' || (hash(customer_id) % 3)::varchar, "
+            "insert into segments.customer_segments "
+            "select customer_id, f.family, f.family || '_' || (hash(customer_id) % 3)::varchar, "
             "'Segment ' || (hash(customer_id) % 3)::varchar, ? from marts.customers, (select unnest(?) as family) as f",
             [run_id, list(FAMILIES)],
         )

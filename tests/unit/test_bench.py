@@ -9,7 +9,16 @@ import pytest
 
 from bench.data import default_volumes, reusable
 from bench.measure import Measurement, run_measured
-from bench.pipeline import MARK_END, MARK_START, STAGES, StepWindow, attribute, render_markdown, stage_of, update_benchmarks
+from bench.pipeline import (
+    MARK_END,
+    MARK_START,
+    STAGES,
+    StepWindow,
+    attribute,
+    render_markdown,
+    stage_of,
+    update_benchmarks,
+)
 from bench.references import floor, pandas_reference
 from demo.generator import generate
 
@@ -67,7 +76,8 @@ def test_attribute_splits_time_and_memory_by_stage():
     out = attribute(m, windows, models)
     assert set(out["seconds"]) == set(STAGES)
     expected = {
-        "ingest": 0.7, "features": 0.2,
+        "ingest": 0.7,
+        "features": 0.2,
         "dbt": 1.0,  # 1.2 s step minus the feature model
         "start-up": 4.0 - 0.7 - 1.2 - 0.1,
     }
@@ -80,20 +90,45 @@ def test_attribute_splits_time_and_memory_by_stage():
 def _scale(persons: int) -> dict:
     seconds = dict.fromkeys(STAGES, 1.0)
     peak = dict.fromkeys(STAGES, 0.5)
-    run = {"seconds": seconds, "peak_gib": peak, "total_seconds": 9.0, "total_peak_gib": 0.6, "steps": {},
-           "slowest_dbt_models": [("marts/orders", 0.4)]}
+    run = {
+        "seconds": seconds,
+        "peak_gib": peak,
+        "total_seconds": 9.0,
+        "total_peak_gib": 0.6,
+        "steps": {},
+        "slowest_dbt_models": [("marts/orders", 0.4)],
+    }
     return {
-        "persons": persons, "generation": {"seconds": 2.0, "peak_gib": 0.3, "rows": {"erp.orders": 20 * persons}, "landing_bytes": 2**30},
-        "full": run, "rerun": {**run, "total_seconds": 0.5}, "floor": {"seconds": 3.0, "peak_gib": 0.2},
-        "pandas": {"seconds": 6.0, "peak_gib": 1.0}, "core": {"seconds": 4.0, "peak_gib": 0.5},
-        "ratios": {"pipeline_over_floor": 3.0, "pipeline_over_pandas": 1.5, "pandas_over_core": 1.5,
-                   "core_peak_over_pandas_peak": 0.5, "rerun_over_full": 0.056},
+        "persons": persons,
+        "generation": {"seconds": 2.0, "peak_gib": 0.3, "rows": {"erp.orders": 20 * persons}, "landing_bytes": 2**30},
+        "full": run,
+        "rerun": {**run, "total_seconds": 0.5},
+        "floor": {"seconds": 3.0, "peak_gib": 0.2},
+        "pandas": {"seconds": 6.0, "peak_gib": 1.0},
+        "core": {"seconds": 4.0, "peak_gib": 0.5},
+        "ratios": {
+            "pipeline_over_floor": 3.0,
+            "pipeline_over_pandas": 1.5,
+            "pandas_over_core": 1.5,
+            "core_peak_over_pandas_peak": 0.5,
+            "rerun_over_full": 0.056,
+        },
     }
 
 
 def test_report_renders_and_replaces_only_its_section(tmp_path):
-    report = {"machine": {"cores": 2, "cpu": "test cpu", "memory_gib": 24, "os": "linux", "python": "3.11",
-                          "packages": {"duckdb": "2.0"}}, "measured_at": "now", "scales": [_scale(10), _scale(100)]}
+    report = {
+        "machine": {
+            "cores": 2,
+            "cpu": "test cpu",
+            "memory_gib": 24,
+            "os": "linux",
+            "python": "3.11",
+            "packages": {"duckdb": "2.0"},
+        },
+        "measured_at": "now",
+        "scales": [_scale(10), _scale(100)],
+    }
     md = render_markdown(report)
     assert "| 10 | 200 |" in md and "| 100 | 2,000 |" in md and "**3.00**" in md
     path = tmp_path / "BENCHMARKS.md"
@@ -110,7 +145,9 @@ def test_bench_data_is_reused_only_for_the_same_persons_seed_and_volumes(tmp_pat
     volumes = {"orders_per_customer": 20.0, "lines_per_order": 2.0, "tickets_per_customer": 0.5, "duplicate_rate": 0.1}
     assert not reusable(tmp_path, 1_000, 7, volumes)  # no manifest yet
     (tmp_path / "truth").mkdir()
-    (tmp_path / "truth" / "manifest.json").write_text(json.dumps({"customers": 1_000, "seed": 7, **volumes, "rows": {}}))
+    (tmp_path / "truth" / "manifest.json").write_text(
+        json.dumps({"customers": 1_000, "seed": 7, **volumes, "rows": {}})
+    )
     assert reusable(tmp_path, 1_000, 7, volumes)
     assert reusable(tmp_path, 1_000, 7, {})  # no volume asked for: persons and seed decide
     assert not reusable(tmp_path, 2_000, 7, volumes)

@@ -98,7 +98,9 @@ def test_currencies_have_rates_and_sources_differ(out):
         src[src["source_table"] == "erp.accounts"], left_on="erp_account_id", right_on="source_record_id"
     )
     pair = crm.merge(erp, on="person_id", suffixes=("_crm", "_erp"))
-    differs = (pair["email_crm"].str.strip().str.lower() != pair["email_erp"].str.strip().str.lower()) & (pair["email_erp"] != "")
+    differs = (pair["email_crm"].str.strip().str.lower() != pair["email_erp"].str.strip().str.lower()) & (
+        pair["email_erp"] != ""
+    )
     assert differs.mean() > 0.03
     assert (pair["first_name_crm"] != pair["first_name_erp"]).mean() > 0.05
 

@@ -6,7 +6,10 @@ import pandas as pd
 import pytest
 
 from expectations.suites.marts import (
-    build_customer_features_suite, build_customer_segments_suite, build_orders_suite, build_segment_profiles_suite,
+    build_customer_features_suite,
+    build_customer_segments_suite,
+    build_orders_suite,
+    build_segment_profiles_suite,
 )
 from expectations.validate import validate
 
@@ -29,39 +32,80 @@ def orders() -> pd.DataFrame:
 def segments() -> pd.DataFrame:
     """One behavioural and one rfm row per customer, as segments.customer_segments serves them."""
     ids = [f"cus_{i:016x}" for i in range(N)]
-    common = {"r_score": 3, "f_score": 3, "m_score": 3, "assigned_at": pd.Timestamp("2026-01-01"), "is_fallback": False,
-              "fallback_reason": None, "dagster_run_id": "r"}
+    common = {
+        "r_score": 3,
+        "f_score": 3,
+        "m_score": 3,
+        "assigned_at": pd.Timestamp("2026-01-01"),
+        "is_fallback": False,
+        "fallback_reason": None,
+        "dagster_run_id": "r",
+    }
     behavioural = pd.DataFrame(
         {
-            "customer_id": ids, "segment_family": "behavioural",
-            "segment_key": [f"behavioural_s{i % 4}" for i in range(N)], "segment_name": [f"S{i % 4}" for i in range(N)],
-            "model_name": "customer_segmentation", "model_version": "2", "definition_version": "0.1.0",
-            "reason": "nearest centroid", **common,
+            "customer_id": ids,
+            "segment_family": "behavioural",
+            "segment_key": [f"behavioural_s{i % 4}" for i in range(N)],
+            "segment_name": [f"S{i % 4}" for i in range(N)],
+            "model_name": "customer_segmentation",
+            "model_version": "2",
+            "definition_version": "0.1.0",
+            "reason": "nearest centroid",
+            **common,
         }
     )
     rfm = pd.DataFrame(
         {
-            "customer_id": ids, "segment_family": "rfm", "segment_key": "rfm_need_attention", "segment_name": "Need Attention",
-            "model_name": "rfm_rules", "model_version": "1.0.0", "definition_version": "1.0.0",
-            "reason": "R=3 F=3 M=3: average recency and frequency", **common,
+            "customer_id": ids,
+            "segment_family": "rfm",
+            "segment_key": "rfm_need_attention",
+            "segment_name": "Need Attention",
+            "model_name": "rfm_rules",
+            "model_version": "1.0.0",
+            "definition_version": "1.0.0",
+            "reason": "R=3 F=3 M=3: average recency and frequency",
+            **common,
         }
     )
     return pd.concat([behavioural, rfm], ignore_index=True)[
-        ["customer_id", "segment_family", "segment_key", "segment_name", "r_score", "f_score", "m_score", "model_name",
-         "model_version", "definition_version", "assigned_at", "reason", "is_fallback", "fallback_reason", "dagster_run_id"]
+        [
+            "customer_id",
+            "segment_family",
+            "segment_key",
+            "segment_name",
+            "r_score",
+            "f_score",
+            "m_score",
+            "model_name",
+            "model_version",
+            "definition_version",
+            "assigned_at",
+            "reason",
+            "is_fallback",
+            "fallback_reason",
+            "dagster_run_id",
+        ]
     ]
 
 
 def profiles() -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "dagster_run_id": "r", "profiled_at": pd.Timestamp("2026-01-01"),
+            "dagster_run_id": "r",
+            "profiled_at": pd.Timestamp("2026-01-01"),
             "segment_family": ["behavioural"] * 4 + ["rfm"] * 2,
             "segment_key": [f"behavioural_s{i}" for i in range(4)] + ["rfm_loyal", "rfm_champions"],
             "segment_name": [f"S{i}" for i in range(4)] + ["Loyal", "Champions"],
-            "customers": [10, 10, 15, 15, 30, 20], "share": [0.2, 0.2, 0.3, 0.3, 0.6, 0.4],
-            "avg_aov_eur": 50.0, "avg_frequency": 3.0, "total_revenue_eur": 1500.0, "avg_revenue_eur": 150.0,
-            "avg_tenure_days": 400.0, "avg_recency_days": 30.0, "avg_csat": 4.2, "model_version": ["2"] * 4 + ["1.0.0"] * 2,
+            "customers": [10, 10, 15, 15, 30, 20],
+            "share": [0.2, 0.2, 0.3, 0.3, 0.6, 0.4],
+            "avg_aov_eur": 50.0,
+            "avg_frequency": 3.0,
+            "total_revenue_eur": 1500.0,
+            "avg_revenue_eur": 150.0,
+            "avg_tenure_days": 400.0,
+            "avg_recency_days": 30.0,
+            "avg_csat": 4.2,
+            "model_version": ["2"] * 4 + ["1.0.0"] * 2,
             "definition_version": ["0.1.0"] * 4 + ["1.0.0"] * 2,
         }
     )
@@ -71,11 +115,25 @@ def features() -> pd.DataFrame:
     df = pd.DataFrame({"customer_id": [f"cus_{i:016x}" for i in range(N)], "as_of_date": pd.Timestamp("2026-10-31")})
     for col, value in {"frequency": 3, "monetary_eur": 100.0, "recency_days": 20, "avg_csat": 4.0}.items():
         df[col] = value
-    for col in ("share_web", "share_app", "share_store", "share_phone", "discount_share", "discounted_order_share",
-                "return_rate", "event_app_share", "event_mobile_share"):
+    for col in (
+        "share_web",
+        "share_app",
+        "share_store",
+        "share_phone",
+        "discount_share",
+        "discounted_order_share",
+        "return_rate",
+        "event_app_share",
+        "event_mobile_share",
+    ):
         df[col] = 0.25
-    for col, value in {"order_rate_per_year": 2.5, "days_since_first_order": 400, "last_activity_days": 5,
-                       "tickets_per_year": 0.5, "items_per_order": 2.0}.items():
+    for col, value in {
+        "order_rate_per_year": 2.5,
+        "days_since_first_order": 400,
+        "last_activity_days": 5,
+        "tickets_per_year": 0.5,
+        "items_per_order": 2.0,
+    }.items():
         df[col] = value
     return df
 
@@ -86,13 +144,19 @@ def test_activity_older_than_the_last_order_blocks():
     df.loc[0, "last_activity_days"] = 90
     outcome = validate(df, build_customer_features_suite())
     assert outcome.blocking
-    assert {r.expectation for r in outcome.results if not r.success} == {"expect_column_pair_values_a_to_be_greater_than_b"}
+    assert {r.expectation for r in outcome.results if not r.success} == {
+        "expect_column_pair_values_a_to_be_greater_than_b"
+    }
 
 
 @pytest.mark.parametrize(
     "frame, build",
-    [(orders, build_orders_suite), (segments, build_customer_segments_suite), (features, build_customer_features_suite),
-     (profiles, build_segment_profiles_suite)],
+    [
+        (orders, build_orders_suite),
+        (segments, build_customer_segments_suite),
+        (features, build_customer_features_suite),
+        (profiles, build_segment_profiles_suite),
+    ],
 )
 def test_clean_frames_pass(frame, build):
     outcome = validate(frame(), build())
@@ -125,7 +189,9 @@ def test_a_customer_twice_in_a_family_or_an_unknown_rfm_key_blocks():
     df.loc[df["segment_family"] == "rfm", "segment_key"] = "rfm_made_up"
     outcome = validate(df, build_customer_segments_suite())
     assert outcome.blocking
-    assert {(r.expectation, r.column) for r in outcome.results if not r.success} == {("expect_column_values_to_be_in_set", "segment_key")}
+    assert {(r.expectation, r.column) for r in outcome.results if not r.success} == {
+        ("expect_column_values_to_be_in_set", "segment_key")
+    }
 
 
 def test_profile_shares_outside_zero_one_block():

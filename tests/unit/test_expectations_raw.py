@@ -20,7 +20,9 @@ def loaded_lines(tmp_path):
     for table, text in {
         "erp/fx_rates": "rate_date,currency,rate_to_eur\n2024-01-01,EUR,1\n",
         "erp/accounts": "erp_account_id,created_at\nA1,2023-01-01T00:00:00\n",
-        "erp/orders": "order_id,erp_account_id,ordered_at,channel,currency,status\nO1,A1,2024-01-02T10:00:00,web,EUR,completed\n",
+        "erp/orders": (
+            "order_id,erp_account_id,ordered_at,channel,currency,status\nO1,A1,2024-01-02T10:00:00,web,EUR,completed\n"
+        ),
         "erp/order_lines": "order_line_id,order_id,product_id,category,quantity,unit_price,discount_amount\n"
         + "".join(f"L{i},O1,P{i},home,{i},9.99,\n" for i in range(1, 30)),
     }.items():

@@ -6,7 +6,11 @@ import pytest
 import yaml
 
 from ml.feature_registry import (
-    FeatureRegistryError, REGISTRY_FILE, load_registry, profiling_features, require_purpose,
+    REGISTRY_FILE,
+    FeatureRegistryError,
+    load_registry,
+    profiling_features,
+    require_purpose,
 )
 
 MODEL_SQL = REGISTRY_FILE.parent / "customer_features.sql"

@@ -10,7 +10,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from orchestration.defs.identity.assets import RECORDS_KEY, identity_resolution
+from orchestration.defs.identity.assets import identity_resolution
 from orchestration.resources import WarehouseResource
 from tests.unit.identity_fixtures import candidate, create_candidates
 
@@ -73,8 +73,10 @@ def test_too_many_merges_at_once_are_not_applied_and_block(warehouse):
     before = assignment(warehouse)
     # defect: a new feed claims that half of the people share one phone and surname with their neighbour
     for i in range(0, 20, 2):
-        for r in rows[2 * i: 2 * i + 4]:
-            r.update(last_name_key=f"shared{i}", phone_nsn=f"30{i:07d}", first_name_key="firstaa", given_name_key="firstaa")
+        for r in rows[2 * i : 2 * i + 4]:
+            r.update(
+                last_name_key=f"shared{i}", phone_nsn=f"30{i:07d}", first_name_key="firstaa", given_name_key="firstaa"
+            )
     write(warehouse, rows)
     _, checks = materialize(warehouse, max_identity_churn=0.05)
     churn = checks["identity_churn_within_bound"]
@@ -88,7 +90,10 @@ def test_too_many_merges_at_once_are_not_applied_and_block(warehouse):
 
 
 def test_a_key_shared_by_too_many_records_is_refused_and_listed(warehouse):
-    rows = [candidate(f"erp:A{i:03d}", first_name_key="anna", last_name_key="berg", email_key="anna@berg.test") for i in range(8)]
+    rows = [
+        candidate(f"erp:A{i:03d}", first_name_key="anna", last_name_key="berg", email_key="anna@berg.test")
+        for i in range(8)
+    ]
     write(warehouse, rows)
     _, checks = materialize(warehouse, max_cluster_size=5)
     assert checks["clusters_within_size_limit"].passed
@@ -107,7 +112,12 @@ def test_cluster_size_check_catches_a_guardrail_that_did_not_split(warehouse, mo
         return real(*args[:6], 10**9, strong_strength=strong_strength)
 
     monkeypatch.setattr(linkage, "resolve_clusters", without_size_limit)
-    rows = [candidate(f"erp:A{i:03d}", first_name_key="anna", last_name_key="berg", phone_nsn=f"30{i}", ref_crm_customer_id="C1") for i in range(6)]
+    rows = [
+        candidate(
+            f"erp:A{i:03d}", first_name_key="anna", last_name_key="berg", phone_nsn=f"30{i}", ref_crm_customer_id="C1"
+        )
+        for i in range(6)
+    ]
     rows.append(candidate("crm:C1", first_name_key="anna", last_name_key="berg"))
     write(warehouse, rows)
     _, checks = materialize(warehouse, max_cluster_size=5)

@@ -49,10 +49,14 @@ def test_resolve_clusters_splits_bridges_and_is_deterministic():
     # the component label of nodes 0..4 is the one scipy gives node 0
     label = int(components(6, left, right)[0])
     assert label == 0
-    again = resolve_clusters(6, left[::-1].copy(), right[::-1].copy(), strength[::-1].copy(), {0: [(2, 0)]}, {4}, 50, 0.9999)
-    assert _partition(first.labels) == _partition(again.labels) == {
-        frozenset({0, 1}), frozenset({2, 3}), frozenset({4}), frozenset({5})
-    }
+    again = resolve_clusters(
+        6, left[::-1].copy(), right[::-1].copy(), strength[::-1].copy(), {0: [(2, 0)]}, {4}, 50, 0.9999
+    )
+    assert (
+        _partition(first.labels)
+        == _partition(again.labels)
+        == {frozenset({0, 1}), frozenset({2, 3}), frozenset({4}), frozenset({5})}
+    )
     assert [r.kind for r in first.reviews] == ["bridge"]
     assert first.cut_nodes == {4}
 

@@ -46,7 +46,8 @@ def test_different_birth_dates_conflict(con):
     rows = con.execute(
         f"""select {sql} from
             (select 'anna' as first_name_key, 'anna' as given_name_key, date '1980-01-01' as birth_date) as l,
-            (select 'anna' as first_name_key, 'anna' as given_name_key, unnest([date '1980-01-01', date '1990-05-05', null]) as birth_date) as r"""
+            (select 'anna' as first_name_key, 'anna' as given_name_key,
+                    unnest([date '1980-01-01', date '1990-05-05', null]) as birth_date) as r"""
     ).fetchall()
     assert [r[0] for r in rows] == [False, True, False]
 
@@ -98,16 +99,23 @@ def test_wrong_crm_reference_is_refused_and_listed(con):
 
 
 def test_a_key_shared_by_too_many_records_links_nobody(con):
-    rows = [candidate(f"crm:C{i}", first_name_key="anna", last_name_key="smith", email_key="orders@shop.com") for i in range(5)]
+    rows = [
+        candidate(f"crm:C{i}", first_name_key="anna", last_name_key="smith", email_key="orders@shop.com")
+        for i in range(5)
+    ]
     assert _edges(con, rows, limit=3) == set()
-    assert con.execute("select field, value, records from identity_shared_keys").fetchall() == [("email", "orders@shop.com", 5)]
+    assert con.execute("select field, value, records from identity_shared_keys").fetchall() == [
+        ("email", "orders@shop.com", 5)
+    ]
 
 
 def test_records_are_numbered_by_record_id_and_a_repeated_id_is_refused(con):
     create_candidates(con, "candidates", [candidate("erp:A2"), candidate("crm:C1"), candidate("crm:C2")])
     assert load_records(con, "candidates") == 3
     assert con.execute("select record_id, node from identity_records").fetchall() == [
-        ("crm:C1", 0), ("crm:C2", 1), ("erp:A2", 2)
+        ("crm:C1", 0),
+        ("crm:C2", 1),
+        ("erp:A2", 2),
     ]
     create_candidates(con, "candidates", [candidate("crm:C1"), candidate("crm:C1"), candidate("crm:C2")])
     with pytest.raises(ValueError, match="record_id must be unique"):

@@ -16,9 +16,13 @@ def plain_id(record_id: str) -> str:
 
 
 def run(con, clusters: dict[str, int], previous: dict[str, str], taken: set[str] | None = None, run_id: str = "r2"):
-    con.register("_in", pd.DataFrame({"record_id": list(clusters), "cluster": list(clusters.values()), "matched_on": "email"}))
+    con.register(
+        "_in", pd.DataFrame({"record_id": list(clusters), "cluster": list(clusters.values()), "matched_on": "email"})
+    )
     con.execute("create or replace temp table identity_assignment_input as select * from _in")
-    con.register("_prev", pd.DataFrame({"record_id": list(previous), "customer_id": list(previous.values())}, dtype="str"))
+    con.register(
+        "_prev", pd.DataFrame({"record_id": list(previous), "customer_id": list(previous.values())}, dtype="str")
+    )
     con.execute("create or replace temp table identity_previous as select * from _prev")
     ids = sorted(set(previous.values()) | (taken or set()))
     con.register("_taken", pd.DataFrame({"customer_id": ids}, dtype="str"))
@@ -26,7 +30,8 @@ def run(con, clusters: dict[str, int], previous: dict[str, str], taken: set[str]
     changes = assign_stable_ids(con, run_id)
     assignment = dict(con.execute("select record_id, customer_id from identity_assignment").fetchall())
     ledger = con.execute(
-        "select event_type, customer_id, previous_customer_id, record_count, record_ids from identity_changes order by all"
+        "select event_type, customer_id, previous_customer_id, record_count, record_ids "
+        "from identity_changes order by all"
     ).fetchall()
     return changes, assignment, ledger
 

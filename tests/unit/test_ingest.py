@@ -12,7 +12,9 @@ import pytest
 from warehouse.ingest import ingest_landing
 from warehouse.reconcile import ledger_discrepancies
 
-CUSTOMERS_HEADER = "crm_customer_id,first_name,last_name,email,phone,street,city,postal_code,country,birth_date,created_at,updated_at"
+CUSTOMERS_HEADER = (
+    "crm_customer_id,first_name,last_name,email,phone,street,city,postal_code,country,birth_date,created_at,updated_at"
+)
 
 
 def write(path: Path, text: str) -> Path:
@@ -36,8 +38,17 @@ def quarantine(con) -> dict[int, tuple[str, str, str]]:
 def test_empty_landing_creates_every_raw_table_empty(con, tmp_path):
     report = ingest_landing(con, tmp_path / "landing")
     assert report.files == []
-    tables = {t for (t,) in con.execute("select table_schema || '.' || table_name from information_schema.tables").fetchall()}
-    for name in ("crm.customers", "erp.orders", "erp.order_lines", "support.tickets", "events.events", "audit.quarantine"):
+    tables = {
+        t for (t,) in con.execute("select table_schema || '.' || table_name from information_schema.tables").fetchall()
+    }
+    for name in (
+        "crm.customers",
+        "erp.orders",
+        "erp.order_lines",
+        "support.tickets",
+        "events.events",
+        "audit.quarantine",
+    ):
         assert name in tables
     assert con.execute("select count(*) from crm.customers").fetchone()[0] == 0
 
@@ -115,10 +126,13 @@ def test_references_and_currency_rules(con, tmp_path):
         "L1,O1,P1,home,2,9.99,\nL2,O1,P1,home,-1,9.99,0\nL3,O2,P1,home,1,9.99,0\n",
     )
     ingest_landing(con, landing)
-    kinds = con.execute(
-        "select source_table, source_row, reason from audit.quarantine order by 1, 2"
-    ).fetchall()
-    assert [(t, r) for t, r, _ in kinds] == [("erp.order_lines", 2), ("erp.order_lines", 3), ("erp.orders", 2), ("erp.orders", 3)]
+    kinds = con.execute("select source_table, source_row, reason from audit.quarantine order by 1, 2").fetchall()
+    assert [(t, r) for t, r, _ in kinds] == [
+        ("erp.order_lines", 2),
+        ("erp.order_lines", 3),
+        ("erp.orders", 2),
+        ("erp.orders", 3),
+    ]
     assert "negative_quantity" in kinds[0][2]
     assert "orphan_reference" in kinds[1][2]  # its order O2 was itself rejected
     assert "invalid_value" in kinds[3][2] and "unknown_currency" in kinds[3][2]
@@ -145,7 +159,10 @@ def test_record_numbers_count_every_rejected_record(con, tmp_path):
     good = "{},A,B,,,,,,,,2021-06-01T09:15:00,\n"
     bad = "{},x,y,z,1,2,3,4,5,6,7,8,9,10\n"  # too many fields: rejected by the CSV reader
     records = [bad, bad, good, bad, good, good, bad, bad, bad, good, bad]
-    write(landing / "crm/customers/c.csv", CUSTOMERS_HEADER + "\n" + "".join(r.format(f"C{i}") for i, r in enumerate(records, 1)))
+    write(
+        landing / "crm/customers/c.csv",
+        CUSTOMERS_HEADER + "\n" + "".join(r.format(f"C{i}") for i, r in enumerate(records, 1)),
+    )
     (result,) = ingest_landing(con, landing).files
     assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (11, 4, 7)
     loaded = con.execute("select crm_customer_id, _source_row from crm.customers order by 2").fetchall()
@@ -196,7 +213,9 @@ def test_duplicate_keys_in_file_and_against_loaded_rows(con, tmp_path):
     ).fetchall()
     assert {r: k for r, k, _ in kinds} == {1: "type_error", 2: "duplicate_key", 4: "duplicate_key", 5: "duplicate_key"}
     assert json.loads(next(raw for r, _, raw in kinds if r == 5))["last_name"] == "Changed"
-    assert con.execute("select crm_customer_id, _source_row from crm.customers where _source_file like '%2.csv'").fetchall() == [("C4", 6)]
+    assert con.execute(
+        "select crm_customer_id, _source_row from crm.customers where _source_file like '%2.csv'"
+    ).fetchall() == [("C4", 6)]
     assert ledger_discrepancies(con) == []
 
 

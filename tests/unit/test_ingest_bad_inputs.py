@@ -14,7 +14,10 @@ import pytest
 from warehouse.ingest import ingest_landing
 from warehouse.reconcile import ledger_discrepancies
 
-H = "crm_customer_id,first_name,last_name,email,phone,street,city,postal_code,country,birth_date,created_at,updated_at\n"
+H = (
+    "crm_customer_id,first_name,last_name,email,phone,street,city,postal_code,country,"
+    "birth_date,created_at,updated_at\n"
+)
 
 
 def row(i: int, created: str = "2024-01-01T00:00:00", last: str = "Lee") -> str:
@@ -26,17 +29,42 @@ CASES = {
     "empty_file": (b"", 0, {}, "empty file"),
     "header_only": (H.encode(), 0, {}, None),
     "wrong_delimiter": ((H + row(1)).replace(",", ";").encode(), 0, {}, "';'-delimited"),
-    "non_utf8_bytes": ((H + row(1)).encode() + b"C2,Ann,L\xe9e,,,,,,,,2024-01-01T00:00:00,\n" + row(3).encode(), 2, {2: "parse_error"}, None),
+    "non_utf8_bytes": (
+        (H + row(1)).encode() + b"C2,Ann,L\xe9e,,,,,,,,2024-01-01T00:00:00,\n" + row(3).encode(),
+        2,
+        {2: "parse_error"},
+        None,
+    ),
     "byte_order_mark": (b"\xef\xbb\xbf" + (H + row(1)).encode(), 1, {}, None),
     "quoted_newline": ((H + 'C1,"Ann\nMarie",Lee,,,,,,,,2024-01-01T00:00:00,\n' + row(2)).encode(), 2, {}, None),
     "truncated_last_line": ((H + row(1) + "C2,Ann,Le").encode(), 1, {2: "parse_error"}, None),
-    "one_megabyte_field": ((H + row(1) + "C2,Ann," + "x" * 1_000_000 + ",,,,,,,,2024-01-01T00:00:00,\n").encode(), 2, {}, None),
-    "mixed_date_formats": ((H + row(1) + row(2, "01/02/2024 10:00") + row(3, "2024-02-01")).encode(), 2, {2: "type_error"}, None),
+    "one_megabyte_field": (
+        (H + row(1) + "C2,Ann," + "x" * 1_000_000 + ",,,,,,,,2024-01-01T00:00:00,\n").encode(),
+        2,
+        {},
+        None,
+    ),
+    "mixed_date_formats": (
+        (H + row(1) + row(2, "01/02/2024 10:00") + row(3, "2024-02-01")).encode(),
+        2,
+        {2: "type_error"},
+        None,
+    ),
     "future_date": ((H + row(1) + row(2, "2999-01-01T00:00:00")).encode(), 1, {2: "future_date"}, None),
     "duplicate_primary_key": ((H + row(1) + row(1, last="Other")).encode(), 1, {2: "duplicate_key"}, None),
-    "required_column_all_null": ((H + row(1, "") + row(2, "")).encode(), 0, {1: "missing_required", 2: "missing_required"}, "empty in every row"),
+    "required_column_all_null": (
+        (H + row(1, "") + row(2, "")).encode(),
+        0,
+        {1: "missing_required", 2: "missing_required"},
+        "empty in every row",
+    ),
     "windows_line_endings": ((H + row(1) + row(2)).replace("\n", "\r\n").encode(), 2, {}, None),
-    "too_many_fields": ((H + row(1) + "C2,Ann,Lee,x,y,z,,,,,,,2024-01-01T00:00:00,\n").encode(), 1, {2: "parse_error"}, None),
+    "too_many_fields": (
+        (H + row(1) + "C2,Ann,Lee,x,y,z,,,,,,,2024-01-01T00:00:00,\n").encode(),
+        1,
+        {2: "parse_error"},
+        None,
+    ),
 }
 
 
@@ -58,7 +86,10 @@ def test_bad_input(case, tmp_path):
     quarantine = dict(con.execute("select source_row, reason_kind from audit.quarantine").fetchall())
     assert quarantine == rejected
     assert result.rows_read == loaded + len(rejected)
-    assert con.execute("select count(*) from audit.quarantine where raw_record is null or raw_record = ''").fetchone()[0] == 0
+    assert (
+        con.execute("select count(*) from audit.quarantine where raw_record is null or raw_record = ''").fetchone()[0]
+        == 0
+    )
     assert ledger_discrepancies(con) == []
 
 

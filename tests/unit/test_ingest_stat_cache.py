@@ -12,7 +12,10 @@ import warehouse.ingest as ingest
 from warehouse.ingest import ingest_landing
 from warehouse.reconcile import ledger_discrepancies
 
-H = "crm_customer_id,first_name,last_name,email,phone,street,city,postal_code,country,birth_date,created_at,updated_at\n"
+H = (
+    "crm_customer_id,first_name,last_name,email,phone,street,city,postal_code,country,"
+    "birth_date,created_at,updated_at\n"
+)
 
 
 def row(i: int, last: str = "Lee") -> str:
@@ -123,7 +126,9 @@ def test_renamed_identical_file_is_recognised_by_hash(con, landing, monkeypatch)
     (again,) = ingest_landing(con, landing).files
     assert len(hashed) == 1
     assert (again.source_file, again.status, again.message) == (
-        "crm/customers/b.csv", "skipped", "already loaded (same SHA-256)"
+        "crm/customers/b.csv",
+        "skipped",
+        "already loaded (same SHA-256)",
     )
 
 
@@ -142,7 +147,10 @@ def test_modified_file_is_loaded(con, landing, monkeypatch):
     (third,) = ingest_landing(con, landing).files
     assert (third.status, third.rows_loaded, third.rows_already_loaded) == ("loaded", 1, 2)
     assert [r[0] for r in con.execute("select crm_customer_id from crm.customers order by 1").fetchall()] == [
-        "C1", "C2", "C3", "C4"
+        "C1",
+        "C2",
+        "C3",
+        "C4",
     ]
     assert ledger_discrepancies(con) == []
 
@@ -166,7 +174,8 @@ def test_ledger_of_an_older_warehouse_gains_the_column(con, landing):
                rows_quarantined bigint, status varchar not null, message varchar, extra_columns varchar[],
                loaded_at timestamp not null, run_id varchar, rows_already_loaded bigint default 0);
            insert into audit.ingest_ledger values
-               ('crm.customers', 'crm/customers/old.csv', 'x', 1, 0, 0, 0, 'loaded', null, [], now()::timestamp, null, 0);"""
+               ('crm.customers', 'crm/customers/old.csv', 'x', 1, 0, 0, 0, 'loaded', null, [],
+                now()::timestamp, null, 0);"""
     )
     (result,) = ingest_landing(con, landing).files
     assert result.status == "loaded"

@@ -8,7 +8,13 @@ import pandas as pd
 import pytest
 
 from ml.registry import (
-    assign_segments, assign_segments_in_chunks, champion_version, ensure_tracking_db, load_champion, log_segmentation_model, promote_if_passing,
+    assign_segments,
+    assign_segments_in_chunks,
+    champion_version,
+    ensure_tracking_db,
+    load_champion,
+    log_segmentation_model,
+    promote_if_passing,
 )
 from ml.segment_definitions import BEHAVIOURAL, load_definition
 from ml.segmentation import train_segmentation
@@ -27,7 +33,10 @@ def registry(tmp_path):
 
 def log(trained, df, uri, artifacts, **tags):
     return log_segmentation_model(
-        trained, tracking_uri=uri, artifacts_dir=artifacts, training_df_digest_source=df,
+        trained,
+        tracking_uri=uri,
+        artifacts_dir=artifacts,
+        training_df_digest_source=df,
         tags={"dagster_run_id": "r1", "git_sha": "abc", "dbt_manifest_sha": "def", **tags},
         definition_yaml=BEHAVIOURAL.read_text(),
     )
@@ -43,13 +52,21 @@ def test_log_gate_promote_and_score(registry):
     with pytest.raises(mlflow.exceptions.MlflowException):
         champion_version(uri)  # not champion before the gate
     run = client.get_run(ref.run_id)
-    assert {"dagster_run_id", "git_sha", "dbt_manifest_sha", "training_data_digest", "definition_version"} <= set(run.data.tags)
+    assert {"dagster_run_id", "git_sha", "dbt_manifest_sha", "training_data_digest", "definition_version"} <= set(
+        run.data.tags
+    )
     for metric in ("silhouette", "stability_ari", "surrogate_fidelity", "min_segment_share", "davies_bouldin"):
         assert metric in run.data.metrics
     (dataset_input,) = run.inputs.dataset_inputs
     assert "customer_id" not in dataset_input.dataset.schema
     artifacts_logged = {a.path for a in client.list_artifacts(ref.run_id)}
-    assert {"model_card.md", "segment_profile.csv", "surrogate_rules.txt", "segment_definition.yaml", "segment_profiles.png"} <= artifacts_logged
+    assert {
+        "model_card.md",
+        "segment_profile.csv",
+        "surrogate_rules.txt",
+        "segment_definition.yaml",
+        "segment_profiles.png",
+    } <= artifacts_logged
 
     decision = promote_if_passing(uri, "customer_segmentation")
     assert decision.promoted and decision.failures == [] and champion_version(uri) == "1"

@@ -6,8 +6,16 @@ import numpy as np
 import pandas as pd
 
 from ml.rfm import (
-    NO_PURCHASE, NOT_PROFILED, OTHERS, RFM_RULES, RFM_RULES_LOCK, RFM_RULES_VERSION, rfm_assignments, rule_table,
-    score_rfm, segment_key,
+    NO_PURCHASE,
+    NOT_PROFILED,
+    OTHERS,
+    RFM_RULES,
+    RFM_RULES_LOCK,
+    RFM_RULES_VERSION,
+    rfm_assignments,
+    rule_table,
+    score_rfm,
+    segment_key,
 )
 
 

@@ -59,7 +59,7 @@ def test_shrinkage_pulls_rates_seen_on_few_orders_towards_the_population():
 
 
 def test_group_weights_share_a_groups_weight():
-    weights = dict(zip(DEFINITION.features, DEFINITION.feature_weights()))
+    weights = dict(zip(DEFINITION.features, DEFINITION.feature_weights(), strict=True))
     service = [f.name for f in DEFINITION.feature_specs if f.group == "service"]
     assert len(service) == 3
     assert sum(weights[f] ** 2 for f in service) == pytest.approx(1.0)

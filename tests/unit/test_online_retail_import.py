@@ -25,7 +25,8 @@ def write_sample(tmp_path):
                 ('1003', 'B9', 'CARD', 5, timestamp '2010-12-09 12:00:00', 0.5, null, 'France'),
                 ('2001', 'A2', 'MUG', 3, timestamp '2011-03-01 08:00:00', 1.25, 12347.0, 'Iceland'),
                 ('2002', 'B', 'Adjust bad debt', 1, timestamp '2011-04-01 08:00:00', -100.0, null, 'United Kingdom')
-            ) as t("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"))
+            ) as t("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID",
+                   "Country"))
             to '{tmp_path / SECOND}' (format parquet)"""
     )
     return tmp_path

@@ -19,10 +19,19 @@ def assignments(segment_of: dict[str, str]) -> list:
     ids = sorted(segment_of)
     rows = pd.DataFrame(
         {
-            "customer_id": ids, "segment_family": "rfm", "segment_key": [segment_of[i] for i in ids],
-            "segment_name": [segment_of[i] for i in ids], "r_score": 3, "f_score": 3, "m_score": 3,
-            "model_name": "rfm_rules", "model_version": "1.0.0", "definition_version": "1.0.0",
-            "reason": "r", "is_fallback": False, "fallback_reason": None,
+            "customer_id": ids,
+            "segment_family": "rfm",
+            "segment_key": [segment_of[i] for i in ids],
+            "segment_name": [segment_of[i] for i in ids],
+            "r_score": 3,
+            "f_score": 3,
+            "m_score": 3,
+            "model_name": "rfm_rules",
+            "model_version": "1.0.0",
+            "definition_version": "1.0.0",
+            "reason": "r",
+            "is_fallback": False,
+            "fallback_reason": None,
         }
     )
     behavioural = rows.assign(segment_family="behavioural", segment_key="behavioural_x", segment_name="X")
@@ -36,10 +45,13 @@ def con():
     ids = [f"cus_{i:04d}" for i in range(400)]
     c.execute(
         """create table marts.customers as
-           select unnest($ids) as customer_id, true as has_marketing_email_consent, false as has_marketing_sms_consent""",
+           select unnest($ids) as customer_id, true as has_marketing_email_consent,
+                  false as has_marketing_sms_consent""",
         {"ids": ids},
     )
-    c.execute("update marts.customers set has_marketing_email_consent = false where customer_id in ('cus_0000', 'cus_0001')")
+    c.execute(
+        "update marts.customers set has_marketing_email_consent = false where customer_id in ('cus_0000', 'cus_0001')"
+    )
     c.execute("create table marts.customer_features as select customer_id, 1000.0 as monetary_eur from marts.customers")
     c.execute("update marts.customer_features set monetary_eur = 10 where customer_id = 'cus_0003'")
     yield c, ids
@@ -49,13 +61,13 @@ def con():
 def test_actions_once_with_consent_and_holdout_and_alerts_on_edges(con):
     c, ids = con
     books = load_playbooks()
-    loyal = {i: "rfm_loyal" for i in ids}
+    loyal = dict.fromkeys(ids, "rfm_loyal")
     write_assignments(c, assignments(loyal), run_id="r1")
     update_membership_history(c, "r1")
     first = evaluate_playbooks(c, "r1", books)
     assert first["winback_email"]["matched"] == 0 and first["valuable_customer_slipping"]["new"] == 0
 
-    slipped = {**loyal, **{i: "rfm_at_risk" for i in ids[:200]}}
+    slipped = {**loyal, **dict.fromkeys(ids[:200], "rfm_at_risk")}
     write_assignments(c, assignments(slipped), run_id="r2")
     update_membership_history(c, "r2")
     second = evaluate_playbooks(c, "r2", books)
@@ -67,7 +79,12 @@ def test_actions_once_with_consent_and_holdout_and_alerts_on_edges(con):
     assert second["valuable_customer_slipping"]["new"] == 199
     outbox = c.execute("select count(*), count(distinct action_id) from ml.segment_actions").fetchall()[0]
     assert outbox == (396, 396)
-    assert c.execute("select count(*) from ml.segment_actions where customer_id in ('cus_0000', 'cus_0001')").fetchall()[0][0] == 0
+    assert (
+        c.execute("select count(*) from ml.segment_actions where customer_id in ('cus_0000', 'cus_0001')").fetchall()[
+            0
+        ][0]
+        == 0
+    )
 
     # the same run again, and a next run where nothing changes: nothing new in the outbox or alerts
     again = evaluate_playbooks(c, "r2", books)
@@ -79,8 +96,14 @@ def test_actions_once_with_consent_and_holdout_and_alerts_on_edges(con):
     assert c.execute("select count(*) from ml.segment_actions").fetchall()[0][0] == 396
     assert c.execute("select count(*) from ml.segment_alerts").fetchall()[0][0] == 199
     # the per-rule candidates table is temporary and gone after the evaluation
-    assert c.execute("select count(*) from duckdb_tables() where table_name = 'playbook_candidates'").fetchall()[0][0] == 0
-    holdout = dict(c.execute("select customer_id, is_holdout from ml.segment_actions where action_name = 'winback_email'").fetchall())
+    assert (
+        c.execute("select count(*) from duckdb_tables() where table_name = 'playbook_candidates'").fetchall()[0][0] == 0
+    )
+    holdout = dict(
+        c.execute(
+            "select customer_id, is_holdout from ml.segment_actions where action_name = 'winback_email'"
+        ).fetchall()
+    )
     # deterministic: the same customers are in the holdout of the same playbook on every evaluation
     c2 = duckdb.connect()
     assert holdout == dict(

@@ -6,7 +6,13 @@ import pytest
 import yaml
 
 from ml.segment_definitions import (
-    BEHAVIOURAL, DefinitionError, check_version_lock, content_digest, load_definition, parse_definition, read_lock,
+    BEHAVIOURAL,
+    DefinitionError,
+    check_version_lock,
+    content_digest,
+    load_definition,
+    parse_definition,
+    read_lock,
 )
 
 
@@ -47,7 +53,11 @@ def test_the_digest_ignores_only_the_version():
         (("features",), ["recency_days", "has_profiling_consent"], "not allowed for profiling"),
         (("features",), [{"name": "recency_days", "transform": "cube"}], "transform"),
         (("features",), [{"name": "aov_eur", "shrink": {"by": "email", "strength": 5}}], "not in the registry"),
-        (("naming",), {"rules": [{"name": "X", "when": {"items_per_order": {"above": 1}}}]}, "not a feature of the definition"),
+        (
+            ("naming",),
+            {"rules": [{"name": "X", "when": {"items_per_order": {"above": 1}}}]},
+            "not a feature of the definition",
+        ),
         (("candidates", "k_selection"), "elbow", "k_selection"),
         (("candidates", "algorithms"), ["dbscan"], "algorithms"),
         (("candidates", "k_min"), 9, "k_min"),

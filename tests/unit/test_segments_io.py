@@ -14,8 +14,14 @@ from ml.fallback import fallback_assignments
 from ml.rfm import MODEL_NAME, RFM_RULES_VERSION, rfm_assignments, rule_table
 from tests.unit.ml_fixtures import planted_features
 from warehouse.segments_io import (
-    ASSIGNMENTS_TABLE, PROFILES_TABLE, AssignmentError, definition_used_by_run, family_rows, write_assignments,
-    write_definition, write_profiles,
+    ASSIGNMENTS_TABLE,
+    PROFILES_TABLE,
+    AssignmentError,
+    definition_used_by_run,
+    family_rows,
+    write_assignments,
+    write_definition,
+    write_profiles,
 )
 
 
@@ -42,7 +48,10 @@ def behavioural(df: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return pd.concat(
-        [placed, fallback_assignments(df.loc[~consent, "customer_id"], ["no_profiling_consent"] * int((~consent).sum()))],
+        [
+            placed,
+            fallback_assignments(df.loc[~consent, "customer_id"], ["no_profiling_consent"] * int((~consent).sum())),
+        ],
         ignore_index=True,
     )
 
@@ -50,10 +59,21 @@ def behavioural(df: pd.DataFrame) -> pd.DataFrame:
 def families(df: pd.DataFrame) -> list[pd.DataFrame]:
     rfm = rfm_assignments(df, ~df["has_profiling_consent"].to_numpy())
     return [
-        family_rows(behavioural(df), family="behavioural", model_name="customer_segmentation", model_version="3",
-                    definition_version="2.0.0", scores=rfm),
-        family_rows(rfm, family="rfm", model_name=MODEL_NAME, model_version=RFM_RULES_VERSION,
-                    definition_version=RFM_RULES_VERSION),
+        family_rows(
+            behavioural(df),
+            family="behavioural",
+            model_name="customer_segmentation",
+            model_version="3",
+            definition_version="2.0.0",
+            scores=rfm,
+        ),
+        family_rows(
+            rfm,
+            family="rfm",
+            model_name=MODEL_NAME,
+            model_version=RFM_RULES_VERSION,
+            definition_version=RFM_RULES_VERSION,
+        ),
     ]
 
 
@@ -82,16 +102,32 @@ def test_every_customer_has_exactly_one_row_per_family(con):
     ).fetchall()
     assert per_customer == [("behavioural", len(df), len(df)), ("rfm", len(df), len(df))]
     rfm = c.execute(
-        f"select distinct model_name, model_version, definition_version from {ASSIGNMENTS_TABLE} where segment_family = 'rfm'"
+        f"select distinct model_name, model_version, definition_version from {ASSIGNMENTS_TABLE} "
+        "where segment_family = 'rfm'"
     ).fetchall()
     assert rfm == [(MODEL_NAME, RFM_RULES_VERSION, RFM_RULES_VERSION)]
     # scores are on every row of a customer, null for those not profiled
-    assert one(c, f"""select count(*) from {ASSIGNMENTS_TABLE} b join {ASSIGNMENTS_TABLE} r using (customer_id)
+    assert (
+        one(
+            c,
+            f"""select count(*) from {ASSIGNMENTS_TABLE} b join {ASSIGNMENTS_TABLE} r using (customer_id)
                        where b.segment_family = 'behavioural' and r.segment_family = 'rfm'
-                         and b.r_score is distinct from r.r_score""") == 0
-    assert one(c, f"""select count(*) from {ASSIGNMENTS_TABLE} where segment_family = 'rfm'
-                       and (segment_key = 'rfm_not_profiled') <> (r_score is null)""") == 0
-    assert one(c, f"select count(*) from {ASSIGNMENTS_TABLE} where segment_key = 'rfm_not_profiled' and not is_fallback") == 0
+                         and b.r_score is distinct from r.r_score""",
+        )
+        == 0
+    )
+    assert (
+        one(
+            c,
+            f"""select count(*) from {ASSIGNMENTS_TABLE} where segment_family = 'rfm'
+                       and (segment_key = 'rfm_not_profiled') <> (r_score is null)""",
+        )
+        == 0
+    )
+    assert (
+        one(c, f"select count(*) from {ASSIGNMENTS_TABLE} where segment_key = 'rfm_not_profiled' and not is_fallback")
+        == 0
+    )
     assert one(c, f"select count(distinct dagster_run_id) from {ASSIGNMENTS_TABLE}") == 1
 
 
@@ -102,7 +138,7 @@ def test_assignments_arrive_in_chunks_as_a_generator(con):
     whole = families(df)
     write_assignments(c, whole, run_id="run-1")
     expected = c.execute(f"select * exclude (assigned_at) from {ASSIGNMENTS_TABLE} order by all").fetchall()
-    chunked = (family.iloc[i:i + 50] for family in whole for i in range(0, len(family), 50))
+    chunked = (family.iloc[i : i + 50] for family in whole for i in range(0, len(family), 50))
     assert write_assignments(c, chunked, run_id="run-1") == 2 * len(df)
     assert c.execute(f"select * exclude (assigned_at) from {ASSIGNMENTS_TABLE} order by all").fetchall() == expected
     repeated = [whole[0].iloc[:10], whole[0].iloc[5:], whole[1]]
@@ -116,7 +152,14 @@ def test_rewriting_assignments_replaces_them(con):
     write_assignments(c, families(df), run_id="run-1")
     write_assignments(c, families(df), run_id="run-2")
     assert one(c, f"select count(*) from {ASSIGNMENTS_TABLE}") == 2 * len(df)
-    assert one(c, f"select count(*) from (select 1 from {ASSIGNMENTS_TABLE} group by customer_id, segment_family having count(*) > 1)") == 0
+    assert (
+        one(
+            c,
+            f"select count(*) from (select 1 from {ASSIGNMENTS_TABLE} "
+            "group by customer_id, segment_family having count(*) > 1)",
+        )
+        == 0
+    )
     assert c.execute(f"select distinct dagster_run_id from {ASSIGNMENTS_TABLE}").fetchall() == [("run-2",)]
 
 
@@ -137,7 +180,8 @@ def test_profiles_shares_sum_to_one_and_customers_to_the_customer_count(con):
     rows = write_profiles(c, "run-1")
     assert rows == one(c, f"select count(distinct segment_family || segment_key) from {ASSIGNMENTS_TABLE}")
     sums = c.execute(
-        f"select segment_family, sum(share), sum(customers) from {PROFILES_TABLE} where dagster_run_id = 'run-1' group by 1 order by 1"
+        f"select segment_family, sum(share), sum(customers) from {PROFILES_TABLE} "
+        "where dagster_run_id = 'run-1' group by 1 order by 1"
     ).fetchall()
     assert [f for f, _, _ in sums] == ["behavioural", "rfm"]
     for _, share, customers in sums:
@@ -153,7 +197,8 @@ def test_profiles_shares_sum_to_one_and_customers_to_the_customer_count(con):
     ).fetchall()[0]
     assert champions == pytest.approx(expected)
     no_purchase = c.execute(
-        f"select avg_recency_days, avg_aov_eur, avg_frequency from {PROFILES_TABLE} where segment_key = 'rfm_no_purchase_yet'"
+        f"select avg_recency_days, avg_aov_eur, avg_frequency from {PROFILES_TABLE} "
+        "where segment_key = 'rfm_no_purchase_yet'"
     ).fetchall()[0]
     assert no_purchase == (None, None, 0.0)
 
@@ -167,21 +212,31 @@ def test_rewriting_the_profiles_of_a_run_does_not_duplicate_and_other_runs_are_k
     write_assignments(c, families(df), run_id="run-2")
     write_profiles(c, "run-2")
     assert c.execute(f"select dagster_run_id, count(*) from {PROFILES_TABLE} group by 1 order by 1").fetchall() == [
-        ("run-1", first), ("run-2", first)
+        ("run-1", first),
+        ("run-2", first),
     ]
 
 
 def test_the_rfm_rule_table_is_recorded_as_a_definition_without_hiding_the_behavioural_one(con):
     c, _ = con
     behavioural_definition = SimpleNamespace(  # the fields write_definition reads
-        name="behavioural", version="2.0.0", family="behavioural", description="", content_sha256="x",
+        name="behavioural",
+        version="2.0.0",
+        family="behavioural",
+        description="",
+        content_sha256="x",
         raw={"name": "behavioural", "version": "2.0.0"},
     )
     write_definition(c, behavioural_definition, "run-1")
     write_definition(c, rule_table(), "run-1")
     write_definition(c, rule_table(), "run-1")  # the same version again: one row
-    stored = c.execute("select definition_name, definition_version, family, content from ml.segment_definitions order by 1").fetchall()
-    assert [(n, v, f) for n, v, f, _ in stored] == [("behavioural", "2.0.0", "behavioural"), ("rfm", RFM_RULES_VERSION, "rfm")]
+    stored = c.execute(
+        "select definition_name, definition_version, family, content from ml.segment_definitions order by 1"
+    ).fetchall()
+    assert [(n, v, f) for n, v, f, _ in stored] == [
+        ("behavioural", "2.0.0", "behavioural"),
+        ("rfm", RFM_RULES_VERSION, "rfm"),
+    ]
     assert json.loads(stored[1][3])["rules"][0]["key"] == "rfm_champions"
     assert definition_used_by_run(c, "run-1")["name"] == "behavioural"
 
@@ -204,7 +259,9 @@ def test_the_run_summary_lists_sizes_per_family(con):
 def _current(con) -> dict[tuple[str, str], str]:
     from warehouse.segments_io import HISTORY_TABLE
 
-    rows = con.execute(f"select customer_id, segment_family, segment_key from {HISTORY_TABLE} where is_current").fetchall()
+    rows = con.execute(
+        f"select customer_id, segment_family, segment_key from {HISTORY_TABLE} where is_current"
+    ).fetchall()
     return {(c, f): k for c, f, k in rows}
 
 
@@ -235,10 +292,16 @@ def test_membership_history_is_scd2_and_idempotent(con):
     assert (gone, "rfm") not in _current(con)
     periods = con.execute(
         f"""select segment_key, valid_from, valid_to, opened_run_id, closed_run_id from {HISTORY_TABLE}
-            where customer_id = ? and segment_family = 'behavioural' order by valid_from""", [mover]
+            where customer_id = ? and segment_family = 'behavioural' order by valid_from""",
+        [mover],
     ).fetchall()
-    assert [(p[0], p[3], p[4]) for p in periods] == [("behavioural_s0", "r1", "r3"), ("behavioural_elsewhere", "r3", None)]
+    assert [(p[0], p[3], p[4]) for p in periods] == [
+        ("behavioural_s0", "r1", "r3"),
+        ("behavioural_elsewhere", "r3", None),
+    ]
     assert periods[0][2] == periods[1][1]  # closed at the instant the next period opens
     assert update_membership_history(con, "r3") == {"opened": 0, "closed": 0}
-    runs = con.execute("select dagster_run_id, behavioural_model_version from ml.segment_scoring_runs order by scored_at").fetchall()
+    runs = con.execute(
+        "select dagster_run_id, behavioural_model_version from ml.segment_scoring_runs order by scored_at"
+    ).fetchall()
     assert runs == [("r1", "3"), ("r2", "4"), ("r3", "3")]

@@ -24,8 +24,18 @@ from warehouse.serving import (
     validate_identifier,
 )
 
-PII = ("first_name", "last_name", "email", "email_source", "phone", "street", "city", "postal_code", "birth_date",
-       "source_record_ids")
+PII = (
+    "first_name",
+    "last_name",
+    "email",
+    "email_source",
+    "phone",
+    "street",
+    "city",
+    "postal_code",
+    "birth_date",
+    "source_record_ids",
+)
 
 
 @pytest.fixture
@@ -60,12 +70,18 @@ def test_publish_twice_switches_current_and_the_stable_file(warehouse, serving):
     assert current_version(serving) == second.version
     assert os.path.realpath(serving / "current") == str(second.version_dir)
     assert list_versions(serving) == [first.version, second.version]
-    assert read(serving / "bi.duckdb", "select run_id, version from serving.publication") == [("run-0002", second.version)]
+    assert read(serving / "bi.duckdb", "select run_id, version from serving.publication") == [
+        ("run-0002", second.version)
+    ]
     assert read(serving / "bi.duckdb", "select count(*) from segments.customer_segments") == [(2 * 45,)]
     # the stable file is the current version's file, not a copy that could differ
     assert os.path.samefile(serving / "bi.duckdb", second.version_dir / "bi.duckdb")
     # nothing half-done is left beside the versions
-    assert sorted(p.name for p in serving.iterdir() if not p.name.startswith(".publish")) == ["bi.duckdb", "current", "versions"]
+    assert sorted(p.name for p in serving.iterdir() if not p.name.startswith(".publish")) == [
+        "bi.duckdb",
+        "current",
+        "versions",
+    ]
 
 
 def test_old_versions_are_pruned_and_current_never(warehouse, serving):
@@ -106,7 +122,14 @@ def test_customers_and_features_carry_no_pii(warehouse, serving):
     assert customers == list(CUSTOMER_COLUMNS)
     features = [c[2] for c in columns if c[:2] == ("reporting", "customer_features")]
     # registry: country is a quasi-identifier (reporting only) and stays out of the features
-    assert features == ["customer_id", "as_of_date", "recency_days", "frequency", "monetary_eur", "has_profiling_consent"]
+    assert features == [
+        "customer_id",
+        "as_of_date",
+        "recency_days",
+        "frequency",
+        "monetary_eur",
+        "has_profiling_consent",
+    ]
     # the Parquet copies have the same columns
     parquet = result.version_dir / "parquet" / "reporting.customers.parquet"
     assert [r[0] for r in query(f"describe select * from '{parquet}'")] == list(CUSTOMER_COLUMNS)
@@ -117,8 +140,10 @@ def test_reporting_features_follow_the_registry():
     published = reporting_feature_columns(registry)
     assert "customer_id" in published and "has_profiling_consent" in published and "recency_days" in published
     assert "country" not in published
-    assert all(registry[c].pii_class in ("none", "pseudonymous_id") and "reporting" in registry[c].allowed_purposes
-               for c in published)
+    assert all(
+        registry[c].pii_class in ("none", "pseudonymous_id") and "reporting" in registry[c].allowed_purposes
+        for c in published
+    )
 
 
 def test_every_segments_relation_is_published_with_honest_manifest(warehouse, serving):
@@ -126,12 +151,18 @@ def test_every_segments_relation_is_published_with_honest_manifest(warehouse, se
     manifest = json.loads((result.version_dir / "manifest.json").read_text())
     assert manifest["run_id"] == "run-0001" and manifest["version"] == result.version
     expected = {
-        "segments.customer_segments": 100, "segments.segment_profiles": 6, "segments.segment_definitions": 1,
-        "segments.segment_sizes": 6, "reporting.customers": 50, "reporting.customer_features": 50,
+        "segments.customer_segments": 100,
+        "segments.segment_profiles": 6,
+        "segments.segment_definitions": 1,
+        "segments.segment_sizes": 6,
+        "reporting.customers": 50,
+        "reporting.customer_features": 50,
     }
     assert {t: m["rows"] for t, m in manifest["tables"].items()} == expected == result.row_counts
     db = result.version_dir / "bi.duckdb"
-    assert dict(read(db, "select table_schema || '.' || table_name, row_count from serving.published_tables")) == expected
+    assert (
+        dict(read(db, "select table_schema || '.' || table_name, row_count from serving.published_tables")) == expected
+    )
     for table, entry in manifest["tables"].items():
         assert read(db, f"select count(*) from {table}") == [(entry["rows"],)]
         parquet = result.version_dir / entry["parquet"]
@@ -139,8 +170,10 @@ def test_every_segments_relation_is_published_with_honest_manifest(warehouse, se
         assert hashlib.sha256(parquet.read_bytes()).hexdigest() == entry["sha256"]
     assert not (result.version_dir / "bi.duckdb.wal").exists()
     # readable by DuckDB 1.0+ clients (BI tools lag the pipeline's DuckDB)
-    assert query(f"attach '{db}' as s (read_only); select tags['storage_version'] from duckdb_databases() "
-                "where database_name = 's'") == [("v1.0.0+",)]
+    assert query(
+        f"attach '{db}' as s (read_only); select tags['storage_version'] from duckdb_databases() "
+        "where database_name = 's'"
+    ) == [("v1.0.0+",)]
 
 
 @pytest.mark.parametrize("bad", ["Segments", "bad-name", "x; drop table y", "1abc", "", "naïve"])

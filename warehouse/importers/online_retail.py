@@ -39,7 +39,9 @@ class ImportSummary:
     def describe(self) -> str:
         lines = [f"Online Retail II -> {self.out_dir}"]
         lines += [f"  {t:<18} {n:>10,} rows" for t, n in self.rows.items()]
-        lines.append(f"  run: segments run --landing {self.out_dir} --definition ml/definitions/behavioural_public_data.yaml")
+        lines.append(
+            f"  run: segments run --landing {self.out_dir} --definition ml/definitions/behavioural_public_data.yaml"
+        )
         return "\n".join(lines)
 
 
@@ -72,7 +74,8 @@ def import_online_retail(source_dir: Path, out_dir: Path) -> ImportSummary:
         "fx_rates": f"""
             select strftime(d, '%Y-%m-%d') as rate_date, c.currency,
                    case c.currency when 'EUR' then '1.000000'
-                        else printf('%.6f', 1.0 / case year(d) {" ".join(f"when {y} then {r}" for y, r in GBP_PER_EUR.items())} end)
+                        else printf('%.6f', 1.0 / case year(d)
+                            {" ".join(f"when {y} then {r}" for y, r in GBP_PER_EUR.items())} end)
                    end as rate_to_eur
             from range(date '2009-11-01', date '2012-01-01', interval 1 day) as t(d)
             cross join (values ('EUR'), ('GBP')) as c(currency)
@@ -91,7 +94,8 @@ def import_online_retail(source_dir: Path, out_dir: Path) -> ImportSummary:
                    case when invoice like 'C%' then 'cancelled' else 'completed' end as status
             from lines group by invoice order by 1""",
         "order_lines": """
-            select invoice || '-' || lpad(cast(row_number() over (partition by invoice order by part, n) as varchar), 4, '0')
+            select invoice || '-'
+                       || lpad(cast(row_number() over (partition by invoice order by part, n) as varchar), 4, '0')
                        as order_line_id,
                    invoice as order_id, stock_code as product_id, 'general' as category, quantity,
                    printf('%.2f', price) as unit_price, null as discount_amount

@@ -10,8 +10,8 @@ import dagster as dg
 from ml.identity.config import IdentityConfig
 from ml.identity.resolve import connect_with_warehouse, resolve_identities
 from orchestration.resources import WarehouseResource
-from warehouse.connections import release_memory
 from orchestration.settings import WAREHOUSE_POOL
+from warehouse.connections import release_memory
 
 CANDIDATES_KEY = dg.AssetKey(["intermediate", "int_identity_candidates"])
 RECORDS_KEY = dg.AssetKey(["identity", "customer_source_records"])
@@ -58,25 +58,47 @@ class IdentityResolutionConfig(dg.Config):
             group_name="identity",
         ),
         *[
-            dg.AssetSpec(dg.AssetKey(["identity", name]), deps=[CANDIDATES_KEY], description=text, kinds={"duckdb"}, group_name="identity")
+            dg.AssetSpec(
+                dg.AssetKey(["identity", name]),
+                deps=[CANDIDATES_KEY],
+                description=text,
+                kinds={"duckdb"},
+                group_name="identity",
+            )
             for name, text in SIDE_TABLES.items()
         ],
     ],
     check_specs=[
-        dg.AssetCheckSpec("identity_churn_within_bound", asset=RECORDS_KEY, blocking=True,
-                          description="Customers merged + split since the previous run stay within max_identity_churn; "
-                                      "beyond it the new assignment is not applied and downstream stops."),
-        dg.AssetCheckSpec("clusters_within_size_limit", asset=RECORDS_KEY, blocking=True,
-                          description="No customer is made of more than max_cluster_size records."),
-        dg.AssetCheckSpec("bridges_below_bound", asset=RECORDS_KEY,
-                          description="Bridges cut (records joining people who contradict each other) stay below "
-                                      "max_bridge_share of customers (warn)."),
-        dg.AssetCheckSpec("customers_seen_in_several_sources", asset=RECORDS_KEY,
-                          description="At least min_multi_source_share of customers are seen in 2+ source systems (warn)."),
+        dg.AssetCheckSpec(
+            "identity_churn_within_bound",
+            asset=RECORDS_KEY,
+            blocking=True,
+            description="Customers merged + split since the previous run stay within max_identity_churn; "
+            "beyond it the new assignment is not applied and downstream stops.",
+        ),
+        dg.AssetCheckSpec(
+            "clusters_within_size_limit",
+            asset=RECORDS_KEY,
+            blocking=True,
+            description="No customer is made of more than max_cluster_size records.",
+        ),
+        dg.AssetCheckSpec(
+            "bridges_below_bound",
+            asset=RECORDS_KEY,
+            description="Bridges cut (records joining people who contradict each other) stay below "
+            "max_bridge_share of customers (warn).",
+        ),
+        dg.AssetCheckSpec(
+            "customers_seen_in_several_sources",
+            asset=RECORDS_KEY,
+            description="At least min_multi_source_share of customers are seen in 2+ source systems (warn).",
+        ),
     ],
     pool=WAREHOUSE_POOL,
 )
-def identity_resolution(context: dg.AssetExecutionContext, config: IdentityResolutionConfig, warehouse: WarehouseResource):
+def identity_resolution(
+    context: dg.AssetExecutionContext, config: IdentityResolutionConfig, warehouse: WarehouseResource
+):
     """Resolve every candidate record to a stable customer and record what changed."""
     identity_config = config.identity_config()
     con = connect_with_warehouse(warehouse.path)
@@ -116,7 +138,9 @@ def identity_resolution(context: dg.AssetExecutionContext, config: IdentityResol
             "merges": changes.merges,
             "splits": changes.splits,
             "previous_customers": changes.previous_customers,
-            "note": "applied" if run.applied else (
+            "note": "applied"
+            if run.applied
+            else (
                 "NOT applied: inspect identity.identity_ledger (is_applied = false) for this run, then re-run "
                 "with a larger max_identity_churn to accept it"
             ),
@@ -126,8 +150,12 @@ def identity_resolution(context: dg.AssetExecutionContext, config: IdentityResol
         check_name="clusters_within_size_limit",
         asset_key=RECORDS_KEY,
         passed=qa.max_cluster_size <= identity_config.max_cluster_size,
-        metadata={"largest_cluster": qa.max_cluster_size, "limit": identity_config.max_cluster_size,
-                  "oversized_clusters_split": qa.oversized_clusters, "cluster_size_distribution": sizes},
+        metadata={
+            "largest_cluster": qa.max_cluster_size,
+            "limit": identity_config.max_cluster_size,
+            "oversized_clusters_split": qa.oversized_clusters,
+            "cluster_size_distribution": sizes,
+        },
     )
     bridge_share = qa.bridges / qa.customers if qa.customers else 0.0
     yield dg.AssetCheckResult(
@@ -135,9 +163,15 @@ def identity_resolution(context: dg.AssetExecutionContext, config: IdentityResol
         asset_key=RECORDS_KEY,
         passed=bridge_share <= config.max_bridge_share,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"bridges": qa.bridges, "bridge_share": bridge_share, "max_bridge_share": config.max_bridge_share,
-                  "reference_conflicts": qa.reference_conflicts, "shared_keys": qa.shared_keys,
-                  "vetoed_pairs": qa.vetoed_pairs, "review": "select * from identity.review_queue where run_id = '<run>'"},
+        metadata={
+            "bridges": qa.bridges,
+            "bridge_share": bridge_share,
+            "max_bridge_share": config.max_bridge_share,
+            "reference_conflicts": qa.reference_conflicts,
+            "shared_keys": qa.shared_keys,
+            "vetoed_pairs": qa.vetoed_pairs,
+            "review": "select * from identity.review_queue where run_id = '<run>'",
+        },
     )
     yield dg.AssetCheckResult(
         check_name="customers_seen_in_several_sources",

@@ -1,6 +1,5 @@
 """Ingest: landing files -> raw schemas (crm, erp, support, events) + audit ledger and quarantine."""
 
-
 from pathlib import Path
 
 import dagster as dg
@@ -56,8 +55,18 @@ def _everything_published(instance: dg.DagsterInstance) -> bool:
         for key in RAW_KEYS
     ]
     + [
-        dg.AssetSpec(LEDGER_KEY, description="One row per landing file and attempt: hash, rows read/loaded/quarantined.", kinds={"duckdb"}, skippable=True),
-        dg.AssetSpec(QUARANTINE_KEY, description="One row per rejected landing row: reason, origin (file, row), raw content.", kinds={"duckdb"}, skippable=True),
+        dg.AssetSpec(
+            LEDGER_KEY,
+            description="One row per landing file and attempt: hash, rows read/loaded/quarantined.",
+            kinds={"duckdb"},
+            skippable=True,
+        ),
+        dg.AssetSpec(
+            QUARANTINE_KEY,
+            description="One row per rejected landing row: reason, origin (file, row), raw content.",
+            kinds={"duckdb"},
+            skippable=True,
+        ),
     ],
 )
 def landing_files(context: dg.AssetExecutionContext, config: IngestConfig, warehouse: WarehouseResource):
@@ -92,7 +101,11 @@ def landing_files(context: dg.AssetExecutionContext, config: IngestConfig, wareh
                 "landing_folder": dg.MetadataValue.path(str(landing / contract.landing_path)),
                 # schema drift: columns the contract does not know, tolerated and reported per file
                 "extra_columns": dg.MetadataValue.json(
-                    {f.source_file: f.extra_columns for f in report.for_table(contract.qualified_name) if f.extra_columns}
+                    {
+                        f.source_file: f.extra_columns
+                        for f in report.for_table(contract.qualified_name)
+                        if f.extra_columns
+                    }
                 ),
             },
         )

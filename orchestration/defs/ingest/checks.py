@@ -1,15 +1,22 @@
 """Reconciliation checks on the ingest ledger: nothing lost, nothing twice."""
 
-
 import dagster as dg
 
 from orchestration.defs.ingest.assets import LEDGER_KEY
-from orchestration.settings import WAREHOUSE_POOL
 from orchestration.resources import WarehouseResource
+from orchestration.settings import WAREHOUSE_POOL
 from warehouse.reconcile import ledger_discrepancies
 
 
-@dg.asset_check(asset=LEDGER_KEY, blocking=True, pool=WAREHOUSE_POOL, description="For every loaded file: rows read = rows loaded + rows quarantined + rows already loaded, and the raw table and quarantine hold exactly those rows.")
+@dg.asset_check(
+    asset=LEDGER_KEY,
+    blocking=True,
+    pool=WAREHOUSE_POOL,
+    description=(
+        "For every loaded file: rows read = rows loaded + rows quarantined + rows already loaded, "
+        "and the raw table and quarantine hold exactly those rows."
+    ),
+)
 def every_file_reconciles(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     with warehouse.connect(read_only=True) as con:
         problems = ledger_discrepancies(con)

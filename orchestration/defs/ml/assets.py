@@ -1,26 +1,31 @@
 """ML assets: train + register the segmentation model as challenger (the promotion gate in checks.py
 may make it champion), then score every customer with @champion."""
 
-
 import itertools
 import subprocess
 from pathlib import Path
 
 import dagster as dg
 
-
 from ml.fallback import fallback_assignments, fallback_reasons
-from ml.registry import assign_segments_in_chunks, load_champion_if_any, log_segmentation_model
-from ml.rfm import FAMILY as RFM_FAMILY, MODEL_NAME as RFM_MODEL_NAME, rfm_assignments, rule_table
-from ml.segment_definitions import BEHAVIOURAL, load_definition, parse_definition
 from ml.feature_registry import ELIGIBILITY_COLUMNS, load_registry, require_purpose
+from ml.registry import assign_segments_in_chunks, load_champion_if_any, log_segmentation_model
+from ml.rfm import FAMILY as RFM_FAMILY
+from ml.rfm import MODEL_NAME as RFM_MODEL_NAME
+from ml.rfm import rfm_assignments, rule_table
+from ml.segment_definitions import BEHAVIOURAL, load_definition, parse_definition
 from ml.segmentation import PROFILE_COLUMNS, train_segmentation
 from orchestration.defs.transform.assets import manifest_sha256
 from orchestration.resources import MlflowResource, WarehouseResource
 from orchestration.settings import PROJECT_ROOT, WAREHOUSE_POOL
 from warehouse.playbooks import evaluate_playbooks, load_playbooks
 from warehouse.segments_io import (
-    definition_used_by_run, family_rows, update_membership_history, write_assignments, write_definition, write_profiles,
+    definition_used_by_run,
+    family_rows,
+    update_membership_history,
+    write_assignments,
+    write_definition,
+    write_profiles,
 )
 
 FEATURES_KEY = dg.AssetKey(["marts", "customer_features"])
@@ -92,9 +97,7 @@ def customer_segmentation(
     columns = training_columns(definition)
     with warehouse.connect() as con:
         # only what profiling may use: the definition's features, the profile columns and eligibility
-        features = con.execute(
-            f"select {', '.join(columns)} from marts.customer_features order by customer_id"
-        ).df()
+        features = con.execute(f"select {', '.join(columns)} from marts.customer_features order by customer_id").df()
         write_definition(con, definition, context.run_id)
     reasons = fallback_reasons(features, definition)
     eligible = features[reasons.isna()].reset_index(drop=True)
@@ -103,7 +106,9 @@ def customer_segmentation(
         return dg.MaterializeResult(
             metadata={
                 "trained": False,
-                "reason": f"{len(eligible)} eligible customers < min_training_customers={definition.min_training_customers}",
+                "reason": (
+                    f"{len(eligible)} eligible customers < min_training_customers={definition.min_training_customers}"
+                ),
                 "fallback_customers": dg.MetadataValue.json(reasons.value_counts().to_dict()),
                 "definition_version": definition.version,
             }
@@ -127,7 +132,10 @@ def customer_segmentation(
             "algorithm": trained.algorithm,
             "k": trained.k,
             "definition_version": definition.version,
-            **{m: float(trained.metrics[m]) for m in ("silhouette", "stability_ari", "surrogate_fidelity", "min_segment_share")},
+            **{
+                m: float(trained.metrics[m])
+                for m in ("silhouette", "stability_ari", "surrogate_fidelity", "min_segment_share")
+            },
             "trained": True,
             "training_rows": len(eligible),
             "fallback_customers": dg.MetadataValue.json(reasons.value_counts().to_dict()),
@@ -154,7 +162,7 @@ def customer_segment_assignments(
     # only what scoring needs: eligibility, the RFM inputs and the champion's declared input columns
     model_inputs = champion[0].metadata.get_input_schema().input_names() if champion else []
     columns = list(dict.fromkeys([*ELIGIBILITY_COLUMNS, "recency_days", "monetary_eur", *model_inputs]))
-    require_purpose(columns[len(ELIGIBILITY_COLUMNS):], "profiling", load_registry())
+    require_purpose(columns[len(ELIGIBILITY_COLUMNS) :], "profiling", load_registry())
     with warehouse.connect() as con:
         features = con.execute(f"select {', '.join(columns)} from marts.customer_features order by customer_id").df()
         if champion is None:
@@ -172,10 +180,13 @@ def customer_segment_assignments(
         # profiled"); its history rule does not (no purchase yet is an rfm segment of its own)
         rules = rule_table()
         rfm = rfm_assignments(features, (reasons == "no_profiling_consent").to_numpy())
-        behavioural = dict(
-            family="behavioural", model_name=REGISTERED_MODEL, model_version=str(version),
-            definition_version=definition_version, scores=rfm,
-        )
+        behavioural = {
+            "family": "behavioural",
+            "model_name": REGISTERED_MODEL,
+            "model_version": str(version),
+            "definition_version": definition_version,
+            "scores": rfm,
+        }
         if champion is None:
             # the specific reason where there is one, else: no approved model yet
             reasons = reasons.fillna("no_champion_model")
@@ -189,11 +200,18 @@ def customer_segment_assignments(
                 (
                     family_rows(chunk.assign(is_fallback=False, fallback_reason=None), **behavioural)
                     for chunk in assign_segments_in_chunks(model, placed)
-                ) if champion is not None else (),
+                )
+                if champion is not None
+                else (),
                 [
-                    family_rows(fallback_assignments(features.loc[unplaced, "customer_id"], reasons[unplaced]), **behavioural),
                     family_rows(
-                        rfm, family=RFM_FAMILY, model_name=RFM_MODEL_NAME, model_version=rules.version,
+                        fallback_assignments(features.loc[unplaced, "customer_id"], reasons[unplaced]), **behavioural
+                    ),
+                    family_rows(
+                        rfm,
+                        family=RFM_FAMILY,
+                        model_name=RFM_MODEL_NAME,
+                        model_version=rules.version,
                         definition_version=rules.version,
                     ),
                 ],
@@ -206,7 +224,8 @@ def customer_segment_assignments(
         playbooks = load_playbooks()
         outbox = evaluate_playbooks(con, context.run_id, playbooks)
         sizes = con.execute(
-            "select segment_family, segment_name, count(*) from ml.customer_segment_assignments group by all order by 1, 3 desc"
+            "select segment_family, segment_name, count(*) from ml.customer_segment_assignments "
+            "group by all order by 1, 3 desc"
         ).fetchall()
     by_family: dict[str, dict[str, int]] = {}
     for family, name, n in sizes:

@@ -1,11 +1,10 @@
 """Checks on the segment outputs."""
 
-
 import dagster as dg
 
 from ml.registry import champion_version
-from orchestration.settings import WAREHOUSE_POOL
 from orchestration.resources import MlflowResource, WarehouseResource
+from orchestration.settings import WAREHOUSE_POOL
 
 CUSTOMER_SEGMENTS_KEY = dg.AssetKey(["segments", "customer_segments"])
 
@@ -34,7 +33,8 @@ def assignments_cover_all_customers(warehouse: WarehouseResource, mlflow: Mlflow
                                where s.customer_id = c.customer_id and s.segment_family = ?)),
                           (select count(*) from (select customer_id from segments.customer_segments
                                                  where segment_family = ? group by 1 having count(*) > 1)),
-                          (select count(*) from segments.customer_segments where segment_family = ? and model_version <> ?)""",
+                          (select count(*) from segments.customer_segments
+                           where segment_family = ? and model_version <> ?)""",
                 [family, family, family, expected_version[family]],
             ).fetchall()[0]
             per_family[family] = {
@@ -43,7 +43,8 @@ def assignments_cover_all_customers(warehouse: WarehouseResource, mlflow: Mlflow
                 "rows_not_from_current_version": other_version,
             }
         unknown = con.execute(
-            f"select count(*) from segments.customer_segments where segment_family not in ({', '.join('?' for _ in SEGMENT_FAMILIES)})",
+            "select count(*) from segments.customer_segments "
+            f"where segment_family not in ({', '.join('?' for _ in SEGMENT_FAMILIES)})",
             list(SEGMENT_FAMILIES),
         ).fetchall()[0][0]
     return dg.AssetCheckResult(
@@ -84,7 +85,9 @@ def _has_champion(mlflow: MlflowResource) -> bool:
     "A failing challenger stays challenger and the champion is untouched: scoring goes on with the champion "
     "(WARN), or is blocked when there is no champion yet (ERROR).",
 )
-def challenger_passes_promotion_gates(context: dg.AssetCheckExecutionContext, mlflow: MlflowResource) -> dg.AssetCheckResult:
+def challenger_passes_promotion_gates(
+    context: dg.AssetCheckExecutionContext, mlflow: MlflowResource
+) -> dg.AssetCheckResult:
     import mlflow as mlflow_lib
 
     from ml.registry import CHALLENGER, promote_if_passing
@@ -96,7 +99,9 @@ def challenger_passes_promotion_gates(context: dg.AssetCheckExecutionContext, ml
     except mlflow_lib.exceptions.MlflowException:
         trained_now = False
     if not trained_now:  # training was skipped (too few eligible customers): nothing to judge
-        return dg.AssetCheckResult(passed=True, metadata={"promoted_to_champion": False, "note": "no model trained in this run"})
+        return dg.AssetCheckResult(
+            passed=True, metadata={"promoted_to_champion": False, "note": "no model trained in this run"}
+        )
     decision = promote_if_passing(mlflow.tracking_uri, "customer_segmentation")
     return dg.AssetCheckResult(
         passed=decision.promoted,
@@ -107,6 +112,10 @@ def challenger_passes_promotion_gates(context: dg.AssetCheckExecutionContext, ml
             "failures": dg.MetadataValue.json(decision.failures),
             "definition_version": decision.definition_version,
             "gates": dg.MetadataValue.json(decision.gates),
-            **{m: float(decision.metrics[m]) for m in ("silhouette", "stability_ari", "min_segment_share", "surrogate_fidelity") if m in decision.metrics},
+            **{
+                m: float(decision.metrics[m])
+                for m in ("silhouette", "stability_ari", "min_segment_share", "surrogate_fidelity")
+                if m in decision.metrics
+            },
         },
     )

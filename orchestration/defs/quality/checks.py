@@ -5,8 +5,8 @@ warn-only failures show as a warning. Above `SEGMENTS_GX_SAMPLE_ROWS` rows (defa
 validates a seeded random sample of that size, drawn by DuckDB, instead of loading every row into
 pandas (43M order lines would need ~10 GB and minutes): every row is still held to the landing
 contract at ingest (SQL, rejected rows quarantined) and every key to dbt's unique / not_null tests;
-GX adds the second, semantic look. The metadata says how many rows were in scope and validated. Every check writes its suite's page into the run's
-self-contained HTML report (`$SEGMENTS_HOME/reports/<run_id>/index.html`).
+GX adds the second, semantic look. The metadata says how many rows were in scope and validated. Every check
+writes its suite's page into the run's self-contained HTML report (`$SEGMENTS_HOME/reports/<run_id>/index.html`).
 """
 
 import dagster as dg
@@ -24,7 +24,11 @@ from warehouse.ingest import LEDGER_TABLE
 
 
 def _validate_query(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, sql: str, params: list, suite: gx.ExpectationSuite
+    context: dg.AssetCheckExecutionContext,
+    warehouse: WarehouseResource,
+    sql: str,
+    params: list,
+    suite: gx.ExpectationSuite,
 ) -> dg.AssetCheckResult:
     cap = get_settings().gx_sample_rows
     with warehouse.connect(read_only=True) as con:
@@ -34,7 +38,9 @@ def _validate_query(
             sql = f"select * from ({sql}) using sample reservoir({int(cap)} rows) repeatable (42)"
         df = con.execute(sql, params).df() if in_scope else None
     if not in_scope:
-        return dg.AssetCheckResult(passed=True, metadata={"rows_validated": 0, "note": "no rows to validate in this run"})
+        return dg.AssetCheckResult(
+            passed=True, metadata={"rows_validated": 0, "note": "no rows to validate in this run"}
+        )
     outcome = validate(df, suite)
     report = write_suite_report(get_settings().home / "reports" / context.run.run_id, outcome, len(df))
     return dg.AssetCheckResult(
@@ -71,14 +77,19 @@ def _raw_suite_check(contract: TableContract) -> dg.AssetChecksDefinition:
         name="new_rows_pass_expectation_suite",
         blocking=True,
         pool=WAREHOUSE_POOL,
-        description=f"Rows loaded into {contract.qualified_name} by this run pass the GX suite derived from the landing contract.",
+        description=(
+            f"Rows loaded into {contract.qualified_name} by this run "
+            "pass the GX suite derived from the landing contract."
+        ),
     )
     def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         sql = (
             f"select * from {contract.qualified_name} where _file_sha256 in (select file_sha256 from {LEDGER_TABLE} "
             "where run_id = ? and status = 'loaded' and source_table = ?)"
         )
-        return _validate_query(context, warehouse, sql, [context.run.run_id, contract.qualified_name], build_raw_suite(contract))
+        return _validate_query(
+            context, warehouse, sql, [context.run.run_id, contract.qualified_name], build_raw_suite(contract)
+        )
 
     return _check
 

@@ -1,7 +1,6 @@
 """Serving: after a successful run, publish the PII-free BI tables as a read-only copy BI tools open
 instead of the warehouse (warehouse/serving.py does the copy and the atomic swap)."""
 
-
 from collections.abc import Sequence
 
 import dagster as dg

@@ -6,7 +6,6 @@ Python identity asset, `warehouse_models` (everything else up to marts) on top o
 ML assets, and `segment_models` (segments.*) on top of theirs. Each write-back is a dbt source.
 """
 
-
 import hashlib
 import os
 import shutil
@@ -38,9 +37,13 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
         return super().get_asset_key(dbt_resource_props)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        return {"staging": "staging", "intermediate": "identity", "reference": "identity", "marts": "marts", "segments": "segments"}.get(
-            dbt_resource_props.get("schema", ""), "dbt"
-        )
+        return {
+            "staging": "staging",
+            "intermediate": "identity",
+            "reference": "identity",
+            "marts": "marts",
+            "segments": "segments",
+        }.get(dbt_resource_props.get("schema", ""), "dbt")
 
 
 TRANSLATOR = WarehouseDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
@@ -120,7 +123,9 @@ def _run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: 
     yield from dbt.cli(["build"], context=context, target_path=target).stream()
 
 
-def _dbt_step(manifest: Path, name: str, doc: str, select: str = "fqn:*", exclude: str | None = None) -> dg.AssetsDefinition:
+def _dbt_step(
+    manifest: Path, name: str, doc: str, select: str = "fqn:*", exclude: str | None = None
+) -> dg.AssetsDefinition:
     """One `dbt build` step over a selection of the project (all steps share the warehouse pool)."""
 
     def step(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
@@ -129,7 +134,12 @@ def _dbt_step(manifest: Path, name: str, doc: str, select: str = "fqn:*", exclud
     step.__doc__ = doc
     step.__name__ = name
     return dbt_assets(
-        manifest=manifest, dagster_dbt_translator=TRANSLATOR, select=select, exclude=exclude, name=name, pool=WAREHOUSE_POOL
+        manifest=manifest,
+        dagster_dbt_translator=TRANSLATOR,
+        select=select,
+        exclude=exclude,
+        name=name,
+        pool=WAREHOUSE_POOL,
     )(step)
 
 
@@ -137,16 +147,21 @@ def build_dbt_assets(manifest: Path) -> list[dg.AssetsDefinition]:
     """The three dbt steps, built from a manifest that exists (see `ensure_manifest`)."""
     return [
         _dbt_step(
-            manifest, "identity_input_models",
+            manifest,
+            "identity_input_models",
             "Reference seeds, person staging models and the normalised candidate records, with tests.",
             select=IDENTITY_INPUT_SELECTION,
         ),
         _dbt_step(
-            manifest, "warehouse_models",
+            manifest,
+            "warehouse_models",
             "The remaining staging models, resolved records, golden record and marts, with tests.",
             exclude=f"{SEGMENTS_SELECTION} {IDENTITY_INPUT_SELECTION}",
         ),
         _dbt_step(
-            manifest, "segment_models", "BI-facing segment tables built on the ML write-back.", select=SEGMENTS_SELECTION
+            manifest,
+            "segment_models",
+            "BI-facing segment tables built on the ML write-back.",
+            select=SEGMENTS_SELECTION,
         ),
     ]
