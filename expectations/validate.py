@@ -113,3 +113,26 @@ def validate(df: pd.DataFrame, suite) -> ValidationOutcome:
             )
         )
     return ValidationOutcome(suite=suite.name, success=bool(result.success), results=outcomes)
+
+
+@dataclass
+class QueryValidation:
+    """A suite validated on the rows of a query: how many were in scope, validated and whether sampled."""
+
+    rows_in_scope: int
+    rows_validated: int
+    sampled: bool
+    outcome: ValidationOutcome | None  # None when no row was in scope
+
+
+def validate_query(con, sql: str, params: list, suite, sample_rows: int) -> QueryValidation:
+    """Validate the rows `sql` returns. Above `sample_rows` (> 0) rows, a seeded reservoir sample of
+    that size drawn by DuckDB is validated instead of loading every row into pandas."""
+    in_scope = con.execute(f"select count(*) from ({sql})", params).fetchall()[0][0]
+    if not in_scope:
+        return QueryValidation(0, 0, False, None)
+    sampled = 0 < sample_rows < in_scope
+    if sampled:
+        sql = f"select * from ({sql}) using sample reservoir({int(sample_rows)} rows) repeatable (42)"
+    df = con.execute(sql, params).df()
+    return QueryValidation(in_scope, len(df), sampled, validate(df, suite))

@@ -108,7 +108,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_docs(args: argparse.Namespace) -> int:
     """dbt docs as one self-contained HTML file (lineage from sources to exposures), built offline."""
-    from orchestration.settings import DBT_PROJECT_DIR
+    from orchestration.dbt import DBT_PROJECT_DIR
 
     settings = get_settings()
     if not settings.warehouse_path.exists():
@@ -211,7 +211,7 @@ def execute_job(settings: Settings, job_name: str, out=sys.stdout, definition: P
     dbt/Dagster log to `$SEGMENTS_HOME/logs/`. Returns (result, log path, seconds, seconds per step)."""
     from dagster import DagsterInstance
 
-    from ml.registry import ensure_tracking_db
+    from ml.model_registry import ensure_tracking_db
     from orchestration.definitions import build_definitions
 
     t0 = time.monotonic()
@@ -258,11 +258,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not settings.landing_dir.is_dir():
         print(f"error: landing folder {settings.landing_dir} does not exist", file=sys.stderr)
         return 2
-    from orchestration.definitions import BUILD_JOB_NAME
+    from orchestration.keys import BUILD_JOB as BUILD_JOB_NAME
 
     definition = Path(args.definition) if args.definition else None
     if definition is not None:
-        from ml.segment_definitions import DefinitionError, load_definition
+        from ml.segmentation.definition import DefinitionError, load_definition
 
         try:
             load_definition(definition)
@@ -328,9 +328,9 @@ def cmd_bench_segmentation(args: argparse.Namespace) -> int:
     import duckdb
     import mlflow
 
-    from ml.segment_accuracy import segment_agreement
-    from orchestration.definitions import BUILD_JOB_NAME
-    from orchestration.resources import DUCKDB_CONFIG
+    from ml.segmentation.accuracy import segment_agreement
+    from orchestration.keys import BUILD_JOB as BUILD_JOB_NAME
+    from warehouse.connections import OFFLINE_CONFIG as DUCKDB_CONFIG
 
     bench = _run_bench(args, "segmentation", BUILD_JOB_NAME)
     if bench is None:
@@ -381,8 +381,8 @@ def cmd_bench_identity(args: argparse.Namespace) -> int:
     import duckdb
 
     from ml.identity.evaluate import evaluate
-    from orchestration.definitions import IDENTITY_JOB_NAME
-    from orchestration.resources import DUCKDB_CONFIG
+    from orchestration.keys import IDENTITY_JOB as IDENTITY_JOB_NAME
+    from warehouse.connections import OFFLINE_CONFIG as DUCKDB_CONFIG
 
     bench = _run_bench(args, "identity", IDENTITY_JOB_NAME)
     if bench is None:
@@ -446,7 +446,7 @@ def cmd_bench_pipeline(args: argparse.Namespace) -> int:
 def print_summary(settings: Settings, result) -> None:
     import duckdb
 
-    from orchestration.resources import DUCKDB_CONFIG
+    from warehouse.connections import OFFLINE_CONFIG as DUCKDB_CONFIG
     from warehouse.ingest import quarantine_summary
     from warehouse.serving import current_version
     from warehouse.summary import segment_sizes, table_row_counts
@@ -510,7 +510,7 @@ def cmd_import_online_retail(args: argparse.Namespace) -> int:
 def cmd_quarantine(args: argparse.Namespace) -> int:
     import duckdb
 
-    from orchestration.resources import DUCKDB_CONFIG
+    from warehouse.connections import OFFLINE_CONFIG as DUCKDB_CONFIG
     from warehouse.ingest import quarantine_summary
 
     settings = get_settings()
@@ -532,7 +532,7 @@ def _raise_keyboard_interrupt(signum, frame):
 
 def cmd_ui(args: argparse.Namespace) -> int:
     settings = _prepare_environment(None)
-    from ml.registry import ensure_tracking_db
+    from ml.model_registry import ensure_tracking_db
 
     ensure_tracking_db(settings.mlflow_db_path)
     bin_dir = Path(sys.executable).parent
@@ -612,7 +612,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="materialize the whole pipeline in-process")
     r.add_argument("--landing", help="landing folder (default: $SEGMENTS_LANDING or $SEGMENTS_HOME/landing)")
     r.add_argument(
-        "--definition", help="segment definition YAML (default: ml/definitions/behavioural_segmentation.yaml)"
+        "--definition",
+        help="segment definition YAML (default: ml/segmentation/definitions/behavioural_segmentation.yaml)",
     )
     r.add_argument(
         "--force",

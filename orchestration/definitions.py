@@ -5,16 +5,17 @@ Built lazily (`@dg.definitions`), so settings are read when the code location lo
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
+from orchestration.dbt import dbt_resource, ensure_manifest
 from orchestration.defs.identity.assets import identity_resolution
 from orchestration.defs.ingest.assets import landing_files
 from orchestration.defs.ingest.checks import every_file_reconciles
-from orchestration.defs.ml.assets import customer_segment_assignments, customer_segmentation
+from orchestration.defs.ml.assets import (
+    customer_segment_assignments,
+    customer_segmentation,
+    customer_segmentation_champion,
+)
 from orchestration.defs.ml.checks import assignments_cover_all_customers, challenger_passes_promotion_gates
 from orchestration.defs.quality.checks import (
     MART_SUITE_CHECKS,
@@ -22,12 +23,10 @@ from orchestration.defs.quality.checks import (
     customers_pass_expectation_suite,
 )
 from orchestration.defs.serving.assets import build_bi_copy, segment_keys
-from orchestration.defs.transform.assets import build_dbt_assets, ensure_manifest
+from orchestration.defs.transform.assets import build_dbt_assets
+from orchestration.keys import BUILD_JOB, IDENTITY_JOB
 from orchestration.resources import MlflowResource, ServingResource, WarehouseResource
-from orchestration.settings import DBT_PROJECT_DIR, Settings, get_settings
-
-BUILD_JOB_NAME = "build_segments_job"
-IDENTITY_JOB_NAME = "resolve_identities_job"
+from orchestration.settings import Settings, get_settings
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -36,12 +35,12 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     dbt_defs = build_dbt_assets(ensure_manifest(settings.warehouse_path))
     bi_copy = build_bi_copy(segment_keys(dbt_defs))  # downstream of every segments model: runs last
     build_job = dg.define_asset_job(
-        BUILD_JOB_NAME,
+        BUILD_JOB,
         selection=dg.AssetSelection.all(),
         description="Ingest new landing files, build the warehouse, train and score segments.",
     )
     identity_job = dg.define_asset_job(
-        IDENTITY_JOB_NAME,
+        IDENTITY_JOB,
         # landing_files loads every raw table at once: the whole step, not only the person tables
         selection=dg.AssetSelection.assets(identity_resolution).upstream() | dg.AssetSelection.assets(landing_files),
         description="Ingest new landing files and re-resolve customer identities (no marts, no training).",
@@ -52,6 +51,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             *dbt_defs,
             identity_resolution,
             customer_segmentation,
+            customer_segmentation_champion,
             customer_segment_assignments,
             bi_copy,
         ],
@@ -66,7 +66,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         jobs=[build_job, identity_job],
         schedules=[
             dg.ScheduleDefinition(
-                name=f"{BUILD_JOB_NAME}_schedule",
+                name=f"{BUILD_JOB}_schedule",
                 job=build_job,
                 cron_schedule="0 5 * * *",
                 default_status=dg.DefaultScheduleStatus.STOPPED,
@@ -78,12 +78,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             "mlflow": MlflowResource(
                 tracking_uri=settings.mlflow_tracking_uri, artifacts_dir=str(settings.mlflow_artifacts_dir)
             ),
-            "dbt": DbtCliResource(
-                project_dir=str(DBT_PROJECT_DIR),
-                profiles_dir=str(DBT_PROJECT_DIR),
-                # the venv's dbt, whether or not the venv is on PATH
-                dbt_executable=str(Path(sys.executable).with_name("dbt")),
-            ),
+            "dbt": dbt_resource(),
         },
     )
 

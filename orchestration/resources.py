@@ -1,18 +1,16 @@
-"""Resources shared by every asset: the DuckDB warehouse, MLflow and dbt (same keys everywhere)."""
+"""Resources shared by every asset: the DuckDB warehouse, the serving folder and MLflow (same keys everywhere)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import dagster as dg
 import duckdb
+import mlflow
 
-from warehouse.connections import OFFLINE_CONFIG, duckdb_config, release_memory
-
-# Extensions are never downloaded at run time: only the statically linked ones exist offline.
-DUCKDB_CONFIG = OFFLINE_CONFIG
+from ml.model_registry import client
+from warehouse.connections import connect
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -22,13 +20,8 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(self.path, read_only=read_only, config=duckdb_config())
-        try:
+        with connect(self.path, read_only=read_only) as con:
             yield con
-        finally:
-            con.close()
-            release_memory()  # one process runs every step: do not let this one's garbage raise the next one's peak
 
 
 class ServingResource(dg.ConfigurableResource):
@@ -42,6 +35,9 @@ class MlflowResource(dg.ConfigurableResource):
 
     tracking_uri: str
     artifacts_dir: str
+
+    def client(self) -> mlflow.MlflowClient:
+        return client(self.tracking_uri)
 
     def ui_url(self, port: int = 5000) -> str:
         return f"http://127.0.0.1:{port}"

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-WAREHOUSE_POOL = "warehouse"
 
 DAGSTER_YAML = """\
 # Written by `segments`: the instance configuration for local runs and the UI.
@@ -41,7 +39,6 @@ class Settings:
 
     home: Path
     landing_dir: Path
-    deployment: str = "local"
     # GX validates at most this many rows per suite (a seeded random sample above it); 0 = every row.
     gx_sample_rows: int = 100_000
 
@@ -78,12 +75,11 @@ class Settings:
 
 
 def get_settings() -> Settings:
-    """Read SEGMENTS_HOME / SEGMENTS_LANDING / SEGMENTS_DEPLOYMENT now (call it lazily)."""
+    """Read SEGMENTS_HOME / SEGMENTS_LANDING / SEGMENTS_GX_SAMPLE_ROWS now (call it lazily)."""
     home = Path(os.environ.get("SEGMENTS_HOME") or "data").expanduser().resolve()
     landing = Path(os.environ.get("SEGMENTS_LANDING") or home / "landing").expanduser().resolve()
     return Settings(
         home=home,
         landing_dir=landing,
-        deployment=os.environ.get("SEGMENTS_DEPLOYMENT", "local"),
         gx_sample_rows=int(os.environ.get("SEGMENTS_GX_SAMPLE_ROWS") or 100_000),
     )

@@ -1,4 +1,4 @@
-"""How every DuckDB connection of the pipeline is configured (one place, read at connect time).
+"""Every DuckDB connection of the pipeline: how it is configured, opened and used for a transaction.
 
 - Offline: extensions are never downloaded or auto-loaded (only parquet, json and icu are built in).
 - Bounded memory: `memory_limit` from `SEGMENTS_DUCKDB_MEMORY_LIMIT` (default 2000MB) so joins,
@@ -9,12 +9,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import gc
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
+
+import duckdb
 
 OFFLINE_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 DEFAULT_MEMORY_LIMIT = "2000MB"
@@ -49,8 +52,32 @@ def release_memory() -> None:
     except ImportError:  # pragma: no cover - pyarrow comes with pandas 3 here
         pass
     if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):  # not glibc (e.g. musl): nothing to trim
+        with suppress(OSError, AttributeError):  # not glibc (e.g. musl): nothing to trim
             ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-__all__ = ["OFFLINE_CONFIG", "DEFAULT_MEMORY_LIMIT", "duckdb_config", "release_memory"]
+@contextmanager
+def connect(path: str | Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the warehouse file at `path` (offline, bounded memory), closed and its memory
+    handed back (`release_memory`) when the block ends. The pipeline runs every step in one process:
+    without the hand-back one step's garbage would raise the next one's peak."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only, config=duckdb_config())
+    try:
+        yield con
+    finally:
+        con.close()
+        release_memory()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """`begin`; commit when the block ends, roll back (and re-raise) when it raises, also on Ctrl-C."""
+    con.execute("begin transaction")
+    try:
+        yield con
+    except BaseException:
+        with suppress(duckdb.TransactionException):  # a failed commit or statement may have rolled back already
+            con.execute("rollback")
+        raise
+    con.execute("commit")

@@ -23,7 +23,6 @@ values are computed on the fly, and the raw content is rendered only for rejecte
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import io
@@ -35,7 +34,9 @@ from pathlib import Path
 
 import duckdb
 
+from warehouse.connections import transaction
 from warehouse.contracts import CONTRACTS, LINEAGE_COLUMNS, SQL_TYPES, Column, TableContract
+from warehouse.tables import ensure_tables
 
 AUDIT_SCHEMA = "audit"
 LEDGER_TABLE = f"{AUDIT_SCHEMA}.ingest_ledger"
@@ -43,43 +44,6 @@ QUARANTINE_TABLE = f"{AUDIT_SCHEMA}.quarantine"
 
 FILE_EXTENSIONS = {"csv": (".csv",), "jsonl": (".jsonl", ".ndjson")}
 PARQUET_EXTENSIONS = (".parquet",)
-
-AUDIT_DDL = f"""
-create schema if not exists {AUDIT_SCHEMA};
-create table if not exists {LEDGER_TABLE} (
-    source_table varchar not null,
-    source_file varchar not null,
-    file_sha256 varchar not null,
-    file_bytes bigint,
-    rows_read bigint,
-    rows_loaded bigint,
-    rows_quarantined bigint,
-    status varchar not null,          -- loaded | failed
-    message varchar,
-    extra_columns varchar[],
-    loaded_at timestamp not null,
-    run_id varchar
-);
--- rows identical to a row loaded before (a corrected file delivered again): neither loaded nor rejected
-alter table {LEDGER_TABLE} add column if not exists rows_already_loaded bigint default 0;
--- the file's modification time when it was read: with source_file and file_bytes, the stat cache
-alter table {LEDGER_TABLE} add column if not exists file_mtime_ns bigint;
--- ... and its inode change time, which no tool can set back: a rewrite that restores size and mtime
--- (`cp -p`, `rsync -t`, `touch -r`) still misses the cache and is hashed
-alter table {LEDGER_TABLE} add column if not exists file_ctime_ns bigint;
-create table if not exists {QUARANTINE_TABLE} (
-    source_table varchar not null,
-    source_file varchar not null,
-    source_row bigint,                -- 1-based data record number in the file
-    file_sha256 varchar not null,
-    stage varchar not null,           -- ingest
-    reason_kind varchar not null,     -- first reason's kind, for aggregation
-    reason varchar not null,          -- every reason, '; '-separated
-    raw_record varchar,               -- the row as delivered (JSON object or the raw line)
-    quarantined_at timestamp not null,
-    run_id varchar
-);
-"""
 
 
 class LandingFileError(Exception):
@@ -134,7 +98,7 @@ class IngestReport:
 
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection, contracts: Iterable[TableContract] = CONTRACTS) -> None:
     """Create the audit tables and every raw table (empty when its source has no files)."""
-    con.execute(AUDIT_DDL)
+    ensure_tables(con, LEDGER_TABLE, QUARANTINE_TABLE)
     for contract in contracts:
         cols = [f"{c.name} {SQL_TYPES[c.type]}" for c in contract.columns]
         cols += [f"{name} {type_}" for name, type_ in LINEAGE_COLUMNS]
@@ -222,7 +186,6 @@ def _ingest_file(
         f"select count(*) from {LEDGER_TABLE} where source_table = ? and source_file = ? and status = 'loaded'",
         [table, rel],
     ).fetchone()[0]
-    in_transaction = False
     try:
         read_error: Exception | None = None
         if known_path:
@@ -278,20 +241,13 @@ def _ingest_file(
             )
         result.extra_columns = [h for h in header if h not in contract.column_names]
         # one transaction per file: its rows, its quarantined rows and its ledger row, or nothing
-        con.execute("begin transaction")
-        in_transaction = True
-        _validate_and_load(con, contract, text, rel, result.file_sha256, run_id, result)
-        _write_ledger(con, result, stat, run_id)
-        con.execute("commit")
-        in_transaction = False
+        with transaction(con):
+            _validate_and_load(con, contract, text, rel, result.file_sha256, run_id, result)
+            _write_ledger(con, result, stat, run_id)
     except EmptyLandingFile as exc:
-        if in_transaction:
-            _rollback(con)
         result.message = str(exc)
         _write_ledger(con, result, stat, run_id)
     except (LandingFileError, duckdb.Error, UnicodeDecodeError, OSError) as exc:
-        if in_transaction:
-            _rollback(con)
         result.status = "failed"
         result.message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         result.rows_read = result.rows_loaded = result.rows_quarantined = result.rows_already_loaded = 0
@@ -300,11 +256,6 @@ def _ingest_file(
         for tmp in _TEMP_TABLES:
             con.execute(f"drop table if exists {tmp}")
     return result
-
-
-def _rollback(con: duckdb.DuckDBPyConnection) -> None:
-    with contextlib.suppress(duckdb.TransactionException):  # a failed commit has already rolled back
-        con.execute("rollback")
 
 
 def _csv_header(path: Path) -> list[str]:

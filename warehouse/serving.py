@@ -55,6 +55,8 @@ import duckdb
 
 # Extensions are never downloaded or loaded implicitly: parquet and json are statically linked.
 from warehouse.connections import OFFLINE_CONFIG as DUCKDB_CONFIG
+from warehouse.connections import transaction
+from warehouse.feature_registry import load_registry
 
 # Storage format of the published file: readable by DuckDB 1.0 and later, since BI tools and drivers
 # (DBeaver, Metabase, Superset, older Python/R/ODBC clients) often lag the pipeline's DuckDB 2.x.
@@ -142,8 +144,6 @@ def _sql_string(value: str | Path) -> str:
 def reporting_feature_columns(registry: Mapping[str, object] | None = None) -> tuple[str, ...]:
     """The feature columns BI may see: allowed for `reporting` with PII class none/pseudonymous_id."""
     if registry is None:
-        from ml.feature_registry import load_registry
-
         registry = load_registry()
     return tuple(
         name
@@ -222,12 +222,11 @@ def _write_snapshot(
         con.execute(f"attach {_sql_string(db_path)} as pub (storage_version '{STORAGE_VERSION}')")
         plan = _plan(con, feature_columns)
         # One transaction: every table comes from the same state of the warehouse.
-        con.execute("begin")
-        for schema in (SEGMENTS_SCHEMA, REPORTING_SCHEMA, META_SCHEMA):
-            con.execute(f"create schema pub.{schema}")
-        for schema, table, source, columns in plan:
-            con.execute(f"create table pub.{schema}.{table} as select {', '.join(columns)} from wh.{source}")
-        con.execute("commit")
+        with transaction(con):
+            for schema in (SEGMENTS_SCHEMA, REPORTING_SCHEMA, META_SCHEMA):
+                con.execute(f"create schema pub.{schema}")
+            for schema, table, source, columns in plan:
+                con.execute(f"create table pub.{schema}.{table} as select {', '.join(columns)} from wh.{source}")
         con.execute("detach wh")  # the warehouse is free again; the rest reads the new file only
         counts = {
             (schema, table): con.execute(f"select count(*) from pub.{schema}.{table}").fetchall()[0][0]

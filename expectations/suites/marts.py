@@ -136,8 +136,8 @@ def build_customer_segments_suite() -> gx.ExpectationSuite:
     """segments.customer_segments: one row per customer per family, one model version per family, rfm keys
     from the rule table, no PII. The 3..7 segments per family principle is watched for the behavioural
     family only (the RFM rule table names more by design)."""
-    from ml.rfm import NO_PURCHASE, NOT_PROFILED, OTHERS, RFM_RULES, segment_key
-    from warehouse.segments_io import SEGMENT_FAMILIES
+    from ml.segmentation.rfm import NO_PURCHASE, NOT_PROFILED, OTHERS, RFM_RULES, segment_key
+    from ml.segmentation.store import SEGMENT_FAMILIES
 
     rfm_keys = [segment_key(n) for n in (*(r.name for r in RFM_RULES), NO_PURCHASE, OTHERS, NOT_PROFILED)]
     return gx.ExpectationSuite(

@@ -16,8 +16,8 @@ import duckdb
 from ml.identity.config import IdentityConfig
 from ml.identity.linkage import LinkageResult, link_records
 from ml.identity.stable_ids import IdChanges, assign_stable_ids
-from warehouse.connections import duckdb_config
-from warehouse.identity_store import IdentityQa, ensure_schema, load_previous, measure_qa, previous_model, write_run
+from ml.identity.store import IdentityQa, ensure_schema, load_previous, measure_qa, previous_model, write_run
+from warehouse.connections import duckdb_config, release_memory
 
 CATALOG = "wh"
 CANDIDATES_TABLE = f"{CATALOG}.intermediate.int_identity_candidates"
@@ -94,3 +94,14 @@ def resolve_identities(
         splink_model=linkage.splink_model,
     )
     return IdentityRun(run_id, applied, changes, qa, linkage, time.monotonic() - t0)
+
+
+def resolve_warehouse(warehouse_path: Path | str, config: IdentityConfig, run_id: str) -> IdentityRun:
+    """`resolve_identities` on the warehouse file: its own in-memory connection, closed (and its
+    memory handed back) when done."""
+    con = connect_with_warehouse(warehouse_path)
+    try:
+        return resolve_identities(con, config, run_id)
+    finally:
+        con.close()
+        release_memory()

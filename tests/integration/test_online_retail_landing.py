@@ -6,14 +6,15 @@ import duckdb
 
 from orchestration.cli import main
 from orchestration.settings import get_settings
-from tests.unit.test_online_retail_import import write_sample
+from tests.warehouse.test_online_retail_import import write_sample
 
 
 def test_imported_retail_data_runs_with_the_public_data_definition(segments_home):
     source = write_sample(segments_home)
     landing = segments_home / "retail_landing"
     assert main(["import", "online-retail", "--source", str(source), "--out", str(landing)]) == 0
-    assert main(["run", "--landing", str(landing), "--definition", "ml/definitions/behavioural_public_data.yaml"]) == 0
+    definition = "ml/segmentation/definitions/behavioural_public_data.yaml"
+    assert main(["run", "--landing", str(landing), "--definition", definition]) == 0
     with duckdb.connect(str(get_settings().warehouse_path), read_only=True) as con:
         kinds = dict(con.execute("select reason_kind, count(*) from audit.quarantine group by 1").fetchall())
         segments = con.execute(

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from demo.generator import generate
-from ml.registry import champion_version
+from ml.model_registry import CHALLENGER, CHAMPION, SEGMENTATION_MODEL, version_by_alias
 from orchestration.cli import main
 from orchestration.settings import get_settings
 from warehouse.contracts import CONTRACTS
@@ -40,7 +40,7 @@ CHANGE_TABLES = (
 
 def full_refresh_sql(model: str, warehouse_path: Path, target: Path) -> str:
     """The SQL `dbt build --full-refresh` runs for a model (compiled into `target`, the warehouse untouched)."""
-    from orchestration.settings import DBT_PROJECT_DIR
+    from orchestration.dbt import DBT_PROJECT_DIR
 
     env = {**os.environ, "SEGMENTS_WAREHOUSE_PATH": str(warehouse_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     proc = subprocess.run(
@@ -161,10 +161,10 @@ def test_marts_reconcile_with_staging(con):
 
 
 def test_every_customer_has_one_segment_per_family(pipeline, con):
-    from ml.rfm import RFM_RULES_VERSION
+    from ml.segmentation.rfm import RFM_RULES_VERSION
 
     settings, *_ = pipeline
-    champion = str(champion_version(settings.mlflow_tracking_uri, "customer_segmentation"))
+    champion = str(version_by_alias(settings.mlflow_tracking_uri, SEGMENTATION_MODEL, CHAMPION).version)
     customers = con.execute("select count(*) from marts.customers").fetchall()[0][0]
     expected = {"behavioural": (champion, "customer_segmentation"), "rfm": (RFM_RULES_VERSION, "rfm_rules")}
     for family, (version, model) in expected.items():
@@ -226,9 +226,9 @@ def test_segment_profiles_are_kept_per_run_and_add_up(con):
 
 
 def test_built_features_match_the_registry_and_history_keeps_one_snapshot_per_date(con):
-    """Every column of marts.customer_features is registered (ml/feature_registry.py); re-running for
+    """Every column of marts.customer_features is registered (warehouse/feature_registry.py); re-running for
     the same as_of_date replaces its snapshot in customer_features_history instead of adding one."""
-    from ml.feature_registry import load_registry
+    from warehouse.feature_registry import load_registry
 
     columns = [r[0] for r in con.execute("describe marts.customer_features").fetchall()]
     assert columns == list(load_registry())
@@ -269,6 +269,9 @@ def test_mlflow_lineage_tags(pipeline):
     for tag in ("dagster_run_id", "git_sha", "dbt_manifest_sha", "training_data_digest"):
         assert run.data.tags.get(tag), tag
     assert int(version.version) == 2  # two runs, two versions; champion follows the latest passing one
+    assert version.tags["dagster_run_id"] == run.data.tags["dagster_run_id"]  # the run that registered it
+    # promoted: no version waits as challenger any more
+    assert CHALLENGER not in client.get_registered_model(SEGMENTATION_MODEL).aliases
 
 
 def test_quarantine_matches_planted_bad_rows(pipeline, con):
@@ -415,7 +418,7 @@ def fourth_run(third_run, pipeline):
     import mlflow
     import yaml
 
-    import ml.segment_definitions as sd
+    import ml.segmentation.definition as sd
 
     champion = str(
         mlflow.MlflowClient(settings.mlflow_tracking_uri)
@@ -427,7 +430,7 @@ def fourth_run(third_run, pipeline):
     raw["version"] = "99.0.0"
     strict = home / "strict_definition.yaml"
     strict.write_text(yaml.safe_dump(raw))
-    lock = sd.read_lock()
+    lock = sd.read_lock(sd.VERSION_LOCK)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(
             sd,

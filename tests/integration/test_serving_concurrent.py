@@ -21,7 +21,7 @@ from pathlib import Path
 from demo.generator import generate
 from orchestration.cli import main
 from orchestration.settings import get_settings
-from tests.unit.serving_fixtures import make_warehouse, rescore
+from tests.warehouse.serving_fixtures import make_warehouse, rescore
 from warehouse.serving import list_versions, publish
 
 READER = Path(__file__).with_name("serving_reader.py")

@@ -40,7 +40,8 @@ class ImportSummary:
         lines = [f"Online Retail II -> {self.out_dir}"]
         lines += [f"  {t:<18} {n:>10,} rows" for t, n in self.rows.items()]
         lines.append(
-            f"  run: segments run --landing {self.out_dir} --definition ml/definitions/behavioural_public_data.yaml"
+            f"  run: segments run --landing {self.out_dir} "
+            "--definition ml/segmentation/definitions/behavioural_public_data.yaml"
         )
         return "\n".join(lines)
 

@@ -1,20 +1,19 @@
 """Identity resolution as one Dagster step: candidates in, stable customer ids and QA out.
 
-The step writes the `identity` schema (see warehouse/identity_store.py) and evaluates the identity
-QA checks in the same step, so a failing blocking check stops the marts before they are rebuilt on
-a suspicious identity graph.
+The step writes the `identity` schema (ml/identity/store.py) and reports the identity QA verdicts
+(ml/identity/qa.py) as checks of the same step, so a failing blocking check stops the marts before
+they are rebuilt on a suspicious identity graph.
 """
 
 import dagster as dg
 
 from ml.identity.config import IdentityConfig
-from ml.identity.resolve import connect_with_warehouse, resolve_identities
+from ml.identity.qa import QA_CHECKS, QaThresholds, qa_verdicts
+from ml.identity.resolve import resolve_warehouse
+from orchestration.keys import IDENTITY_CANDIDATES_KEY, SOURCE_RECORDS_KEY, WAREHOUSE_POOL, stage
+from orchestration.metadata import to_metadata
 from orchestration.resources import WarehouseResource
-from orchestration.settings import WAREHOUSE_POOL
-from warehouse.connections import release_memory
 
-CANDIDATES_KEY = dg.AssetKey(["intermediate", "int_identity_candidates"])
-RECORDS_KEY = dg.AssetKey(["identity", "customer_source_records"])
 SIDE_TABLES = {
     "identity_ledger": "Every merge and split of customer ids, with its reason and run (append-only).",
     "customer_id_redirects": "Retired customer id -> the id that carries the person now.",
@@ -25,7 +24,7 @@ SIDE_TABLES = {
 
 
 class IdentityResolutionConfig(dg.Config):
-    """Tunables of identity resolution (defaults: ml/identity/config.py, measured in BENCHMARKS.md)."""
+    """Tunables of identity resolution (defaults: ml/identity/config.py and ml/identity/qa.py)."""
 
     match_threshold: float = IdentityConfig.match_threshold
     strong_match_threshold: float = IdentityConfig.strong_match_threshold
@@ -33,8 +32,8 @@ class IdentityResolutionConfig(dg.Config):
     surname_similarity: float = IdentityConfig.surname_similarity
     max_cluster_size: int = IdentityConfig.max_cluster_size
     max_identity_churn: float = IdentityConfig.max_identity_churn
-    max_bridge_share: float = 0.02
-    min_multi_source_share: float = 0.5
+    max_bridge_share: float = QaThresholds.max_bridge_share
+    min_multi_source_share: float = QaThresholds.min_multi_source_share
 
     def identity_config(self) -> IdentityConfig:
         return IdentityConfig(
@@ -46,13 +45,16 @@ class IdentityResolutionConfig(dg.Config):
             max_identity_churn=self.max_identity_churn,
         )
 
+    def thresholds(self) -> QaThresholds:
+        return QaThresholds(self.max_bridge_share, self.min_multi_source_share)
+
 
 @dg.multi_asset(
     name="identity_resolution",
     specs=[
         dg.AssetSpec(
-            RECORDS_KEY,
-            deps=[CANDIDATES_KEY],
+            SOURCE_RECORDS_KEY,
+            deps=[IDENTITY_CANDIDATES_KEY],
             description="One row per candidate record with its stable customer_id (rules, Splink, guardrails).",
             kinds={"duckdb", "splink"},
             group_name="identity",
@@ -60,7 +62,7 @@ class IdentityResolutionConfig(dg.Config):
         *[
             dg.AssetSpec(
                 dg.AssetKey(["identity", name]),
-                deps=[CANDIDATES_KEY],
+                deps=[IDENTITY_CANDIDATES_KEY],
                 description=text,
                 kinds={"duckdb"},
                 group_name="identity",
@@ -69,49 +71,21 @@ class IdentityResolutionConfig(dg.Config):
         ],
     ],
     check_specs=[
-        dg.AssetCheckSpec(
-            "identity_churn_within_bound",
-            asset=RECORDS_KEY,
-            blocking=True,
-            description="Customers merged + split since the previous run stay within max_identity_churn; "
-            "beyond it the new assignment is not applied and downstream stops.",
-        ),
-        dg.AssetCheckSpec(
-            "clusters_within_size_limit",
-            asset=RECORDS_KEY,
-            blocking=True,
-            description="No customer is made of more than max_cluster_size records.",
-        ),
-        dg.AssetCheckSpec(
-            "bridges_below_bound",
-            asset=RECORDS_KEY,
-            description="Bridges cut (records joining people who contradict each other) stay below "
-            "max_bridge_share of customers (warn).",
-        ),
-        dg.AssetCheckSpec(
-            "customers_seen_in_several_sources",
-            asset=RECORDS_KEY,
-            description="At least min_multi_source_share of customers are seen in 2+ source systems (warn).",
-        ),
+        dg.AssetCheckSpec(c.name, asset=SOURCE_RECORDS_KEY, blocking=c.blocking, description=c.description)
+        for c in QA_CHECKS
     ],
     pool=WAREHOUSE_POOL,
+    op_tags=stage("identity"),
 )
 def identity_resolution(
     context: dg.AssetExecutionContext, config: IdentityResolutionConfig, warehouse: WarehouseResource
 ):
     """Resolve every candidate record to a stable customer and record what changed."""
     identity_config = config.identity_config()
-    con = connect_with_warehouse(warehouse.path)
-    try:
-        run = resolve_identities(con, identity_config, context.run_id)
-    finally:
-        con.close()
-        release_memory()
-    summary = run.summary()
+    run = resolve_warehouse(warehouse.path, identity_config, context.run_id)
     qa, changes = run.qa, run.changes
-    sizes = dg.MetadataValue.json(qa.cluster_size_distribution)
     yield dg.MaterializeResult(
-        asset_key=RECORDS_KEY,
+        asset_key=SOURCE_RECORDS_KEY,
         metadata={
             "dagster/row_count": qa.records,
             "customers": qa.customers,
@@ -120,63 +94,19 @@ def identity_resolution(
             "merges": changes.merges,
             "splits": changes.splits,
             "edges_by_rule": dg.MetadataValue.json(run.linkage.edges_by_rule),
-            "cluster_size_distribution": sizes,
-            "seconds": summary["seconds"],
+            "cluster_size_distribution": dg.MetadataValue.json(qa.cluster_size_distribution),
+            "seconds": run.summary()["seconds"],
             "stage_seconds": dg.MetadataValue.json({k: round(v, 1) for k, v in run.linkage.timings.items()}),
             "splink_notes": dg.MetadataValue.json(run.linkage.notes),
         },
     )
     for name in SIDE_TABLES:
         yield dg.MaterializeResult(asset_key=dg.AssetKey(["identity", name]), metadata={"run_id": context.run_id})
-    yield dg.AssetCheckResult(
-        check_name="identity_churn_within_bound",
-        asset_key=RECORDS_KEY,
-        passed=run.applied,
-        metadata={
-            "churn": changes.churn,
-            "max_identity_churn": identity_config.max_identity_churn,
-            "merges": changes.merges,
-            "splits": changes.splits,
-            "previous_customers": changes.previous_customers,
-            "note": "applied"
-            if run.applied
-            else (
-                "NOT applied: inspect identity.identity_ledger (is_applied = false) for this run, then re-run "
-                "with a larger max_identity_churn to accept it"
-            ),
-        },
-    )
-    yield dg.AssetCheckResult(
-        check_name="clusters_within_size_limit",
-        asset_key=RECORDS_KEY,
-        passed=qa.max_cluster_size <= identity_config.max_cluster_size,
-        metadata={
-            "largest_cluster": qa.max_cluster_size,
-            "limit": identity_config.max_cluster_size,
-            "oversized_clusters_split": qa.oversized_clusters,
-            "cluster_size_distribution": sizes,
-        },
-    )
-    bridge_share = qa.bridges / qa.customers if qa.customers else 0.0
-    yield dg.AssetCheckResult(
-        check_name="bridges_below_bound",
-        asset_key=RECORDS_KEY,
-        passed=bridge_share <= config.max_bridge_share,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "bridges": qa.bridges,
-            "bridge_share": bridge_share,
-            "max_bridge_share": config.max_bridge_share,
-            "reference_conflicts": qa.reference_conflicts,
-            "shared_keys": qa.shared_keys,
-            "vetoed_pairs": qa.vetoed_pairs,
-            "review": "select * from identity.review_queue where run_id = '<run>'",
-        },
-    )
-    yield dg.AssetCheckResult(
-        check_name="customers_seen_in_several_sources",
-        asset_key=RECORDS_KEY,
-        passed=qa.multi_source_share >= config.min_multi_source_share,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={"multi_source_share": qa.multi_source_share, "min_multi_source_share": config.min_multi_source_share},
-    )
+    for verdict in qa_verdicts(run, identity_config, config.thresholds()):
+        yield dg.AssetCheckResult(
+            check_name=verdict.check.name,
+            asset_key=SOURCE_RECORDS_KEY,
+            passed=verdict.passed,
+            severity=dg.AssetCheckSeverity.WARN if verdict.warn_only else dg.AssetCheckSeverity.ERROR,
+            metadata=to_metadata(verdict.metadata),
+        )

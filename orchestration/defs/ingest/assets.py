@@ -4,17 +4,11 @@ from pathlib import Path
 
 import dagster as dg
 
+from orchestration.keys import BI_COPY_KEY, LEDGER_KEY, QUARANTINE_KEY, RAW_KEYS, WAREHOUSE_POOL, stage
 from orchestration.resources import WarehouseResource
-from orchestration.settings import WAREHOUSE_POOL, get_settings
+from orchestration.settings import get_settings
 from warehouse.contracts import CONTRACTS
 from warehouse.ingest import LEDGER_TABLE, QUARANTINE_TABLE, describe_failures, ingest_landing
-
-LEDGER_KEY = dg.AssetKey(["audit", "ingest_ledger"])
-QUARANTINE_KEY = dg.AssetKey(["audit", "quarantine"])
-RAW_KEYS = [dg.AssetKey([c.source, c.table]) for c in CONTRACTS]
-
-
-PUBLISHED_KEY = dg.AssetKey(["serving", "bi_copy"])
 
 
 class IngestConfig(dg.Config):
@@ -34,7 +28,7 @@ def _everything_published(instance: dg.DagsterInstance) -> bool:
 
     Compares event-log storage ids (monotonic per instance): a run that loaded files but failed before
     publishing leaves the ledger newer than the BI copy, so the next run does the downstream work."""
-    published = instance.fetch_materializations(PUBLISHED_KEY, limit=1).records
+    published = instance.fetch_materializations(BI_COPY_KEY, limit=1).records
     if not published:
         return False
     ingested = instance.fetch_materializations(LEDGER_KEY, limit=1).records
@@ -45,6 +39,7 @@ def _everything_published(instance: dg.DagsterInstance) -> bool:
     name="landing_files",
     group_name="ingest",
     pool=WAREHOUSE_POOL,
+    op_tags=stage("ingest"),
     specs=[
         dg.AssetSpec(
             key,

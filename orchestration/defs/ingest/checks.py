@@ -2,9 +2,8 @@
 
 import dagster as dg
 
-from orchestration.defs.ingest.assets import LEDGER_KEY
+from orchestration.keys import LEDGER_KEY, WAREHOUSE_POOL, stage
 from orchestration.resources import WarehouseResource
-from orchestration.settings import WAREHOUSE_POOL
 from warehouse.reconcile import ledger_discrepancies
 
 
@@ -12,6 +11,7 @@ from warehouse.reconcile import ledger_discrepancies
     asset=LEDGER_KEY,
     blocking=True,
     pool=WAREHOUSE_POOL,
+    op_tags=stage("ingest"),
     description=(
         "For every loaded file: rows read = rows loaded + rows quarantined + rows already loaded, "
         "and the raw table and quarantine hold exactly those rows."

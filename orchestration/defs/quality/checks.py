@@ -16,9 +16,10 @@ from expectations.report import write_suite_report
 from expectations.suites.customers import build_customers_suite
 from expectations.suites.marts import MART_SUITES
 from expectations.suites.raw import build_raw_suite
-from expectations.validate import validate
+from expectations.validate import validate_query
+from orchestration.keys import CUSTOMERS_KEY, WAREHOUSE_POOL, stage
 from orchestration.resources import WarehouseResource
-from orchestration.settings import WAREHOUSE_POOL, get_settings
+from orchestration.settings import get_settings
 from warehouse.contracts import CONTRACTS, TableContract
 from warehouse.ingest import LEDGER_TABLE
 
@@ -30,26 +31,22 @@ def _validate_query(
     params: list,
     suite: gx.ExpectationSuite,
 ) -> dg.AssetCheckResult:
-    cap = get_settings().gx_sample_rows
+    settings = get_settings()
     with warehouse.connect(read_only=True) as con:
-        in_scope = con.execute(f"select count(*) from ({sql})", params).fetchall()[0][0]
-        sampled = 0 < cap < in_scope
-        if sampled:
-            sql = f"select * from ({sql}) using sample reservoir({int(cap)} rows) repeatable (42)"
-        df = con.execute(sql, params).df() if in_scope else None
-    if not in_scope:
+        result = validate_query(con, sql, params, suite, settings.gx_sample_rows)
+    outcome = result.outcome
+    if outcome is None:
         return dg.AssetCheckResult(
             passed=True, metadata={"rows_validated": 0, "note": "no rows to validate in this run"}
         )
-    outcome = validate(df, suite)
-    report = write_suite_report(get_settings().home / "reports" / context.run.run_id, outcome, len(df))
+    report = write_suite_report(settings.home / "reports" / context.run.run_id, outcome, result.rows_validated)
     return dg.AssetCheckResult(
         passed=not outcome.blocking and outcome.failed_warn == 0,
         severity=dg.AssetCheckSeverity.ERROR if outcome.blocking else dg.AssetCheckSeverity.WARN,
         metadata={
-            "rows_in_scope": in_scope,
-            "rows_validated": len(df),
-            "sampled": sampled,
+            "rows_in_scope": result.rows_in_scope,
+            "rows_validated": result.rows_validated,
+            "sampled": result.sampled,
             "expectations_passed": outcome.passed,
             "failed_error": outcome.failed_error,
             "failed_warn": outcome.failed_warn,
@@ -60,9 +57,10 @@ def _validate_query(
 
 
 @dg.asset_check(
-    asset=dg.AssetKey(["marts", "customers"]),
+    asset=CUSTOMERS_KEY,
     blocking=True,
     pool=WAREHOUSE_POOL,
+    op_tags=stage("quality"),
     description="marts.customers passes its GX suite; error-severity failures block training and scoring.",
 )
 def customers_pass_expectation_suite(
@@ -77,6 +75,7 @@ def _raw_suite_check(contract: TableContract) -> dg.AssetChecksDefinition:
         name="new_rows_pass_expectation_suite",
         blocking=True,
         pool=WAREHOUSE_POOL,
+        op_tags=stage("quality"),
         description=(
             f"Rows loaded into {contract.qualified_name} by this run "
             "pass the GX suite derived from the landing contract."
@@ -103,6 +102,7 @@ def _mart_suite_check(key: tuple[str, str], build) -> dg.AssetChecksDefinition:
         name="passes_expectation_suite",
         blocking=True,
         pool=WAREHOUSE_POOL,
+        op_tags=stage("quality"),
         description=f"{'.'.join(key)} passes its GX suite (error severity blocks downstream, warn is reported).",
     )
     def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:

@@ -5,13 +5,12 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from orchestration.keys import BI_COPY_KEY, CUSTOMERS_KEY, FEATURES_KEY, WAREHOUSE_POOL, stage
 from orchestration.resources import ServingResource, WarehouseResource
-from orchestration.settings import WAREHOUSE_POOL
 from warehouse.serving import DEFAULT_KEEP, publish
 
-BI_COPY_KEY = dg.AssetKey(["serving", "bi_copy"])
 # reporting.customers and reporting.customer_features are projections of these marts
-MART_KEYS = (dg.AssetKey(["marts", "customers"]), dg.AssetKey(["marts", "customer_features"]))
+MART_KEYS = (CUSTOMERS_KEY, FEATURES_KEY)
 
 
 class BiCopyConfig(dg.Config):
@@ -39,6 +38,7 @@ def build_bi_copy(upstream_segments: Sequence[dg.AssetKey]) -> dg.AssetsDefiniti
         group_name="serving",
         # opens the warehouse read-only: DuckDB refuses that while another process holds the write lock
         pool=WAREHOUSE_POOL,
+        op_tags=stage("publish"),
         kinds={"duckdb", "parquet"},
         description="Read-only, PII-free copy of the segments schema and reporting views of the customer marts "
         "(DuckDB file + Parquet) in $SEGMENTS_HOME/serving, swapped atomically: what BI tools open.",

@@ -3,7 +3,7 @@
 -- events after as_of_date are ignored and customers first seen after it are left out, so a model
 -- trained on a past as_of_date sees what it would have seen then (`--vars '{as_of_date: 2024-06-30}'`).
 -- Every column is registered (description, owner, PII class, allowed purposes) in _core__models.yml;
--- models read only the columns their purpose allows (ml/feature_registry.py).
+-- models read only the columns their purpose allows (warehouse/feature_registry.py).
 -- The current snapshot is this table; every snapshot is kept in customer_features_history.
 
 with as_of as (

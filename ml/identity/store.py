@@ -1,0 +1,263 @@
+"""The `identity` schema: where identity resolution keeps its state between runs.
+
+    identity.customer_source_records   one row per candidate record: its customer (current state)
+    identity.match_edges               the accepted links behind the current state (why two records are one)
+    identity.identity_ledger           every merge and split, with its reason and run (append-only)
+    identity.customer_id_redirects     retired customer id -> the id that carries the person now
+    identity.review_queue              bridges cut, oversized clusters, refused references, shared keys
+    identity.resolution_runs           one row per run: counts, churn, QA figures, the Splink model
+
+dbt reads the first table as source `identity.customer_source_records`. The caller's connection has
+the warehouse attached as catalog `catalog`; identity's working tables are temp tables in it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+
+from ml.identity.clustering import ReviewItem
+from ml.identity.stable_ids import IdChanges
+from warehouse.connections import transaction
+from warehouse.tables import ensure_tables
+
+
+@dataclass(frozen=True)
+class IdentityQa:
+    """The figures identity QA checks judge (also stored in `identity.resolution_runs`)."""
+
+    records: int
+    customers: int
+    bridges: int
+    oversized_clusters: int
+    reference_conflicts: int
+    shared_keys: int
+    vetoed_pairs: int
+    multi_source_share: float
+    max_cluster_size: int
+    cluster_size_distribution: dict[str, int]
+
+
+# The identity schema's tables (defined in warehouse/tables.py), in the order they are created.
+IDENTITY_TABLES = (
+    "identity.customer_source_records",
+    "identity.match_edges",
+    "identity.identity_ledger",
+    "identity.customer_id_redirects",
+    "identity.review_queue",
+    "identity.resolution_runs",
+)
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
+    ensure_tables(con, *IDENTITY_TABLES, catalog=catalog)
+
+
+def load_previous(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
+    """Temp tables `identity_previous` (last applied assignment) and `identity_taken_ids`."""
+    con.execute(
+        f"create or replace temp table identity_previous as "
+        f"select record_id, customer_id from {catalog}.identity.customer_source_records"
+    )
+    con.execute(
+        f"""create or replace temp table identity_taken_ids as
+            select customer_id from {catalog}.identity.customer_source_records
+            union select retired_customer_id from {catalog}.identity.customer_id_redirects
+            union select customer_id from {catalog}.identity.identity_ledger"""
+    )
+
+
+def previous_model(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[str, Any] | None:
+    """The Splink model of the latest applied run that trained or reused one (None if none)."""
+    rows = con.execute(
+        f"""select splink_model from {catalog}.identity.resolution_runs
+            where is_applied and json_array_length(splink_model -> 'comparisons') > 0
+            order by resolved_at desc limit 1"""
+    ).fetchall()
+    return json.loads(rows[0][0]) if rows else None
+
+
+def measure_qa(con: duckdb.DuckDBPyConnection, reviews: list[ReviewItem]) -> IdentityQa:
+    """QA figures of this run's assignment (temp table `identity_assignment`)."""
+    sizes = con.execute(
+        """select case when cluster_size >= 10 then '10+' else cluster_size::varchar end as size,
+                  count(distinct customer_id)
+           from identity_assignment group by all order by min(cluster_size)"""
+    ).fetchall()
+    row = con.execute(
+        """with per_customer as (
+               select customer_id, count(distinct split_part(record_id, ':', 1)) as systems
+               from identity_assignment group by customer_id
+           )
+           select
+               (select count(*) from identity_assignment),
+               (select count(*) from per_customer),
+               (select coalesce(avg((systems >= 2)::int), 0) from per_customer),
+               (select coalesce(max(cluster_size), 0) from identity_assignment),
+               (select count(*) from identity_reference_conflicts),
+               (select count(*) from identity_shared_keys),
+               (select count(*) from identity_vetoed_pairs)"""
+    ).fetchall()[0]
+    records, customers, multi, biggest, conflicts, shared, vetoed = row
+    return IdentityQa(
+        records=int(records),
+        customers=int(customers),
+        bridges=sum(r.kind == "bridge" for r in reviews),
+        oversized_clusters=sum(r.kind == "oversized_cluster" for r in reviews),
+        reference_conflicts=int(conflicts),
+        shared_keys=int(shared),
+        vetoed_pairs=int(vetoed),
+        multi_source_share=float(multi),
+        max_cluster_size=int(biggest),
+        cluster_size_distribution={str(k): int(v) for k, v in sizes},
+    )
+
+
+def write_run(
+    con: duckdb.DuckDBPyConnection,
+    catalog: str,
+    *,
+    run_id: str,
+    applied: bool,
+    changes: IdChanges,
+    qa: IdentityQa,
+    reviews: list[ReviewItem],
+    edges_by_rule: dict[str, int],
+    timings: dict[str, float],
+    config: dict[str, Any],
+    splink_model: dict[str, Any],
+) -> None:
+    """Persist one run in a single transaction. When `applied` is false (the churn bound was
+    exceeded) only the run, its ledger rows (is_applied = false) and its review items are written:
+    the current assignment stays as it was."""
+    c = catalog
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with transaction(con):
+        con.execute(f"delete from {c}.identity.review_queue where run_id = ?", [run_id])
+        con.execute(f"delete from {c}.identity.identity_ledger where run_id = ?", [run_id])
+        con.execute(f"delete from {c}.identity.resolution_runs where run_id = ?", [run_id])
+        _write_reviews(con, c, run_id, now, reviews)
+        con.execute(
+            f"""insert into {c}.identity.identity_ledger
+                select ?, ?, event_type, customer_id, previous_customer_id, record_count, record_ids, reason, ?
+                from identity_changes order by event_type, customer_id, previous_customer_id""",
+            [run_id, now, applied],
+        )
+        if applied:
+            con.execute(f"delete from {c}.identity.customer_source_records")
+            con.execute(
+                f"""insert into {c}.identity.customer_source_records
+                    select a.record_id, r.source_system, r.source_record_id, a.customer_id, a.matched_on,
+                        cl.match_probability, a.cluster_size, ?, ?
+                    from identity_assignment as a
+                    inner join identity_records as r using (record_id)
+                    inner join identity_clusters as cl using (node)""",
+                [run_id, now],
+            )
+            con.execute(f"delete from {c}.identity.match_edges")
+            con.execute(
+                f"""insert into {c}.identity.match_edges
+                    select l.record_id, r.record_id, e.rule, e.match_probability, ?
+                    from identity_edges as e
+                    inner join identity_records as l on l.node = e.node_l
+                    inner join identity_records as r on r.node = e.node_r
+                    inner join identity_assignment as al on al.record_id = l.record_id
+                    inner join identity_assignment as ar on ar.record_id = r.record_id
+                    where al.customer_id = ar.customer_id""",
+                [run_id],
+            )
+            # retired ids point at the id that carries the person now (chains collapse)
+            con.execute(
+                f"""insert or replace into {c}.identity.customer_id_redirects
+                    select previous_customer_id, customer_id, ? from identity_changes where event_type = 'merge'""",
+                [run_id],
+            )
+            con.execute(
+                f"""update {c}.identity.customer_id_redirects as d set customer_id = m.customer_id
+                    from identity_changes as m
+                    where m.event_type = 'merge' and d.customer_id = m.previous_customer_id"""
+            )
+        con.execute(
+            f"insert into {c}.identity.resolution_runs values "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                run_id,
+                now,
+                applied,
+                qa.records,
+                qa.customers,
+                changes.previous_customers,
+                changes.new_customers,
+                changes.merges,
+                changes.splits,
+                changes.churn,
+                qa.bridges,
+                qa.oversized_clusters,
+                qa.reference_conflicts,
+                qa.shared_keys,
+                qa.vetoed_pairs,
+                qa.multi_source_share,
+                qa.max_cluster_size,
+                json.dumps(qa.cluster_size_distribution),
+                json.dumps(edges_by_rule),
+                json.dumps({k: round(v, 3) for k, v in timings.items()}),
+                json.dumps(config),
+                json.dumps(splink_model),
+            ],
+        )
+
+
+def _write_reviews(
+    con: duckdb.DuckDBPyConnection, c: str, run_id: str, now: datetime, reviews: list[ReviewItem]
+) -> None:
+    """Review items from the guardrails plus refused references and shared keys found in SQL."""
+    if reviews:
+        import pyarrow as pa
+
+        con.register(
+            "_reviews",
+            pa.table(
+                {
+                    "review": list(range(len(reviews))),
+                    "kind": [r.kind for r in reviews],
+                    "detail": [r.detail for r in reviews],
+                    "nodes": [r.record_nodes for r in reviews],
+                }
+            ),
+        )
+        try:
+            con.execute(
+                f"""insert into {c}.identity.review_queue
+                    select ?, ?, any_value(v.kind), list(r.record_id order by r.record_id),
+                        list(distinct a.customer_id order by a.customer_id), any_value(v.detail)
+                    from (select review, kind, detail, unnest(nodes) as node from _reviews) as v
+                    inner join identity_records as r using (node)
+                    inner join identity_assignment as a using (record_id)
+                    group by v.review order by v.review""",
+                [run_id, now],
+            )
+        finally:
+            con.unregister("_reviews")
+    con.execute(
+        f"""insert into {c}.identity.review_queue
+            select ?, ?, 'reference_conflict', [rc.record_id, rc.referenced_record_id],
+                list_distinct([a.customer_id, b.customer_id]),
+                rc.record_id || ' names ' || rc.referenced_record_id || ' but their names disagree: not linked'
+            from identity_reference_conflicts as rc
+            inner join identity_assignment as a on a.record_id = rc.record_id
+            inner join identity_assignment as b on b.record_id = rc.referenced_record_id
+            union all
+            select ?, ?, 'shared_' || s.field, list(r.record_id order by r.record_id), list(distinct a.customer_id),
+                any_value(s.records) || ' records share this ' || s.field
+                    || ': treated as a shared address, not an identity'
+            from identity_shared_keys as s
+            inner join identity_records as r
+                on (s.field = 'email' and r.email_key = s.value) or (s.field = 'phone' and r.phone_nsn = s.value)
+            inner join identity_assignment as a using (record_id)
+            group by s.field, s.value""",
+        [run_id, now, run_id, now],
+    )

@@ -1,0 +1,116 @@
+"""dbt, invoked one way: the project, the environment its profile reads and the subprocess call.
+
+Every dbt invocation of the project goes through here: `dbt parse` when the manifest is stale
+(`ensure_manifest`), `dbt docs generate` (`segments docs`), compiles in the tests, and the
+`DbtCliResource` the dbt assets stream `dbt build` through.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from dagster_dbt import DbtCliResource
+
+from orchestration.settings import PROJECT_ROOT
+from warehouse.connections import DEFAULT_MEMORY_LIMIT
+
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
+# What dbt parses: a change under these folders (or to the two project files) needs a new manifest.
+SOURCE_FOLDERS = ("models", "macros", "seeds", "tests", "snapshots", "analyses")
+# Per-invocation dbt target folders (compiled SQL, run_results.json, dbt.log) kept for debugging.
+KEEP_TARGET_FOLDERS = 9
+
+
+def dbt_executable() -> Path:
+    """The venv's dbt, whether or not the venv is on PATH."""
+    return Path(sys.executable).with_name("dbt")
+
+
+def dbt_environment(warehouse_path: Path | str) -> dict[str, str]:
+    """The variables dbt's profile reads (the warehouse file), on top of this process's environment."""
+    return {**os.environ, "SEGMENTS_WAREHOUSE_PATH": str(warehouse_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+
+
+def run_dbt(args: Sequence[str], warehouse_path: Path | str) -> subprocess.CompletedProcess:
+    """`dbt <args>` on the project against the warehouse at `warehouse_path`, output captured."""
+    return subprocess.run(
+        [str(dbt_executable()), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)],
+        env=dbt_environment(warehouse_path),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def dbt_resource() -> DbtCliResource:
+    """The resource the dbt assets stream `dbt build` through."""
+    return DbtCliResource(
+        project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=str(dbt_executable())
+    )
+
+
+def use_warehouse(warehouse_path: Path | str) -> None:
+    """Point the dbt subprocesses `DbtCliResource` starts at the warehouse: it passes this process's
+    environment on, and dbt's profile reads the path from it. Tests run only when all their parents
+    are selected (a relationships test from segments.* to marts.customers belongs to the segments
+    step, not to the marts step)."""
+    os.environ["SEGMENTS_WAREHOUSE_PATH"] = str(warehouse_path)
+    os.environ["DBT_INDIRECT_SELECTION"] = "cautious"
+
+
+def _project_files_mtime() -> float:
+    """Newest modification time of the files dbt parses. Walks only the source folders: `target/`
+    can hold tens of thousands of files, and walking it cost seconds at every start-up."""
+    files = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
+    for folder in SOURCE_FOLDERS:
+        files += [p for p in (DBT_PROJECT_DIR / folder).rglob("*") if p.suffix in (".sql", ".yml", ".yaml", ".csv")]
+    return max((p.stat().st_mtime for p in files if p.exists()), default=0.0)
+
+
+def dbt_target_path(home: Path, step: str, run_id: str) -> Path:
+    """Where one dbt step of a run writes its target folder: under `$SEGMENTS_HOME/dbt/`, not in the
+    project, and only the latest KEEP_TARGET_FOLDERS are kept (each holds a manifest copy and every
+    compiled model; without pruning they grew by ~4 MB per step, for ever)."""
+    root = home / "dbt" / "target"
+    root.mkdir(parents=True, exist_ok=True)
+    old = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    for stale in old[: max(0, len(old) - (KEEP_TARGET_FOLDERS - 1))]:
+        shutil.rmtree(stale, ignore_errors=True)
+    return root / f"{step}-{run_id[:8]}"
+
+
+def _profile_stamp(warehouse_path: Path) -> str:
+    """What dbt's profile renders from the environment: when it differs from the last parse, dbt
+    refuses partial parsing ("profile has changed") and re-parses in every one of the run's steps."""
+    limit = os.environ.get("SEGMENTS_DUCKDB_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
+    return f"{warehouse_path}\n{limit}\n"
+
+
+def ensure_manifest(warehouse_path: Path) -> Path:
+    """Run `dbt parse` (~3 s) when the manifest is missing, older than any project file, or parsed
+    for another warehouse, so that the run's dbt steps all reuse its partial-parse state."""
+    stamp = MANIFEST_PATH.with_name("profile_stamp.txt")
+    if (
+        MANIFEST_PATH.exists()
+        and MANIFEST_PATH.stat().st_mtime >= _project_files_mtime()
+        and stamp.exists()
+        and stamp.read_text() == _profile_stamp(warehouse_path)
+    ):
+        return MANIFEST_PATH
+    proc = run_dbt(["parse", "--quiet"], warehouse_path)
+    if proc.returncode != 0 or not MANIFEST_PATH.exists():
+        raise RuntimeError(f"dbt parse failed:\n{proc.stdout}\n{proc.stderr}")
+    stamp.write_text(_profile_stamp(warehouse_path))
+    return MANIFEST_PATH
+
+
+def manifest_sha256() -> str:
+    """Digest of the parsed manifest: a lineage tag of every model trained on the marts it describes."""
+    return hashlib.sha256(MANIFEST_PATH.read_bytes()).hexdigest() if MANIFEST_PATH.exists() else ""

@@ -1,0 +1,152 @@
+"""Every table the Python side of the pipeline writes, defined once.
+
+dbt owns the tables it builds (staging, intermediate, marts, segments) and `warehouse/contracts.py`
+derives the raw tables from the landing contract. The tables below are written by Python (the
+ingest's audit trail, identity resolution's state, the segment write-back and the activation
+outbox) and read by dbt as sources. `ensure_tables()` creates the ones a step needs, with their
+schema, before the step writes; later columns are added by `MIGRATIONS` so that older warehouses
+keep working.
+"""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+
+# qualified name -> column list (the part after `create table ... `)
+TABLES: dict[str, str] = {
+    # --- audit: the ingest's ledger and quarantine (warehouse/ingest.py) ---
+    "audit.ingest_ledger": """(
+        source_table varchar not null,
+        source_file varchar not null,
+        file_sha256 varchar not null,
+        file_bytes bigint,
+        rows_read bigint,
+        rows_loaded bigint,
+        rows_quarantined bigint,
+        status varchar not null,          -- loaded | failed
+        message varchar,
+        extra_columns varchar[],
+        loaded_at timestamp not null,
+        run_id varchar
+    )""",
+    "audit.quarantine": """(
+        source_table varchar not null,
+        source_file varchar not null,
+        source_row bigint,                -- 1-based data record number in the file
+        file_sha256 varchar not null,
+        stage varchar not null,           -- ingest
+        reason_kind varchar not null,     -- first reason's kind, for aggregation
+        reason varchar not null,          -- every reason, '; '-separated
+        raw_record varchar,               -- the row as delivered (JSON object or the raw line)
+        quarantined_at timestamp not null,
+        run_id varchar
+    )""",
+    # --- identity: identity resolution's state between runs (ml/identity/store.py) ---
+    "identity.customer_source_records": """(
+        record_id varchar primary key, source_system varchar not null, source_record_id varchar not null,
+        customer_id varchar not null, matched_on varchar not null, match_probability double,
+        cluster_size integer not null, run_id varchar not null, resolved_at timestamp not null
+    )""",
+    "identity.match_edges": """(
+        record_id_l varchar not null, record_id_r varchar not null, rule varchar not null,
+        match_probability double, run_id varchar not null
+    )""",
+    "identity.identity_ledger": """(
+        run_id varchar not null, recorded_at timestamp not null, event_type varchar not null,
+        customer_id varchar not null, previous_customer_id varchar not null, record_count integer not null,
+        record_ids varchar[] not null, reason varchar not null, is_applied boolean not null
+    )""",
+    "identity.customer_id_redirects": """(
+        retired_customer_id varchar primary key, customer_id varchar not null, retired_run_id varchar not null
+    )""",
+    "identity.review_queue": """(
+        run_id varchar not null, created_at timestamp not null, kind varchar not null,
+        record_ids varchar[] not null, customer_ids varchar[] not null, detail varchar not null
+    )""",
+    "identity.resolution_runs": """(
+        run_id varchar primary key, resolved_at timestamp not null, is_applied boolean not null,
+        records integer not null, customers integer not null, previous_customers integer not null,
+        new_customers integer not null, merges integer not null, splits integer not null, churn double not null,
+        bridges integer not null, oversized_clusters integer not null, reference_conflicts integer not null,
+        shared_keys integer not null, vetoed_pairs integer not null, multi_source_share double not null,
+        max_cluster_size integer not null, cluster_size_distribution json not null,
+        edges_by_rule json not null, timings json not null, config json not null, splink_model json not null
+    )""",
+    # --- ml: the segment write-back (ml/segmentation/store.py) ---
+    "ml.segment_profiles": """(
+        dagster_run_id varchar not null, profiled_at timestamp not null,
+        segment_family varchar not null, segment_key varchar not null, segment_name varchar not null,
+        customers bigint not null, share double not null,
+        avg_aov_eur double, avg_frequency double, total_revenue_eur double, avg_revenue_eur double,
+        avg_tenure_days double, avg_recency_days double, avg_csat double,
+        model_version varchar, definition_version varchar,
+        primary key (dagster_run_id, segment_family, segment_key)
+    )""",
+    "ml.segment_membership_history": """(
+        customer_id varchar not null, segment_family varchar not null,
+        segment_key varchar not null, segment_name varchar not null,
+        model_name varchar, model_version varchar, definition_version varchar,
+        is_fallback boolean, fallback_reason varchar,
+        valid_from timestamp not null, valid_to timestamp, is_current boolean not null,
+        opened_run_id varchar not null, closed_run_id varchar
+    )""",
+    "ml.segment_scoring_runs": """(
+        dagster_run_id varchar primary key, scored_at timestamp not null,
+        behavioural_model_version varchar, behavioural_definition_version varchar,
+        rfm_definition_version varchar, customers bigint not null
+    )""",
+    "ml.segment_definitions": """(
+        definition_name varchar not null, definition_version varchar not null, family varchar not null,
+        description varchar, content_sha256 varchar not null, content json not null,
+        first_used_at timestamp not null, last_used_run_id varchar not null,
+        primary key (definition_name, definition_version)
+    )""",
+    # --- ml: the activation outbox (ml/segmentation/playbooks.py writes it, CRM syncs read it) ---
+    "ml.segment_actions": """(
+        action_id varchar primary key, action_name varchar not null, playbook_version varchar not null,
+        customer_id varchar not null, segment_family varchar not null, segment_key varchar not null,
+        trigger_kind varchar not null, from_segment_key varchar, channel varchar not null,
+        purpose varchar not null, template_key varchar not null, owner varchar not null,
+        is_holdout boolean not null, due_at timestamp not null, created_at timestamp not null,
+        created_run_id varchar not null
+    )""",
+    "ml.segment_alerts": """(
+        alert_id varchar primary key, alert_name varchar not null, playbook_version varchar not null,
+        customer_id varchar not null, segment_family varchar not null, from_segment_key varchar not null,
+        to_segment_key varchar not null, revenue_eur double, owner varchar not null,
+        due_date date not null, created_at timestamp not null, created_run_id varchar not null
+    )""",
+}
+
+# Columns added after a table was first released, applied in order to warehouses created before.
+MIGRATIONS: dict[str, tuple[str, ...]] = {
+    "audit.ingest_ledger": (
+        # rows identical to a row loaded before (a corrected file delivered again): neither loaded nor rejected
+        "add column if not exists rows_already_loaded bigint default 0",
+        # the file's modification time when it was read: with source_file and file_bytes, the stat cache
+        "add column if not exists file_mtime_ns bigint",
+        # ... and its inode change time, which no tool can set back: a rewrite that restores size and mtime
+        # (`cp -p`, `rsync -t`, `touch -r`) still misses the cache and is hashed
+        "add column if not exists file_ctime_ns bigint",
+    ),
+}
+
+CATALOG = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection, *names: str, catalog: str | None = None) -> None:
+    """Create the schemas and tables `names` (keys of TABLES) where missing, then apply their migrations.
+
+    `catalog`: the attached database that holds them, when the connection's default is another one
+    (identity resolution works in memory with the warehouse attached)."""
+    if catalog is not None and not CATALOG.match(catalog):
+        raise ValueError(f"not a catalog name: {catalog!r}")
+    prefix = f"{catalog}." if catalog else ""
+    for name in names:
+        schema = name.split(".")[0]
+        con.execute(f"create schema if not exists {prefix}{schema}")
+        con.execute(f"create table if not exists {prefix}{name} {TABLES[name]}")
+        for change in MIGRATIONS.get(name, ()):
+            con.execute(f"alter table {prefix}{name} {change}")
