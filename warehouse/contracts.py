@@ -1,6 +1,6 @@
 """The landing contract as code: one `TableContract` per landing table.
 
-The README's "Landing contract" section documents the same tables for people; this module is what the
+`docs/landing-contract.md` documents the same tables for people; this module is what the
 loader enforces. Each contract says which columns exist, their types, which are required, which values
 are accepted, the primary key and the references to other raw tables. The loader turns these rules into
 one SQL statement per file (see `warehouse.ingest`), so adding a rule here adds a quarantine reason

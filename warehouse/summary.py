@@ -1,6 +1,8 @@
-"""Per-layer figures of the warehouse, for the CLI's run summary (read-only queries)."""
+"""Per-layer figures of the warehouse, for the CLI's run summary and asset metadata (read-only queries)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import duckdb
 
@@ -29,6 +31,11 @@ def table_row_counts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int
     order = {s: i for i, s in enumerate(LAYER_SCHEMAS)}
     tables.sort(key=lambda t: (order[t[0]], t[1]))
     return [(s, t, con.execute(f'select count(*) from "{s}"."{t}"').fetchone()[0]) for s, t in tables]
+
+
+def row_counts(con: duckdb.DuckDBPyConnection, tables: Iterable[str]) -> dict[str, int]:
+    """Rows of each `schema.table` (names of the project's own tables, never user input)."""
+    return {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in tables}
 
 
 def segment_sizes(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, str, int, float]]:

@@ -4,8 +4,8 @@ dbt owns the tables it builds (staging, intermediate, marts, segments) and `ware
 derives the raw tables from the landing contract. The tables below are written by Python (the
 ingest's audit trail, identity resolution's state, the segment write-back and the activation
 outbox) and read by dbt as sources. `ensure_tables()` creates the ones a step needs, with their
-schema, before the step writes; later columns are added by `MIGRATIONS` so that older warehouses
-keep working.
+schema, before the step writes (`replace_table()` for a table a step rewrites whole); later columns
+are added by `MIGRATIONS` so that older warehouses keep working.
 """
 
 from __future__ import annotations
@@ -75,6 +75,14 @@ TABLES: dict[str, str] = {
         edges_by_rule json not null, timings json not null, config json not null, splink_model json not null
     )""",
     # --- ml: the segment write-back (ml/segmentation/store.py) ---
+    # replaced as a whole by every scoring run (`replace_table`)
+    "ml.customer_segment_assignments": """(
+        customer_id varchar, segment_family varchar, segment_key varchar, segment_name varchar,
+        r_score integer, f_score integer, m_score integer,
+        model_name varchar, model_version varchar, definition_version varchar,
+        assigned_at timestamp, reason varchar, is_fallback boolean, fallback_reason varchar,
+        dagster_run_id varchar
+    )""",
     "ml.segment_profiles": """(
         dagster_run_id varchar not null, profiled_at timestamp not null,
         segment_family varchar not null, segment_key varchar not null, segment_name varchar not null,
@@ -150,3 +158,10 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, *names: str, catalog: str | No
         con.execute(f"create table if not exists {prefix}{name} {TABLES[name]}")
         for change in MIGRATIONS.get(name, ()):
             con.execute(f"alter table {prefix}{name} {change}")
+
+
+def replace_table(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Create `name` (a key of TABLES) empty, dropping what it held: for tables a step rewrites whole.
+    Run it in the same transaction as the insert that fills it, so readers never see it empty."""
+    con.execute(f"create schema if not exists {name.split('.')[0]}")
+    con.execute(f"create or replace table {name} {TABLES[name]}")

@@ -18,7 +18,7 @@ import duckdb
 import pandas as pd
 
 from warehouse.connections import transaction
-from warehouse.tables import ensure_tables
+from warehouse.tables import ensure_tables, replace_table
 
 ASSIGNMENTS_TABLE = "ml.customer_segment_assignments"
 DEFINITIONS_TABLE = "ml.segment_definitions"
@@ -119,17 +119,18 @@ def write_assignments(con: duckdb.DuckDBPyConnection, families: Iterable[pd.Data
             raise AssignmentError(
                 f"{duplicated} customer(s) with several rows in a family, {incomplete} family(ies) missing customers"
             )
-        con.execute("create schema if not exists ml")
-        con.execute(
-            f"""create or replace table {ASSIGNMENTS_TABLE} as
-                select customer_id, segment_family, segment_key, segment_name, r_score, f_score, m_score,
-                       model_name, model_version, definition_version,
-                       current_timestamp::timestamp as assigned_at,
-                       reason, is_fallback, fallback_reason,
-                       ?::varchar as dagster_run_id
-                from _assignments_stage""",
-            [run_id],
-        )
+        with transaction(con):
+            replace_table(con, ASSIGNMENTS_TABLE)
+            con.execute(
+                f"""insert into {ASSIGNMENTS_TABLE}
+                    select customer_id, segment_family, segment_key, segment_name, r_score, f_score, m_score,
+                           model_name, model_version, definition_version,
+                           current_timestamp::timestamp as assigned_at,
+                           reason, is_fallback, fallback_reason,
+                           ?::varchar as dagster_run_id
+                    from _assignments_stage""",
+                [run_id],
+            )
         return con.execute(f"select count(*) from {ASSIGNMENTS_TABLE}").fetchall()[0][0]
     finally:
         con.execute("drop table if exists _assignments_stage")

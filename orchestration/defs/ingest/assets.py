@@ -9,6 +9,7 @@ from orchestration.resources import WarehouseResource
 from orchestration.settings import get_settings
 from warehouse.contracts import CONTRACTS
 from warehouse.ingest import LEDGER_TABLE, QUARANTINE_TABLE, describe_failures, ingest_landing
+from warehouse.summary import row_counts
 
 
 class IngestConfig(dg.Config):
@@ -82,16 +83,13 @@ def landing_files(context: dg.AssetExecutionContext, config: IngestConfig, wareh
                 "nothing to do, downstream steps are skipped (segments run --force rebuilds anyway)."
             )
             return
-        totals = {
-            key: con.execute(f"select count(*) from {'.'.join(key.path)}").fetchone()[0]
-            for key in [*RAW_KEYS, LEDGER_KEY, QUARANTINE_KEY]
-        }
+        totals = row_counts(con, [c.qualified_name for c in CONTRACTS] + [LEDGER_TABLE, QUARANTINE_TABLE])
     for contract, key in zip(CONTRACTS, RAW_KEYS, strict=True):
         run_totals = report.totals(contract.qualified_name)
         yield dg.MaterializeResult(
             asset_key=key,
             metadata={
-                "dagster/row_count": totals[key],
+                "dagster/row_count": totals[contract.qualified_name],
                 **{k: dg.MetadataValue.int(v) for k, v in run_totals.items()},
                 "landing_folder": dg.MetadataValue.path(str(landing / contract.landing_path)),
                 # schema drift: columns the contract does not know, tolerated and reported per file
@@ -106,12 +104,16 @@ def landing_files(context: dg.AssetExecutionContext, config: IngestConfig, wareh
         )
     yield dg.MaterializeResult(
         asset_key=LEDGER_KEY,
-        metadata={"dagster/row_count": totals[LEDGER_KEY], "table": LEDGER_TABLE, "files_this_run": len(report.files)},
+        metadata={
+            "dagster/row_count": totals[LEDGER_TABLE],
+            "table": LEDGER_TABLE,
+            "files_this_run": len(report.files),
+        },
     )
     yield dg.MaterializeResult(
         asset_key=QUARANTINE_KEY,
         metadata={
-            "dagster/row_count": totals[QUARANTINE_KEY],
+            "dagster/row_count": totals[QUARANTINE_TABLE],
             "table": QUARANTINE_TABLE,
             "quarantined_this_run": sum(f.rows_quarantined for f in report.files),
         },
