@@ -4,7 +4,8 @@ Every bench generates its persons with the demo generator, which takes minutes a
 persons; a folder that already holds the same persons, seed and volumes is reused. The generator's
 `truth/manifest.json` records what it was asked for, so the rule is decided from it alone, in one
 place for the pipeline bench (`bench/pipeline.py`, volumes of its own) and the identity and
-segmentation benches (`segments bench identity|segmentation`, the generator's default volumes).
+segmentation benches (`bench/identity.py`, `bench/segmentation.py`: the generator's default volumes,
+generated here in-process by `generate_or_reuse`).
 """
 
 from __future__ import annotations
@@ -40,3 +41,14 @@ def reusable(data: Path, persons: int, seed: int, volumes: Mapping[str, float]) 
         and meta.get("seed") == seed
         and all(meta.get(name) == value for name, value in volumes.items())
     )
+
+
+def generate_or_reuse(data: Path, persons: int, seed: int) -> bool:
+    """Write the demo data of `persons` persons with `seed` and the generator's default volumes into
+    `data`, unless it holds them already (`reusable`); True when it was reused."""
+    from demo.generator import generate
+
+    if reusable(data, persons, seed, default_volumes()):
+        return True
+    generate(data, customers=persons, seed=seed)
+    return False

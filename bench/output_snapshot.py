@@ -22,10 +22,12 @@ from pathlib import Path
 
 import duckdb
 
-# Columns whose values depend on when or where a run happened, not on what it computed.
+# Columns whose values depend on when or where a run happened, not on what it computed (file times,
+# timestamps, run ids, and the outbox ids hashed from a membership's start time).
 VOLATILE = re.compile(
-    r"(_at|_on_date|_date_run|run_id|runs?_id|valid_from|valid_to|due_date|timings|seconds|_source_file|source_file"
-    r"|file_path|path|version_dir|splink_model|config|first_used|content_sha256|published)$"
+    r"(_at|_ns|_on_date|_date_run|run_id|runs?_id|valid_from|valid_to|due_date|timings|seconds|_source_file"
+    r"|source_file|file_path|path|version_dir|splink_model|config|first_used|content_sha256|published"
+    r"|^action_id|^alert_id)$"
 )
 SCHEMAS = (
     "crm",

@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from warehouse.connections import OFFLINE_CONFIG
+
 CSV_TABLES = (
     "crm/customers",
     "crm/consents",
@@ -43,7 +45,7 @@ def floor(landing: Path, out: Path) -> dict[str, int]:
     import duckdb
 
     out.unlink(missing_ok=True)
-    con = duckdb.connect(str(out), config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    con = duckdb.connect(str(out), config=OFFLINE_CONFIG)  # not `connect`: no memory bound, as a plain script
     con.execute("set enable_progress_bar = false")
     counts: dict[str, int] = {}
     csv = "header = true, all_varchar = true, strict_mode = false, ignore_errors = true"
@@ -137,7 +139,7 @@ def pandas_reference(landing: Path, out: Path, k: int = 7, seed: int = 7) -> dic
     rfm["segment"] = KMeans(n_clusters=k, random_state=seed, n_init="auto").fit_predict(x)
 
     out.unlink(missing_ok=True)
-    con = duckdb.connect(str(out), config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    con = duckdb.connect(str(out), config=OFFLINE_CONFIG)  # not `connect`: no memory bound, as a plain script
     assignments = rfm.reset_index()[["erp_account_id", "recency_days", "frequency", "monetary_eur", "segment"]]
     con.register("assignments_df", assignments)
     con.execute("create table customer_segments as select * from assignments_df")

@@ -3,7 +3,7 @@
 with expected as (
     select 'crm' as source_system, crm_customer_id as source_record_id from {{ ref('stg_crm__customers') }}
     union
-    select 'erp', erp_account_id from {{ ref('stg_erp__accounts') }}
+    select 'erp' as source_system, erp_account_id as source_record_id from {{ ref('stg_erp__accounts') }}
     union
     select source_system, source_record_id from {{ ref('int_customer_records_unioned') }}
 ),

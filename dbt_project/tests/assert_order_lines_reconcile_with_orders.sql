@@ -11,4 +11,4 @@ from (
         (select coalesce(sum(net_revenue_eur), 0) from {{ ref('orders') }}) as orders_eur
 )
 where lines_net <> orders_net
-   or abs(lines_eur - orders_eur) > 0.01 + 1e-9 * abs(orders_eur)
+    or abs(lines_eur - orders_eur) > 0.01 + 1e-9 * abs(orders_eur)

@@ -14,4 +14,4 @@ with periods as (
 select *
 from periods
 where open_periods > 1
-   or (next_valid_from is not null and (valid_to is null or valid_to > next_valid_from))
+    or (next_valid_from is not null and (valid_to is null or valid_to > next_valid_from))

@@ -7,9 +7,10 @@
     ('events', 'events', 'stg_events__events'),
 ] %}
 {% for src, tbl, stg in pairs %}
-select '{{ src }}.{{ tbl }}' as source_table,
-       (select count(*) from {{ source(src, tbl) }}) as raw_rows,
-       (select count(*) from {{ ref(stg) }}) as staging_rows
-where (select count(*) from {{ source(src, tbl) }}) <> (select count(*) from {{ ref(stg) }})
-{% if not loop.last %}union all{% endif %}
+    select
+        '{{ src }}.{{ tbl }}' as source_table,
+        (select count(*) from {{ source(src, tbl) }}) as raw_rows,
+        (select count(*) from {{ ref(stg) }}) as staging_rows
+    where (select count(*) from {{ source(src, tbl) }}) <> (select count(*) from {{ ref(stg) }})
+    {% if not loop.last %}union all{% endif %}
 {% endfor %}

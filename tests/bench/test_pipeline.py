@@ -15,12 +15,13 @@ from bench.pipeline import (
     STAGES,
     StepWindow,
     attribute,
+    job_stages,
     render_markdown,
-    stage_of,
     update_benchmarks,
 )
 from bench.references import floor, pandas_reference
 from demo.generator import generate
+from orchestration.keys import STAGES as TAGGED_STAGES
 
 
 def test_run_measured_sees_memory_of_a_child_process(tmp_path):
@@ -41,7 +42,7 @@ def test_run_measured_reports_failure(tmp_path):
     assert "boom" in log.read_text()
 
 
-# one step key of each kind in build_segments_job and the stage it is attributed to
+# one step key of each kind in build_segments_job and the stage its op is tagged with
 BUILD_JOB_STAGES = {
     "landing_files": "ingest",
     "audit__ingest_ledger_every_file_reconciles": "ingest",
@@ -52,15 +53,23 @@ BUILD_JOB_STAGES = {
     "warehouse_models": "dbt",
     "identity_resolution": "identity",
     "ml__customer_segmentation": "training",
-    "ml__customer_segmentation_challenger_passes_promotion_gates": "training",
+    "ml__customer_segmentation_champion": "training",
+    "ml__customer_segmentation_champion_challenger_passes_promotion_gates": "training",
     "ml__customer_segment_assignments": "scoring",
     "segment_models": "scoring",
     "serving__bi_copy": "publish",
 }
 
 
-def test_stage_of_maps_every_step_of_the_build_job():
-    assert {step: stage_of(step) for step in BUILD_JOB_STAGES} == BUILD_JOB_STAGES
+def test_steps_are_attributed_to_the_stage_of_their_op_tag(tmp_path):
+    """The bench maps the step keys of a finished child run to stages with the definitions it builds in
+    its own process: they need no warehouse, and every tagged stage is a column of the bench."""
+    home = tmp_path / "home"
+    stages = job_stages(home, tmp_path / "landing")
+    assert not (home / "warehouse.duckdb").exists()
+    assert set(TAGGED_STAGES) <= set(STAGES)
+    assert set(stages.values()) == set(TAGGED_STAGES)  # the build job has a step of every stage
+    assert {step: stages.get(step) for step in BUILD_JOB_STAGES} == BUILD_JOB_STAGES
 
 
 def test_attribute_splits_time_and_memory_by_stage():
@@ -73,18 +82,24 @@ def test_attribute_splits_time_and_memory_by_stage():
         StepWindow("serving__bi_copy", t0 + 3.1, t0 + 3.2),  # no sample inside: the one before counts
     ]
     models = [("marts/customer_features", t0 + 2.6, 0.2), ("marts/orders", t0 + 2.0, 0.5)]
-    out = attribute(m, windows, models)
+    stages = {"landing_files": "ingest", "warehouse_models": "dbt", "serving__bi_copy": "publish"}
+    out = attribute(m, windows, models, stages)
     assert set(out["seconds"]) == set(STAGES)
     expected = {
         "ingest": 0.7,
         "features": 0.2,
         "dbt": 1.0,  # 1.2 s step minus the feature model
+        "publish": 0.1,
         "start-up": 4.0 - 0.7 - 1.2 - 0.1,
     }
     assert {stage: out["seconds"][stage] for stage in expected} == pytest.approx(expected, abs=1e-9)
     assert out["peak_gib"]["ingest"] == round(900 / 2**30, 2)
     assert out["total_seconds"] == 4.0
     assert out["slowest_dbt_models"][0] == ("marts/orders", 0.5)
+    # a step without a stage tag is start-up: its time is what the stages do not account for
+    untagged = attribute(m, windows, models, {k: v for k, v in stages.items() if k != "serving__bi_copy"})
+    assert untagged["seconds"]["publish"] == 0.0
+    assert untagged["seconds"]["start-up"] == pytest.approx(4.0 - 0.7 - 1.2, abs=1e-9)
 
 
 def _scale(persons: int) -> dict:

@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 
 from demo.generator import generate
-from orchestration.cli import main
+from orchestration.cli.run import run_pipeline
 from orchestration.settings import get_settings
 
 
@@ -22,7 +22,7 @@ def test_crm_export_with_internal_duplicates_is_deduplicated(segments_home):
     landing = segments_home / "landing"
     shutil.copytree(generated / "landing" / "crm" / "customers", landing / "crm" / "customers")
 
-    assert main(["run"]) == 0
+    assert run_pipeline(get_settings(), landing=landing).success
 
     truth = pd.read_parquet(generated / "truth" / "source_records.parquet")
     truth = truth[truth["source_table"] == "crm.customers"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import duckdb
 
-from orchestration.cli import main
+from orchestration.cli.run import run_pipeline
 from orchestration.settings import get_settings
 
 HEADER = (
@@ -39,7 +39,7 @@ def test_crm_export_alone_gets_every_customer_a_segment(segments_home):
     )
     (folder / "export.csv").write_text(HEADER + "\n".join(rows) + "\n", encoding="utf-8")
 
-    assert main(["run"]) == 0  # default landing folder: $SEGMENTS_HOME/landing
+    assert run_pipeline(get_settings()).success  # default landing folder: $SEGMENTS_HOME/landing
 
     with duckdb.connect(str(get_settings().warehouse_path), read_only=True) as con:
         n = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731

@@ -15,8 +15,9 @@ import duckdb
 import pytest
 
 from demo.generator import generate
-from ml.model_registry import CHALLENGER, CHAMPION, SEGMENTATION_MODEL, version_by_alias
+from ml.model_registry import CHALLENGER, CHAMPION, SEGMENTATION_MODEL, client, version_by_alias
 from orchestration.cli import main
+from orchestration.cli.run import run_pipeline
 from orchestration.settings import get_settings
 from warehouse.contracts import CONTRACTS
 from warehouse.reconcile import ledger_discrepancies
@@ -27,11 +28,18 @@ CUSTOMERS = 2_000
 GX_SAMPLE_CAP = 1_000
 RAW_TO_STAGING = {c.qualified_name: f"staging.stg_{c.source}__{c.table}" for c in CONTRACTS}
 # history tables: every run appends its rows
-HISTORY_TABLES = ("ml.segment_profiles", "segments.segment_profiles", "ml.segment_scoring_runs")
+HISTORY_TABLES = (
+    "ml.segment_profiles",
+    "staging.stg_ml__segment_profiles",
+    "segments.segment_profiles",
+    "ml.segment_scoring_runs",
+    "staging.stg_ml__segment_scoring_runs",
+)
 # change history: grows when a customer changes segment (a retrained model may rename a few), and the
 # transitions exist from the second run on
 CHANGE_TABLES = (
     "ml.segment_membership_history",
+    "staging.stg_ml__segment_membership_history",
     "segments.segment_membership_history",
     "segments.segment_transitions",
     "segments.segment_transition_customers",
@@ -107,8 +115,9 @@ def pipeline(segments_home):
     generate(home / "demo", customers=CUSTOMERS, seed=7)
     landing = home / "demo" / "landing"
     counts, evaluations = [], []
-    for extra in ([], ["--force"], []):
-        assert main(["run", "--landing", str(landing), *extra]) == 0
+    for force, nothing_new in ((False, False), (True, False), (False, True)):  # the third run finds no new file
+        outcome = run_pipeline(get_settings(), landing=landing, force=force)
+        assert outcome.success and outcome.nothing_new == nothing_new
         evaluations.append(gx_check_evaluations(get_settings()))
         with duckdb.connect(str(get_settings().warehouse_path), read_only=True) as con:
             counts.append(table_counts(con))
@@ -166,7 +175,7 @@ def test_every_customer_has_one_segment_per_family(pipeline, con):
     settings, *_ = pipeline
     champion = str(version_by_alias(settings.mlflow_tracking_uri, SEGMENTATION_MODEL, CHAMPION).version)
     customers = con.execute("select count(*) from marts.customers").fetchall()[0][0]
-    expected = {"behavioural": (champion, "customer_segmentation"), "rfm": (RFM_RULES_VERSION, "rfm_rules")}
+    expected = {"behavioural": (champion, SEGMENTATION_MODEL), "rfm": (RFM_RULES_VERSION, "rfm_rules")}
     for family, (version, model) in expected.items():
         total, distinct, from_version, segments, model_min, model_max = con.execute(
             """select count(*), count(distinct s.customer_id), count(*) filter (where s.model_version = ?),
@@ -260,18 +269,16 @@ def test_unchanged_landing_skips_everything_after_the_ingest(pipeline, con):
 
 
 def test_mlflow_lineage_tags(pipeline):
-    import mlflow
-
     settings, *_ = pipeline
-    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
-    version = client.get_model_version_by_alias("customer_segmentation", "champion")
-    run = client.get_run(version.run_id)
+    registry = client(settings.mlflow_tracking_uri)
+    version = registry.get_model_version_by_alias(SEGMENTATION_MODEL, CHAMPION)
+    run = registry.get_run(version.run_id)
     for tag in ("dagster_run_id", "git_sha", "dbt_manifest_sha", "training_data_digest"):
         assert run.data.tags.get(tag), tag
     assert int(version.version) == 2  # two runs, two versions; champion follows the latest passing one
     assert version.tags["dagster_run_id"] == run.data.tags["dagster_run_id"]  # the run that registered it
     # promoted: no version waits as challenger any more
-    assert CHALLENGER not in client.get_registered_model(SEGMENTATION_MODEL).aliases
+    assert CHALLENGER not in registry.get_registered_model(SEGMENTATION_MODEL).aliases
 
 
 def test_quarantine_matches_planted_bad_rows(pipeline, con):
@@ -346,7 +353,7 @@ def third_run(pipeline):
     (landing / "crm" / "customers" / "part-0001.csv").write_text(header + "\n".join(lines) + "\n", encoding="utf-8")
     with pytest.MonkeyPatch.context() as mp:  # this run only: GX validates samples above the cap
         mp.setenv("SEGMENTS_GX_SAMPLE_ROWS", str(GX_SAMPLE_CAP))
-        assert main(["run", "--landing", str(landing)]) == 0
+        assert run_pipeline(get_settings(), landing=landing).success
     evaluations = gx_check_evaluations(settings)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as c:
         after = dict(c.execute("select record_id, customer_id from identity.customer_source_records").fetchall())
@@ -415,16 +422,11 @@ def fourth_run(third_run, pipeline):
     (landing / "erp" / "order_lines" / "part-0001.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     # the same run trains under a definition whose gates cannot pass (min silhouette 0.99): the
     # challenger is refused and scoring must go on with the current champion
-    import mlflow
     import yaml
 
     import ml.segmentation.definition as sd
 
-    champion = str(
-        mlflow.MlflowClient(settings.mlflow_tracking_uri)
-        .get_model_version_by_alias("customer_segmentation", "champion")
-        .version
-    )
+    champion = str(version_by_alias(settings.mlflow_tracking_uri, SEGMENTATION_MODEL, CHAMPION).version)
     raw = yaml.safe_load(sd.BEHAVIOURAL.read_text())
     raw["promotion_gates"]["min_silhouette"] = 0.99
     raw["version"] = "99.0.0"
@@ -437,7 +439,7 @@ def fourth_run(third_run, pipeline):
             "read_lock",
             lambda *_: {**lock, "behavioural": {**lock["behavioural"], "99.0.0": sd.content_digest(raw)}},
         )
-        assert main(["run", "--landing", str(landing), "--definition", str(strict)]) == 0
+        assert run_pipeline(get_settings(), landing=landing, definition=strict).success
     return settings, [m[0] for m in movers], runs_before, champion
 
 
@@ -541,13 +543,10 @@ def test_docs_site_is_built_offline_with_the_exposures(fourth_run, capsys):
 def test_a_refused_challenger_leaves_the_champion_scoring(fourth_run):
     """The fourth run trained under impossible gates: its challenger stays challenger, the check warns
     (the run succeeded), and every behavioural row still comes from the champion."""
-    import mlflow
-
     settings, _, _, champion = fourth_run
-    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
-    challenger = client.get_model_version_by_alias("customer_segmentation", "challenger").version
+    challenger = version_by_alias(settings.mlflow_tracking_uri, SEGMENTATION_MODEL, CHALLENGER).version
     assert int(challenger) > int(champion)
-    assert str(client.get_model_version_by_alias("customer_segmentation", "champion").version) == champion
+    assert str(version_by_alias(settings.mlflow_tracking_uri, SEGMENTATION_MODEL, CHAMPION).version) == champion
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as c:
         versions = c.execute(
             "select distinct model_version from segments.customer_segments where segment_family = 'behavioural'"

@@ -2,7 +2,7 @@
 
 The reader (`serving_reader.py`, a real second process) queries the serving copy in a loop while
 
-1. a real pipeline run (`segments run` in this process) writes the warehouse and, at its end, the
+1. a real pipeline run (`run_pipeline`, in this process) writes the warehouse and, at its end, the
    `serving/bi_copy` asset publishes a new version;
 2. this process re-scores the warehouse (a write transaction) and publishes again, several times.
 
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from demo.generator import generate
-from orchestration.cli import main
+from orchestration.cli.run import run_pipeline
 from orchestration.settings import get_settings
 from tests.warehouse.serving_fixtures import make_warehouse, rescore
 from warehouse.serving import list_versions, publish
@@ -38,7 +38,7 @@ def test_reader_sees_only_complete_consistent_versions(segments_home, tmp_path):
     reader = subprocess.Popen([sys.executable, str(READER), str(serving), str(stop), str(result)])
     try:
         run_started = time.time()
-        assert main(["run", "--landing", str(segments_home / "demo" / "landing")]) == 0
+        assert run_pipeline(get_settings(), landing=segments_home / "demo" / "landing").success
         run_ended = time.time()
         pipeline_version = list_versions(serving)[-1]
         assert pipeline_version != seed.version  # the bi_copy asset published at the end of the run

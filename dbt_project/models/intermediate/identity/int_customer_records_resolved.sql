@@ -1,11 +1,15 @@
--- One row per candidate record with the customer identity resolution assigned to it (source
--- `identity.customer_source_records`, written by the Dagster identity asset), the record's raw
+-- One row per candidate record with the customer identity resolution assigned to it
+-- (stg_identity__customer_source_records: the Dagster identity asset's write-back), the record's raw
 -- fields for the golden record, and its survivorship score.
 --
 -- Survivorship score = source trust x recency x completeness:
 --   trust       var identity_source_trust (CRM is the system of record for people);
 --   recency     1 / (1 + years between the record's last update and the newest record);
---   completeness share of the golden-record fields the record fills.
+--   completeness share of the golden-record fields (completeness_fields) the record fills.
+
+{% set completeness_fields = [
+    'first_name', 'last_name', 'email', 'phone', 'street', 'city', 'postal_code', 'country', 'birth_date'
+] -%}
 
 with records as (
     select * from {{ ref('int_customer_records_unioned') }}
@@ -20,7 +24,7 @@ candidates as (
 
 assignments as (
     select record_id, customer_id, matched_on, match_probability
-    from {{ source('identity', 'customer_source_records') }}
+    from {{ ref('stg_identity__customer_source_records') }}
 ),
 
 joined as (
@@ -53,12 +57,15 @@ final as (
     select
         *,
         {{ source_trust('source_system') }}
-        * (1.0 / (1.0 + greatest(date_diff('day', record_updated_at, max(record_updated_at) over ()), 0) / 365.0))
+        * (1.0 / (
+            1.0
+            + greatest({{ dbt.datediff('record_updated_at', '(max(record_updated_at) over ())', 'day') }}, 0) / 365.0
+        ))
         * ((
-            (first_name is not null)::int + (last_name is not null)::int + (email is not null)::int
-            + (phone is not null)::int + (street is not null)::int + (city is not null)::int
-            + (postal_code is not null)::int + (country is not null)::int + (birth_date is not null)::int
-        ) / 9.0) as survivorship_score
+            {%- for field in completeness_fields %}
+                {% if not loop.first %}+ {% endif %}cast({{ field }} is not null as {{ dbt.type_int() }})
+            {%- endfor %}
+        ) / {{ completeness_fields | length }}.0) as survivorship_score
     from joined
 )
 

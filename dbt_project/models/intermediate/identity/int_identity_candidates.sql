@@ -31,7 +31,9 @@ keyed as (
         {{ normalize_person_name('last_name') }} as last_name_key,
         {{ normalize_email_key('email') }} as email_key,
         regexp_replace(phone, '[^0-9]', '', 'g') as phone_digits,
-        coalesce(trim(phone) like '+%' or regexp_replace(phone, '[^0-9]', '', 'g') like '00%', false) as is_phone_international,
+        coalesce(
+            trim(phone) like '+%' or regexp_replace(phone, '[^0-9]', '', 'g') like '00%', false
+        ) as is_phone_international,
         {{ normalize_postal_code('postal_code') }} as postal_code_key,
         {{ normalize_street('street') }} as street_key,
         {{ normalize_person_name('city') }} as city_key,
@@ -103,29 +105,29 @@ blocklist_hits as (
         on b.field = 'email' and b.match_type = 'local_part'
         and regexp_replace(split_part(k.email_key, '@', 1), '[0-9._-]+$', '') = b.value
     union all
-    select k.record_id, 'email', b.reason
+    select k.record_id, 'email' as field, b.reason
     from keyed as k
     inner join blocklist as b
         on b.field = 'email' and b.match_type = 'domain' and split_part(k.email_key, '@', 2) = b.value
     union all
-    select k.record_id, 'first_name', b.reason
+    select k.record_id, 'first_name' as field, b.reason
     from keyed as k
     inner join blocklist as b on b.field = 'name' and b.match_type = 'exact' and b.value = k.first_name_key
     union all
-    select k.record_id, 'last_name', b.reason
+    select k.record_id, 'last_name' as field, b.reason
     from keyed as k
     inner join blocklist as b on b.field = 'name' and b.match_type = 'exact' and b.value = k.last_name_key
     union all
-    select h.record_id, 'phone', b.reason
+    select h.record_id, 'phone' as field, b.reason
     from phone_pattern_hits as h
     inner join blocklist as b on b.field = 'phone' and b.match_type = 'pattern' and b.value = h.value
     union all
-    select k.record_id, 'postal_code', b.reason
+    select k.record_id, 'postal_code' as field, b.reason
     from keyed as k
     inner join blocklist as b
         on b.field = 'postal_code' and b.match_type = 'exact' and k.postal_code_key = upper(b.value)
     union all
-    select h.record_id, 'postal_code', b.reason
+    select h.record_id, 'postal_code' as field, b.reason
     from postal_code_pattern_hits as h
     inner join blocklist as b on b.field = 'postal_code' and b.match_type = 'pattern' and b.value = h.value
 ),

@@ -5,6 +5,8 @@
 -- Every column is registered (description, owner, PII class, allowed purposes) in _core__models.yml;
 -- models read only the columns their purpose allows (warehouse/feature_registry.py).
 -- The current snapshot is this table; every snapshot is kept in customer_features_history.
+-- (noqa: LT05 marks lines that start with a dbt.datediff call: sqlfluff counts the macro's rendered
+-- whitespace into the line, sqlfluff/sqlfluff#7639; the lines themselves are short.)
 
 with as_of as (
     select {{ as_of_date() }} as as_of_date
@@ -35,11 +37,13 @@ order_features as (
         sum(o.item_count) filter (where o.status = 'completed') as items,
         min(o.order_date) filter (where o.status = 'completed') as first_order_date,
         max(o.order_date) filter (where o.status = 'completed') as last_order_date,
-        count(*) filter (where o.status = 'completed' and o.order_date > a.as_of_date - interval 90 day) as orders_last_90d,
+        count(*) filter (
+            where o.status = 'completed' and o.order_date > {{ dbt.dateadd('day', -90, 'a.as_of_date') }}
+        ) as orders_last_90d,
         count(*) filter (
             where o.status = 'completed'
-              and o.order_date <= a.as_of_date - interval 90 day
-              and o.order_date > a.as_of_date - interval 180 day
+            and o.order_date <= {{ dbt.dateadd('day', -90, 'a.as_of_date') }}
+            and o.order_date > {{ dbt.dateadd('day', -180, 'a.as_of_date') }}
         ) as orders_prev_90d,
         count(*) filter (where o.status = 'returned') as returned_orders,
         count(*) filter (where o.status in ('completed', 'returned')) as kept_or_returned_orders,
@@ -94,15 +98,19 @@ final as (
         c.customer_id,
         a.as_of_date,
         -- value
-        date_diff('day', f.last_order_date, a.as_of_date) as recency_days,
+        {{ dbt.datediff('f.last_order_date', 'a.as_of_date', 'day') }}  -- noqa: LT05
+            as recency_days,
         coalesce(f.frequency, 0) as frequency,
         coalesce(f.monetary_eur, 0) as monetary_eur,
         f.monetary_eur / nullif(f.frequency, 0) as aov_eur,
-        greatest(date_diff('day', cast(c.first_seen_at as date), a.as_of_date), 0) as tenure_days,
-        date_diff('day', f.first_order_date, a.as_of_date) as days_since_first_order,
+        greatest({{ dbt.datediff('cast(c.first_seen_at as date)', 'a.as_of_date', 'day') }}, 0) as tenure_days,
+        {{ dbt.datediff('f.first_order_date', 'a.as_of_date', 'day') }}  -- noqa: LT05
+            as days_since_first_order,
         -- completed orders per year since the first one (at least 30 days of exposure, so a first
         -- order yesterday does not read as 365 orders a year)
-        f.frequency * 365.0 / (date_diff('day', f.first_order_date, a.as_of_date) + 30) as order_rate_per_year,
+        f.frequency * 365.0 / (
+            {{ dbt.datediff('f.first_order_date', 'a.as_of_date', 'day') }} + 30  -- noqa: LT05
+        ) as order_rate_per_year,
         f.first_order_date,
         f.last_order_date,
         -- behaviour
@@ -123,11 +131,13 @@ final as (
         e.app_events / nullif(e.event_count, 0) as event_app_share,
         e.mobile_events / nullif(e.event_count, 0) as event_mobile_share,
         -- days since the last sign of life: a completed order or an identified visit
-        date_diff('day', greatest(f.last_order_date, e.last_event_date), a.as_of_date) as last_activity_days,
+        {{ dbt.datediff('greatest(f.last_order_date, e.last_event_date)', 'a.as_of_date', 'day') }}  -- noqa: LT05
+            as last_activity_days,
         -- support
         coalesce(t.ticket_count, 0) as ticket_count,
-        coalesce(t.ticket_count, 0) * 365.0
-            / greatest(date_diff('day', cast(c.first_seen_at as date), a.as_of_date), 365) as tickets_per_year,
+        coalesce(t.ticket_count, 0) * 365.0 / greatest(
+            {{ dbt.datediff('cast(c.first_seen_at as date)', 'a.as_of_date', 'day') }}, 365
+        ) as tickets_per_year,
         t.avg_csat,
         t.avg_resolution_hours,
         -- geography

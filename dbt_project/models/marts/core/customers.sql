@@ -8,7 +8,7 @@ with resolved as (
         *,
         -- the customer's records best first: one sort, then every field takes the first record
         -- that has a value (arg_min on this rank, a plain aggregate instead of 30 ordered ones)
-        row_number() over (partition by customer_id order by survivorship_score desc, record_id) as survivor_rank
+        row_number() over (partition by customer_id order by survivorship_score desc, record_id asc) as survivor_rank
     from {{ ref('int_customer_records_resolved') }}
 ),
 

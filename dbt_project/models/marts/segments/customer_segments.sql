@@ -4,7 +4,7 @@
 -- BI-facing: no PII.
 
 with assignments as (
-    select * from {{ source('ml', 'customer_segment_assignments') }}
+    select * from {{ ref('stg_ml__customer_segment_assignments') }}
 ),
 
 final as (

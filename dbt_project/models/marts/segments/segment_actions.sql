@@ -2,10 +2,9 @@
 -- idempotency key: playbook, customer, segment and start of the membership period). Only customers who
 -- consented to the action's purpose appear; is_holdout rows are the control group and must not be sent.
 -- A consumer reads the rows of the runs it has not processed yet (created_run_id / created_at). No PII.
--- depends_on: {{ source('ml', 'customer_segment_assignments') }}
 
 with actions as (
-    select * from {{ source('ml', 'segment_actions') }}
+    select * from {{ ref('stg_ml__segment_actions') }}
 ),
 
 final as (

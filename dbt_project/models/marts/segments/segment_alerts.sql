@@ -1,9 +1,8 @@
 -- One row per alert: a customer above the configured revenue crossed a configured segment edge (e.g.
 -- Loyal -> At Risk) in a scoring run; with the owner who must act and the due date. No PII.
--- depends_on: {{ source('ml', 'customer_segment_assignments') }}
 
 with alerts as (
-    select * from {{ source('ml', 'segment_alerts') }}
+    select * from {{ ref('stg_ml__segment_alerts') }}
 ),
 
 final as (

@@ -2,7 +2,7 @@
 -- and which gates it must pass (the YAML content as JSON, with its digest). BI-facing, no PII.
 
 with definitions as (
-    select * from {{ source('ml', 'segment_definitions') }}
+    select * from {{ ref('stg_ml__segment_definitions') }}
 ),
 
 final as (

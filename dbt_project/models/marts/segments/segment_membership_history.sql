@@ -2,10 +2,9 @@
 -- definition version. valid_to is null (and is_current true) for the open period; at any instant a
 -- customer has at most one segment per family. "Which segment was customer X in on date D":
 --   where valid_from <= D and (valid_to is null or valid_to > D). BI-facing: no PII.
--- depends_on: {{ source('ml', 'customer_segment_assignments') }}
 
 with history as (
-    select * from {{ source('ml', 'segment_membership_history') }}
+    select * from {{ ref('stg_ml__segment_membership_history') }}
 ),
 
 final as (

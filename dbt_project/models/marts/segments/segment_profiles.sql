@@ -2,12 +2,11 @@
 -- and the average customer of the segment (order value, frequency, revenue, tenure, recency, CSAT).
 -- History: every scoring run adds its profiles, so segment sizes and profiles can be followed over
 -- time. BI-facing: aggregates only, no PII.
--- Written by the scoring asset together with the assignments; the hint below makes Dagster build this
--- model after that asset (the source itself has no asset of its own, like segment_definitions).
--- depends_on: {{ source('ml', 'customer_segment_assignments') }}
+-- Written by the scoring asset together with the assignments (stg_ml__segment_profiles carries the
+-- hint that builds it after that asset).
 
 with profiles as (
-    select * from {{ source('ml', 'segment_profiles') }}
+    select * from {{ ref('stg_ml__segment_profiles') }}
 ),
 
 final as (

@@ -1,7 +1,6 @@
 -- The customers who moved in each scoring run: one row per customer and family whose segment changed
 -- in the run (a closed period followed by an open one), with the segment they left and the one they
 -- entered. Joins to segment_transitions on (dagster_run_id, segment_family, from/to keys). No PII.
--- depends_on: {{ source('ml', 'customer_segment_assignments') }}
 
 with history as (
     select * from {{ ref('segment_membership_history') }}
@@ -22,8 +21,8 @@ final as (
     from history as entered
     inner join history as left_
         on left_.customer_id = entered.customer_id
-       and left_.segment_family = entered.segment_family
-       and left_.closed_run_id = entered.opened_run_id
+        and left_.segment_family = entered.segment_family
+        and left_.closed_run_id = entered.opened_run_id
     where left_.segment_key <> entered.segment_key
 )
 

@@ -6,9 +6,15 @@
 -- a run's two instants - and its matrix - is final once built. A build computes only the runs not in the
 -- table yet (or built against another previous run), delete+insert on dagster_run_id; --full-refresh
 -- recomputes every run.
--- depends_on: {{ source('ml', 'customer_segment_assignments') }}
 
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='dagster_run_id') }}
+{#- on_schema_change 'fail': the contract fixes the columns (a contracted incremental model must not
+    ignore or sync a schema change); a change of columns needs --full-refresh. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='dagster_run_id',
+    on_schema_change='fail'
+) }}
 
 with all_runs as (
     select
@@ -16,12 +22,12 @@ with all_runs as (
         scored_at,
         lag(scored_at) over (order by scored_at) as previous_scored_at,
         lag(dagster_run_id) over (order by scored_at) as previous_run_id
-    from {{ source('ml', 'segment_scoring_runs') }}
+    from {{ ref('stg_ml__segment_scoring_runs') }}
 ),
 
 runs as (
     -- the runs to compute: all after the first, less those already built against the same previous run
-    select *
+    select r.*
     from all_runs as r
     where r.previous_scored_at is not null
     {% if is_incremental() %}
@@ -49,7 +55,17 @@ memberships as (
     from instants as i
     inner join history as h
         on h.valid_from <= i.instant
-       and (h.valid_to is null or h.valid_to > i.instant)
+        and (h.valid_to is null or h.valid_to > i.instant)
+),
+
+before_run as (
+    select * from memberships
+    where side = 'before'
+),
+
+after_run as (
+    select * from memberships
+    where side = 'after'
 ),
 
 moves as (
@@ -60,11 +76,11 @@ moves as (
         coalesce(b.segment_name, '(new)') as from_segment_name,
         coalesce(a.segment_key, '(gone)') as to_segment_key,
         coalesce(a.segment_name, '(gone)') as to_segment_name
-    from (select * from memberships where side = 'before') as b
-    full outer join (select * from memberships where side = 'after') as a
+    from before_run as b
+    full outer join after_run as a
         on a.dagster_run_id = b.dagster_run_id
-       and a.customer_id = b.customer_id
-       and a.segment_family = b.segment_family
+        and a.customer_id = b.customer_id
+        and a.segment_family = b.segment_family
 ),
 
 final as (

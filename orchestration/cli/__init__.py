@@ -1,0 +1,47 @@
+"""`segments`: the command line of the project.
+
+segments generate --customers N --seed S --out DIR   demo landing data + ground truth
+segments run [--landing DIR]                          materialize the whole graph in-process
+segments docs                                         dbt docs (lineage, exposures) as one offline HTML file
+segments import online-retail --source D --out DIR    real Online Retail II data -> landing layout
+segments quarantine                                   what was rejected, by table and reason
+segments bench identity --customers N                 identity accuracy vs ground truth + timings
+segments bench segmentation --customers N             segments vs planted segments (ARI) + timings
+segments bench pipeline [--scales 10000,100000,...]   whole pipeline vs DuckDB floor and pandas
+segments ui                                           Dagster UI + MLflow UI on 127.0.0.1
+"""
+
+# One module per command group, each adding its sub-command to the parser; each imports what its
+# command needs when the command runs, so `segments --help` loads neither Dagster nor dbt. `run` is
+# also the application entry point of a pipeline run (`run.run_pipeline`), which the tests call.
+# `bench` only turns arguments into calls of the `bench` package (imported there lazily: bench imports
+# orchestration, and nothing outside this package may import bench).
+
+from __future__ import annotations
+
+import argparse
+
+from orchestration.cli import bench, data, docs, generate, run, ui
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="segments", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    generate.add_parser(sub)
+    docs.add_parser(sub)
+    run.add_parser(sub)
+    data.add_import_parser(sub)
+    data.add_quarantine_parser(sub)
+    bench.add_parser(sub)
+    ui.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+__all__ = ["build_parser", "main"]

@@ -1,0 +1,296 @@
+"""`segments run`: the whole pipeline in this process, its progress on the console, its outcome.
+
+`run_pipeline()` is the application entry point of a run (the command line and the tests call it): it
+checks its inputs and runs the build job with `execute_job()`, which runs any job of the code location
+(`segments bench` hands it to the identity and segmentation benches). While a job runs, a thread prints
+every step as `[stage] name`, the stage read from the op's tag (`orchestration.keys.step_stages`), and
+the full dbt/Dagster log goes to `$SEGMENTS_HOME/logs/`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import os
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from orchestration.cli.summary import print_summary
+from orchestration.settings import PROJECT_ROOT, Settings, get_settings
+
+if TYPE_CHECKING:
+    import dagster as dg
+
+
+class RunRefused(ValueError):
+    """The inputs of a run are unusable (`segments run` exits with 2); nothing ran."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOutcome:
+    """A finished run of one job: its Dagster result, its log, and how long it and each of its steps took."""
+
+    settings: Settings
+    job_name: str
+    result: Any  # dagster.ExecuteInProcessResult
+    log_path: Path
+    seconds: float  # definitions loading and the run
+    step_seconds: Mapping[str, float]  # step key -> seconds from its start to its success or failure
+    step_stages: Mapping[str, str]  # step key -> stage (orchestration.keys.STAGES), from the op tags
+    nothing_new: bool  # succeeded without ingesting anything: every step after the ingest was skipped
+
+    @property
+    def success(self) -> bool:
+        return self.result.success
+
+    @property
+    def run_id(self) -> str:
+        return self.result.run_id
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.success else 1
+
+
+def add_parser(sub) -> None:
+    from ml.segmentation.definition import BEHAVIOURAL
+
+    r = sub.add_parser("run", help="materialize the whole pipeline in-process")
+    r.add_argument("--landing", help="landing folder (default: $SEGMENTS_LANDING or $SEGMENTS_HOME/landing)")
+    r.add_argument("--definition", help=f"segment definition YAML (default: {BEHAVIOURAL.relative_to(PROJECT_ROOT)})")
+    r.add_argument(
+        "--force",
+        action="store_true",
+        help=(
+            "rebuild everything even when no landing file is new (e.g. after changing a dbt model); "
+            "implied by --definition"
+        ),
+    )
+    r.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        outcome = run_pipeline(
+            get_settings(),
+            landing=Path(args.landing) if args.landing else None,
+            definition=Path(args.definition) if args.definition else None,
+            force=args.force,
+        )
+    except RunRefused as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(
+        f"run {'succeeded' if outcome.success else 'FAILED'} in {outcome.seconds:.1f} s "
+        f"(full log: {outcome.log_path})\n"
+    )
+    if outcome.nothing_new:
+        print(
+            "No new landing file since the last complete run: every step after the ingest was skipped "
+            "(`segments run --force` rebuilds anyway).\n"
+        )
+    print_summary(outcome.settings, outcome.result)
+    return outcome.exit_code
+
+
+def run_pipeline(
+    settings: Settings,
+    *,
+    landing: Path | None = None,
+    definition: Path | None = None,
+    force: bool = False,
+    out: TextIO | None = None,
+) -> RunOutcome:
+    """Run the build job (ingest, dbt, identity, quality, training, scoring, publish) for `settings` in
+    this process, progress to `out` (default stdout).
+
+    `landing` replaces the settings' landing folder; `definition` is the segment definition to train
+    with (a definition given explicitly is trained even on unchanged data: it implies `force`); `force`
+    runs every step even when no landing file is new. Raises RunRefused, before anything runs, when the
+    landing folder does not exist or the definition is missing or invalid."""
+    from orchestration.keys import BUILD_JOB
+
+    out = out or sys.stdout
+    if landing is not None:
+        settings = dataclasses.replace(settings, landing_dir=Path(landing).expanduser().resolve())
+    print(f"SEGMENTS_HOME  {settings.home}\nlanding        {settings.landing_dir}", file=out)
+    if not settings.landing_dir.is_dir():
+        raise RunRefused(f"landing folder {settings.landing_dir} does not exist")
+    if definition is not None:
+        definition = Path(definition)
+        _check_definition(definition)
+    return execute_job(settings, BUILD_JOB, definition=definition, force=force or definition is not None, out=out)
+
+
+def _check_definition(definition: Path) -> None:
+    from ml.segmentation.definition import DefinitionError, load_definition
+
+    if not definition.is_file():
+        raise RunRefused(f"segment definition {definition} does not exist")
+    try:
+        load_definition(definition)
+    except (OSError, DefinitionError) as err:
+        raise RunRefused(f"segment definition {definition}: {err}") from err
+
+
+def prepare_environment(settings: Settings) -> Settings:
+    """Pin `settings` for this process and its children before anything loads (the assets read them
+    back with `get_settings()`, dbt's profile reads the warehouse path, Dagster its home); create its
+    folders. The variables stay set for the rest of the process."""
+    os.environ["SEGMENTS_HOME"] = str(settings.home)
+    os.environ["SEGMENTS_LANDING"] = str(settings.landing_dir)
+    os.environ["SEGMENTS_GX_SAMPLE_ROWS"] = str(settings.gx_sample_rows)
+    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+    os.environ["SEGMENTS_WAREHOUSE_PATH"] = str(settings.warehouse_path)
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    os.environ.setdefault("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
+    # MLflow: requirements are pinned explicitly; keep its console quiet (details go to the run log).
+    os.environ.setdefault("MLFLOW_UV_AUTO_DETECT", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    settings.ensure_dirs()
+    return settings
+
+
+def step_labels(job: dg.JobDefinition) -> dict[str, str]:
+    """Step key -> how the progress names the step: `[stage] ` and, for a step that runs one asset check,
+    its table and check (`[quality] crm.customers / new_rows_pass_expectation_suite`), for any other
+    step its key (`[training] ml__customer_segmentation`)."""
+    from orchestration.keys import step_stages
+
+    stages = step_stages(job)
+    names = {node.name: node.name for node in job.graph.nodes}
+    for assets_def in job.asset_layer.asset_graph.assets_defs:
+        if not assets_def.is_executable or assets_def.node_def.name not in names:
+            continue
+        if not assets_def.keys and len(assets_def.check_keys) == 1:
+            (check,) = assets_def.check_keys
+            names[assets_def.node_def.name] = f"{'.'.join(check.asset_key.path)} / {check.name}"
+    return {step: f"[{stages[step]}] {name}" if step in stages else name for step, name in names.items()}
+
+
+class _Progress(threading.Thread):
+    """Prints step starts/ends and failed checks of a run while it executes in this process, and keeps
+    each step's seconds (from the event timestamps)."""
+
+    def __init__(self, instance, run_id: str, labels: Mapping[str, str], out: TextIO) -> None:
+        super().__init__(daemon=True)
+        self.instance, self.run_id, self.labels, self.out = instance, run_id, labels, out
+        self.stop = threading.Event()
+        self.started: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+
+    def run(self) -> None:
+        cursor = None
+        while not self.stop.is_set():
+            cursor = self._drain(cursor)
+            self.stop.wait(0.3)
+        self._drain(cursor)
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
+
+    def _drain(self, cursor):
+        from dagster import DagsterEventType
+
+        try:
+            conn = self.instance.get_records_for_run(self.run_id, cursor=cursor, limit=1000)
+        except Exception:  # the run may not exist yet
+            return cursor
+        for record in conn.records:
+            entry = record.event_log_entry
+            event = entry.dagster_event
+            if event is None:
+                continue
+            step = event.step_key or ""
+            label = self.labels.get(step, step)
+            if event.event_type == DagsterEventType.STEP_START:
+                self.started[step] = entry.timestamp
+                self._print(f"  ... {label}")
+            elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+                took = entry.timestamp - self.started.get(step, entry.timestamp)
+                self.seconds[step] = took
+                mark = "ok " if event.event_type == DagsterEventType.STEP_SUCCESS else "FAILED"
+                self._print(f"  {mark} {label} ({took:.1f} s)")
+                if event.event_type == DagsterEventType.STEP_FAILURE:
+                    err = event.step_failure_data.error
+                    while err is not None and err.cause is not None:  # the root cause, not Dagster's wrapper
+                        err = err.cause
+                    self._print(f"      {err.message.strip() if err else ''}")
+            elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+                data = event.event_specific_data
+                if not data.passed:
+                    sev = data.severity.value if data.severity else "ERROR"
+                    self._print(f"      check {sev.lower()}: {data.asset_key.to_user_string()} / {data.check_name}")
+        return conn.cursor
+
+
+def execute_job(
+    settings: Settings,
+    job_name: str,
+    *,
+    definition: Path | None = None,
+    force: bool = False,
+    out: TextIO | None = None,
+) -> RunOutcome:
+    """Run the job `job_name` of the code location for `settings` in this process (the settings pinned
+    first, `prepare_environment`), printing progress to `out` (default stdout) and the full dbt/Dagster
+    log to `$SEGMENTS_HOME/logs/`. `definition`: the segment definition the job's training step uses;
+    `force`: run every step even when no landing file is new."""
+    from dagster import DagsterInstance
+
+    from ml.model_registry import ensure_tracking_db
+    from orchestration.definitions import build_definitions
+    from orchestration.defs.ingest.assets import landing_files
+    from orchestration.defs.ml.assets import customer_segmentation
+    from orchestration.keys import step_stages
+
+    out = out or sys.stdout  # before stdout goes to the log below
+    prepare_environment(settings)
+    t0 = time.monotonic()
+    ensure_tracking_db(settings.mlflow_db_path)
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def(job_name)
+    nodes = {node.name for node in job.graph.nodes}
+    ingest, training = landing_files.op.name, customer_segmentation.op.name
+    ops: dict[str, Any] = {}
+    if ingest in nodes:
+        ops[ingest] = {"config": {"landing_dir": str(settings.landing_dir), "skip_when_unchanged": not force}}
+    if definition is not None and training in nodes:
+        ops[training] = {"config": {"definition_file": str(Path(definition).resolve())}}
+    run_id = str(uuid.uuid4())
+    print(f"run {run_id} (definitions loaded in {time.monotonic() - t0:.1f} s)", file=out)
+    log_path = settings.home / "logs" / f"run-{run_id}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with DagsterInstance.get() as instance:
+        progress = _Progress(instance, run_id, step_labels(job), out)
+        progress.start()
+        # dbt and Dagster write their detailed logs to stdout: keep them in a file, print only progress.
+        try:
+            with log_path.open("w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                result = job.execute_in_process(
+                    instance=instance,
+                    run_id=run_id,
+                    raise_on_error=False,
+                    run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}, "ops": ops},
+                )
+        finally:
+            progress.stop.set()
+            progress.join()
+    return RunOutcome(
+        settings=settings,
+        job_name=job_name,
+        result=result,
+        log_path=log_path,
+        seconds=time.monotonic() - t0,
+        step_seconds=dict(progress.seconds),
+        step_stages=dict(step_stages(job)),
+        nothing_new=result.success and ingest in nodes and not result.asset_materializations_for_node(ingest),
+    )

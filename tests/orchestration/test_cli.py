@@ -1,0 +1,158 @@
+"""The command line without a pipeline run: parsing, refused inputs and exit codes, the wiring of
+`segments run` to `run_pipeline`, and how the progress names a step (on a two-step toy job)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+import orchestration.cli as cli
+from ml.segmentation.definition import DEFINITIONS_DIR
+from orchestration.cli import build_parser, main
+from orchestration.cli import run as run_module
+from orchestration.keys import BUILD_JOB, stage
+from tests.integration.conftest import PIPELINE_ENV
+
+COMMANDS = ("generate", "docs", "run", "import", "quarantine", "bench", "ui")
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """A SEGMENTS_HOME that does not exist yet (a refused command must not create it); every pipeline
+    variable reset, and restored after the test (a command may pin them in the environment)."""
+    for var in PIPELINE_ENV:
+        monkeypatch.delenv(var, raising=False)
+    home = tmp_path / "home"
+    monkeypatch.setenv("SEGMENTS_HOME", str(home))
+    return home
+
+
+def test_every_command_is_a_sub_command_and_in_the_help():
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if a.dest == "command"]
+    assert tuple(sub.choices) == COMMANDS
+    for command in COMMANDS:
+        assert f"segments {command}" in cli.__doc__, command
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["nope"], ["bench"], ["bench", "nope"], ["import"], ["generate"], ["run", "--nope"]],
+    ids=["no command", "unknown command", "bench alone", "unknown bench", "import alone", "no --out", "bad option"],
+)
+def test_unusable_command_lines_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert "usage: segments" in capsys.readouterr().err
+
+
+def test_run_refuses_a_missing_landing_folder(home, tmp_path, capsys):
+    assert main(["run", "--landing", str(tmp_path / "nowhere")]) == 2
+    assert f"error: landing folder {tmp_path / 'nowhere'} does not exist" in capsys.readouterr().err
+    assert not home.exists()
+
+
+def test_run_refuses_a_missing_definition_file(home, tmp_path, capsys):
+    missing = tmp_path / "missing.yaml"
+    assert main(["run", "--landing", str(tmp_path), "--definition", str(missing)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: segment definition {missing} does not exist"
+    assert not home.exists()
+
+
+def test_run_refuses_an_invalid_definition(home, tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nversion: one\n")
+    assert main(["run", "--landing", str(tmp_path), "--definition", str(bad)]) == 2
+    assert f"error: segment definition {bad}: " in capsys.readouterr().err
+    assert not home.exists()
+
+
+def test_readers_need_a_warehouse(home, capsys):
+    assert main(["quarantine"]) == 2
+    assert main(["docs"]) == 2
+    err = capsys.readouterr().err
+    assert err.count(f"no warehouse at {home / 'warehouse.duckdb'}: run `segments run` first") == 2
+
+
+def test_bench_pipeline_refuses_scales_that_are_no_integers(capsys):
+    assert main(["bench", "pipeline", "--scales", "10000,many"]) == 2
+    assert "--scales: expected comma-separated integers, got '10000,many'" in capsys.readouterr().err
+
+
+@dataclasses.dataclass
+class FakeResult:
+    success: bool
+    run_id: str = "run-1"
+
+
+@pytest.mark.parametrize("success", [True, False])
+def test_run_wraps_run_pipeline(home, tmp_path, monkeypatch, capsys, success):
+    """`segments run --definition D`: the build job on the resolved landing folder, with the definition
+    and forced (a definition given explicitly is trained even on unchanged data); exit code 0 or 1 from
+    the run, then the summary."""
+    calls, summaries = [], []
+
+    def fake_execute_job(settings, job_name, *, definition=None, force=False, out=None):
+        calls.append((settings, job_name, definition, force))
+        return run_module.RunOutcome(
+            settings, job_name, FakeResult(success), tmp_path / "run.log", 1.0, {}, {}, nothing_new=False
+        )
+
+    monkeypatch.setattr(run_module, "execute_job", fake_execute_job)
+    monkeypatch.setattr(run_module, "print_summary", lambda s, r: summaries.append(r))
+    definition = str(DEFINITIONS_DIR / "behavioural_public_data.yaml")
+    assert main(["run", "--landing", str(tmp_path), "--definition", definition]) == (0 if success else 1)
+    ((settings, job_name, passed, force),) = calls
+    assert (settings.home, settings.landing_dir, job_name) == (home.resolve(), tmp_path.resolve(), BUILD_JOB)
+    assert passed == Path(definition) and force
+    assert len(summaries) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"SEGMENTS_HOME  {home.resolve()}\nlanding        {tmp_path.resolve()}\n")
+    assert f"run {'succeeded' if success else 'FAILED'} in 1.0 s (full log: {tmp_path / 'run.log'})" in out
+
+
+def toy_job() -> dg.JobDefinition:
+    @dg.asset(key=["crm", "customers"], op_tags=stage("ingest"))
+    def customers() -> None:
+        return None
+
+    @dg.asset_check(asset=customers, op_tags=stage("quality"))
+    def new_rows_pass_expectation_suite() -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN)
+
+    defs = dg.Definitions(
+        assets=[customers], asset_checks=[new_rows_pass_expectation_suite], jobs=[dg.define_asset_job("toy")]
+    )
+    return defs.resolve_job_def("toy")
+
+
+def test_progress_names_each_step_by_its_stage_and_a_check_by_its_table(tmp_path):
+    job = toy_job()
+    labels = run_module.step_labels(job)
+    assert labels == {
+        "crm__customers": "[ingest] crm__customers",
+        "crm__customers_new_rows_pass_expectation_suite": "[quality] crm.customers / new_rows_pass_expectation_suite",
+    }
+    lines = []
+
+    class Out:
+        def write(self, text):
+            lines.append(text)
+
+        def flush(self):
+            pass
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(instance=instance)
+        progress = run_module._Progress(instance, result.run_id, labels, Out())
+        progress.stop.set()
+        progress.run()  # drains the finished run's events once
+    printed = "".join(lines).splitlines()
+    assert "  ... [ingest] crm__customers" in printed
+    assert any(line.startswith("  ok  [ingest] crm__customers (") for line in printed)
+    assert "      check warn: crm/customers / new_rows_pass_expectation_suite" in printed
+    assert set(progress.seconds) == set(labels)
