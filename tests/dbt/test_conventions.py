@@ -12,7 +12,9 @@ primary key
     `unique` and a `not_null` test on that column. A composite key must have a model-level
     `unique_combination_of_columns` test on exactly its columns (the project's own generic test,
     dbt_project/tests/generic/unique_combination_of_columns.sql; no package needed) and a `not_null`
-    test on each of its columns. Tests configured with severity `warn` do not count: a key test must block.
+    test on each of its columns. In a model with an enforced contract a `not_null` constraint replaces the
+    `not_null` test (DuckDB refuses the null while the table is built: as blocking, and no extra query).
+    Tests configured with severity `warn` do not count: a key test must block.
 
 source() only in staging
     A model that depends on a source (a `{{ source() }}` call, a `-- depends_on: {{ source() }}` hint
@@ -79,6 +81,14 @@ def _primary_key(model: dict) -> list[str] | None:
     return [key] if isinstance(key, str) else list(key)
 
 
+def _enforced_not_null(model: dict, column: str) -> bool:
+    """A `not_null` constraint of an enforced contract: the database refuses the null at build time,
+    which blocks like a failing test (and costs no query)."""
+    enforced = ((model.get("config") or {}).get("contract") or {}).get("enforced", False)
+    constraints = ((model.get("columns") or {}).get(column) or {}).get("constraints") or []
+    return bool(enforced) and any(c.get("type") == "not_null" for c in constraints)
+
+
 def check_grain(manifest: Manifest) -> list[str]:
     """Every model's description contains "one row per"."""
     return [
@@ -102,7 +112,7 @@ def check_primary_keys(manifest: Manifest) -> list[str]:
             (t["test_metadata"]["name"], (t.get("column_name") or t["test_metadata"]["kwargs"].get("column_name")))
             for t in model_tests
         }
-        missing_not_null = [c for c in key if ("not_null", c) not in column_tests]
+        missing_not_null = [c for c in key if ("not_null", c) not in column_tests and not _enforced_not_null(model, c)]
         if missing_not_null:
             problems.append(f"{name}: primary key column(s) {missing_not_null} lack a not_null test")
         if len(key) == 1:
@@ -346,6 +356,22 @@ def staging_folder_lookalike_reads_a_source(m):
     node["original_file_path"] = "models/intermediate/staging_ml/stg_ml__assignments.sql"
 
 
+def not_null_constraint_without_enforced_contract(m):
+    """A not_null constraint replaces the test only where a contract enforces it."""
+    _drop_test(m, "not_null", "customers", "customer_id")
+    customers = _node(m, "model.p.customers")
+    customers["columns"]["customer_id"]["constraints"] = [{"type": "not_null"}]
+    customers["config"]["contract"] = {"enforced": False}
+
+
+def test_an_enforced_not_null_constraint_replaces_the_not_null_test():
+    manifest = copy.deepcopy(good_manifest())
+    _drop_test(manifest, "not_null", "customer_segments", "segment_family")
+    assert check_primary_keys(manifest)  # the test is gone: the key column is unguarded
+    _node(manifest, "model.p.customer_segments")["columns"]["segment_family"]["constraints"] = [{"type": "not_null"}]
+    assert check_primary_keys(manifest) == []
+
+
 def segments_model_without_contract(m):
     _node(m, "model.p.customer_segments")["config"]["contract"] = {"enforced": False}
 
@@ -365,6 +391,7 @@ DEFECTS = [
     ("primary_keys", composite_key_without_combination_test, "customer_segments: composite primary key"),
     ("primary_keys", composite_key_tested_on_fewer_columns, "customer_segments: composite primary key"),
     ("primary_keys", composite_key_column_without_not_null, "customer_segments: primary key column(s) ['segment_fam"),
+    ("primary_keys", not_null_constraint_without_enforced_contract, "customers: primary key column(s) ['customer_id"),
     ("sources_only_in_staging", mart_reads_a_source, "customers (models/marts/core/customers.sql) reads source(s)"),
     ("sources_only_in_staging", mart_has_a_source_depends_on_hint, "customer_segments (models/marts/segments/"),
     ("sources_only_in_staging", staging_folder_lookalike_reads_a_source, "stg_ml__assignments (models/intermediate/"),
