@@ -9,11 +9,11 @@ grain
 primary key
     Every model declares its primary key in `config.meta.primary_key` (dbt_project/models/**/_*__models.yml):
     a column name, or a list of column names for a composite key. A one-column key must have both a
-    `unique` and a `not_null` test on that column. A composite key must have a model-level
-    `unique_combination_of_columns` test on exactly its columns (the project's own generic test,
-    dbt_project/tests/generic/unique_combination_of_columns.sql; no package needed) and a `not_null`
-    test on each of its columns. In a model with an enforced contract a `not_null` constraint replaces the
-    `not_null` test (DuckDB refuses the null while the table is built: as blocking, and no extra query).
+    `unique` and a `not_null` test on that column; in a model with an enforced contract a `not_null`
+    constraint replaces the `not_null` test (DuckDB refuses the null while the table is built: as blocking,
+    and no extra query). A composite key must have a model-level `composite_primary_key` test on exactly
+    its columns (the project's own generic test, dbt_project/tests/generic/composite_primary_key.sql; no
+    package needed), which fails on a repeated combination and on a null in any key column in one query.
     Tests configured with severity `warn` do not count: a key test must block.
 
 source() only in staging
@@ -43,7 +43,7 @@ import pytest
 
 PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 GRAIN_PHRASE = "one row per"
-COMPOSITE_KEY_TEST = "unique_combination_of_columns"
+COMPOSITE_KEY_TEST = "composite_primary_key"
 STAGING_PREFIX = "models/staging/"
 CONTRACTED_SCHEMAS = ("segments",)
 
@@ -112,10 +112,12 @@ def check_primary_keys(manifest: Manifest) -> list[str]:
             (t["test_metadata"]["name"], (t.get("column_name") or t["test_metadata"]["kwargs"].get("column_name")))
             for t in model_tests
         }
-        missing_not_null = [c for c in key if ("not_null", c) not in column_tests and not _enforced_not_null(model, c)]
-        if missing_not_null:
-            problems.append(f"{name}: primary key column(s) {missing_not_null} lack a not_null test")
-        if len(key) == 1:
+        if len(key) == 1:  # a composite key's test covers nulls itself
+            missing_not_null = [
+                c for c in key if ("not_null", c) not in column_tests and not _enforced_not_null(model, c)
+            ]
+            if missing_not_null:
+                problems.append(f"{name}: primary key column(s) {missing_not_null} lack a not_null test")
             if ("unique", key[0]) not in column_tests:
                 problems.append(f"{name}: primary key column {key[0]!r} lacks a unique test")
         else:
@@ -338,10 +340,6 @@ def composite_key_tested_on_fewer_columns(m):
     m["nodes"][uid]["test_metadata"]["kwargs"]["combination_of_columns"] = ["customer_id"]
 
 
-def composite_key_column_without_not_null(m):
-    _drop_test(m, "not_null", "customer_segments", "segment_family")
-
-
 def mart_reads_a_source(m):
     _node(m, "model.p.customers")["depends_on"]["nodes"].append("source.p.crm.customers")
 
@@ -366,9 +364,9 @@ def not_null_constraint_without_enforced_contract(m):
 
 def test_an_enforced_not_null_constraint_replaces_the_not_null_test():
     manifest = copy.deepcopy(good_manifest())
-    _drop_test(manifest, "not_null", "customer_segments", "segment_family")
+    _drop_test(manifest, "not_null", "customers", "customer_id")
     assert check_primary_keys(manifest)  # the test is gone: the key column is unguarded
-    _node(manifest, "model.p.customer_segments")["columns"]["segment_family"]["constraints"] = [{"type": "not_null"}]
+    _node(manifest, "model.p.customers")["columns"]["customer_id"]["constraints"] = [{"type": "not_null"}]
     assert check_primary_keys(manifest) == []
 
 
@@ -390,7 +388,6 @@ DEFECTS = [
     ("primary_keys", key_unique_test_only_warns, "customers: primary key column 'customer_id' lacks a unique test"),
     ("primary_keys", composite_key_without_combination_test, "customer_segments: composite primary key"),
     ("primary_keys", composite_key_tested_on_fewer_columns, "customer_segments: composite primary key"),
-    ("primary_keys", composite_key_column_without_not_null, "customer_segments: primary key column(s) ['segment_fam"),
     ("primary_keys", not_null_constraint_without_enforced_contract, "customers: primary key column(s) ['customer_id"),
     ("sources_only_in_staging", mart_reads_a_source, "customers (models/marts/core/customers.sql) reads source(s)"),
     ("sources_only_in_staging", mart_has_a_source_depends_on_hint, "customer_segments (models/marts/segments/"),

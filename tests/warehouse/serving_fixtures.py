@@ -63,12 +63,30 @@ def make_warehouse(path: Path, run_id: str = "run-0000", customers: int = 50) ->
     return path
 
 
+# Profile columns of the real segments.segment_profiles that its contract requires (not null), and how a
+# re-scoring fills them from the current assignments; the hand-made table above has none of them.
+REQUIRED_PROFILE_COLUMNS = {
+    "profiled_at": "now()::timestamp",
+    "segment_name": "any_value(segment_name)",
+    "model_version": "any_value(model_version)",
+    "definition_version": "any_value(definition_version)",
+}
+
+
 def append_profiles(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
     """This run's profiles from the current assignments (profiles are history: one set per run)."""
+    present = {
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'segments' and table_name = 'segment_profiles'"
+        ).fetchall()
+    }
+    extra = "".join(f", {sql} as {name}" for name, sql in REQUIRED_PROFILE_COLUMNS.items() if name in present)
     con.execute(
-        # by name: works on the real segments.segment_profiles too (its other columns stay null)
+        # by name: works on the real segments.segment_profiles too (its optional columns stay null)
         "insert into segments.segment_profiles by name select ? as dagster_run_id, segment_family, segment_key, "
-        "count(*) as customers, count(*) / sum(count(*)) over (partition by segment_family) as share "
+        f"count(*) as customers, count(*) / sum(count(*)) over (partition by segment_family) as share{extra} "
         "from segments.customer_segments group by segment_family, segment_key",
         [run_id],
     )
