@@ -170,99 +170,104 @@ _TRANSITION_MATCH = f"""
 
 
 def evaluate_playbooks(con: duckdb.DuckDBPyConnection, run_id: str, books: Playbooks) -> dict[str, dict[str, int]]:
-    """Append this run's new actions and alerts (one transaction); per rule: matched customers,
-    new rows written, suppressed for missing consent, in holdout. Re-running the run adds nothing."""
+    """`emit_playbooks` in a transaction of its own."""
+    with transaction(con):
+        return emit_playbooks(con, run_id, books)
+
+
+def emit_playbooks(con: duckdb.DuckDBPyConnection, run_id: str, books: Playbooks) -> dict[str, dict[str, int]]:
+    """Append this run's new actions and alerts, in the caller's transaction (the scoring run's); per
+    rule: matched customers, new rows written, suppressed for missing consent, in holdout. Re-running the
+    run adds nothing, and neither does a new run in which no customer entered a new membership period
+    (the keys of actions and alerts are the periods, which such a run does not open)."""
     ensure_tables(con, ACTIONS_TABLE, ALERTS_TABLE)
     stats: dict[str, dict[str, int]] = {}
-    with transaction(con):
-        for rule in books.actions:
-            match = _TRANSITION_MATCH if rule.trigger == "transition" else _SEGMENT_MATCH
-            params: dict[str, Any] = {"family": rule.family}
-            if rule.trigger == "transition":
-                params.update(run_id=run_id, from_segments=list(rule.from_segments), to_segments=list(rule.to_segments))
-            else:
-                params["segments"] = list(rule.segments)
-            consent = CONSENT_COLUMNS[rule.purpose]  # a fixed column name from the mapping above
-            # the candidate query (history, consent, outbox lookup) runs once: into a temp table that
-            # gives both the counts and the rows to insert
-            con.execute(
-                f"""create or replace temp table {_CANDIDATES} as
-                with matched as ({match}),
-                keyed as (
-                    select m.*,
-                           md5($action || '|' || m.customer_id || '|' || m.segment_key || '|' || m.valid_from::varchar)
-                               as action_id,
-                           coalesce(c.{consent}, false) as has_consent
-                    from matched as m left join marts.customers as c using (customer_id)
-                )
-                select keyed.*,
-                       not exists (select 1 from {ACTIONS_TABLE} a where a.action_id = keyed.action_id) as is_new
-                from keyed""",
-                {**params, "action": rule.name},
+    for rule in books.actions:
+        match = _TRANSITION_MATCH if rule.trigger == "transition" else _SEGMENT_MATCH
+        params: dict[str, Any] = {"family": rule.family}
+        if rule.trigger == "transition":
+            params.update(run_id=run_id, from_segments=list(rule.from_segments), to_segments=list(rule.to_segments))
+        else:
+            params["segments"] = list(rule.segments)
+        consent = CONSENT_COLUMNS[rule.purpose]  # a fixed column name from the mapping above
+        # the candidate query (history, consent, outbox lookup) runs once: into a temp table that
+        # gives both the counts and the rows to insert
+        con.execute(
+            f"""create or replace temp table {_CANDIDATES} as
+            with matched as ({match}),
+            keyed as (
+                select m.*,
+                       md5($action || '|' || m.customer_id || '|' || m.segment_key || '|' || m.valid_from::varchar)
+                           as action_id,
+                       coalesce(c.{consent}, false) as has_consent
+                from matched as m left join marts.customers as c using (customer_id)
             )
-            counts = con.execute(
-                f"""select count(*), count(*) filter (where not has_consent),
-                           count(*) filter (where has_consent and is_new)
-                    from {_CANDIDATES}"""
-            ).fetchall()[0]
-            con.execute(
-                f"""insert into {ACTIONS_TABLE}
-                select action_id, $action, $version, customer_id, segment_family, segment_key, $trigger,
-                       from_segment_key, $channel, $purpose, $template_key, $owner,
-                       md5_number($action || '|' || customer_id) % 10000 < $holdout * 10000,
-                       current_timestamp::timestamp + to_hours($sla_hours), current_timestamp::timestamp, $run_id
-                from {_CANDIDATES}
-                where has_consent and is_new""",
-                {
-                    "action": rule.name,
-                    "version": books.version,
-                    "trigger": rule.trigger,
-                    "channel": rule.channel,
-                    "purpose": rule.purpose,
-                    "template_key": rule.template_key,
-                    "owner": rule.owner,
-                    "holdout": books.holdout_share,
-                    "sla_hours": rule.sla_hours,
-                    "run_id": run_id,
-                },
-            )
-            holdout = con.execute(
-                f"select count(*) filter (where is_holdout) from {ACTIONS_TABLE} "
-                "where created_run_id = ? and action_name = ?",
-                [run_id, rule.name],
-            ).fetchall()[0][0]
-            stats[rule.name] = {"matched": counts[0], "no_consent": counts[1], "new": counts[2], "holdout": holdout}
-        for alert in books.alerts:
-            params = {
+            select keyed.*,
+                   not exists (select 1 from {ACTIONS_TABLE} a where a.action_id = keyed.action_id) as is_new
+            from keyed""",
+            {**params, "action": rule.name},
+        )
+        counts = con.execute(
+            f"""select count(*), count(*) filter (where not has_consent),
+                       count(*) filter (where has_consent and is_new)
+                from {_CANDIDATES}"""
+        ).fetchall()[0]
+        con.execute(
+            f"""insert into {ACTIONS_TABLE}
+            select action_id, $action, $version, customer_id, segment_family, segment_key, $trigger,
+                   from_segment_key, $channel, $purpose, $template_key, $owner,
+                   md5_number($action || '|' || customer_id) % 10000 < $holdout * 10000,
+                   current_timestamp::timestamp + to_hours($sla_hours), current_timestamp::timestamp, $run_id
+            from {_CANDIDATES}
+            where has_consent and is_new""",
+            {
+                "action": rule.name,
+                "version": books.version,
+                "trigger": rule.trigger,
+                "channel": rule.channel,
+                "purpose": rule.purpose,
+                "template_key": rule.template_key,
+                "owner": rule.owner,
+                "holdout": books.holdout_share,
+                "sla_hours": rule.sla_hours,
                 "run_id": run_id,
-                "family": alert.family,
-                "from_segments": list(alert.from_segments),
-                "to_segments": list(alert.to_segments),
-            }
-            con.execute(
-                f"""insert into {ALERTS_TABLE}
-                with matched as ({_TRANSITION_MATCH})
-                select md5($alert || '|' || m.customer_id || '|' || m.valid_from::varchar), $alert, $version,
-                       m.customer_id, m.segment_family, m.from_segment_key, m.segment_key, f.monetary_eur, $owner,
-                       current_date + $due_in_days, current_timestamp::timestamp, $run_id
-                from matched as m
-                inner join marts.customer_features as f using (customer_id)
-                where f.monetary_eur >= $min_revenue
-                  and not exists (select 1 from {ALERTS_TABLE} a
-                                  where a.alert_id
-                                        = md5($alert || '|' || m.customer_id || '|' || m.valid_from::varchar))""",
-                {
-                    **params,
-                    "alert": alert.name,
-                    "version": books.version,
-                    "owner": alert.owner,
-                    "due_in_days": alert.due_in_days,
-                    "min_revenue": alert.min_revenue_eur,
-                },
-            )
-            new = con.execute(
-                f"select count(*) from {ALERTS_TABLE} where created_run_id = ? and alert_name = ?", [run_id, alert.name]
-            ).fetchall()[0][0]
-            stats[alert.name] = {"new": new}
-        con.execute(f"drop table if exists {_CANDIDATES}")
+            },
+        )
+        holdout = con.execute(
+            f"select count(*) filter (where is_holdout) from {ACTIONS_TABLE} "
+            "where created_run_id = ? and action_name = ?",
+            [run_id, rule.name],
+        ).fetchall()[0][0]
+        stats[rule.name] = {"matched": counts[0], "no_consent": counts[1], "new": counts[2], "holdout": holdout}
+    for alert in books.alerts:
+        params = {
+            "run_id": run_id,
+            "family": alert.family,
+            "from_segments": list(alert.from_segments),
+            "to_segments": list(alert.to_segments),
+        }
+        # the rows this statement inserted (a repeat of the run inserts none)
+        (new,) = con.execute(
+            f"""insert into {ALERTS_TABLE}
+            with matched as ({_TRANSITION_MATCH})
+            select md5($alert || '|' || m.customer_id || '|' || m.valid_from::varchar), $alert, $version,
+                   m.customer_id, m.segment_family, m.from_segment_key, m.segment_key, f.monetary_eur, $owner,
+                   current_date + $due_in_days, current_timestamp::timestamp, $run_id
+            from matched as m
+            inner join marts.customer_features as f using (customer_id)
+            where f.monetary_eur >= $min_revenue
+              and not exists (select 1 from {ALERTS_TABLE} a
+                              where a.alert_id
+                                    = md5($alert || '|' || m.customer_id || '|' || m.valid_from::varchar))""",
+            {
+                **params,
+                "alert": alert.name,
+                "version": books.version,
+                "owner": alert.owner,
+                "due_in_days": alert.due_in_days,
+                "min_revenue": alert.min_revenue_eur,
+            },
+        ).fetchall()[0]
+        stats[alert.name] = {"new": int(new)}
+    con.execute(f"drop table if exists {_CANDIDATES}")
     return stats

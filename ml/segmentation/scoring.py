@@ -7,8 +7,27 @@ One scoring run (`score_customers`) places every customer of `marts.customer_fea
   reason (no profiling consent, too little history, no approved model yet);
 - `rfm`: by the versioned RFM rule table; customers without profiling consent are "Not profiled".
 
-The rows are written to `ml.customer_segment_assignments` chunk by chunk as the model places them,
-then the run's segment profiles, the membership history and the playbook outbox follow in SQL.
+The model places customers chunk by chunk into a temporary staging table (nothing of the warehouse is
+written while pandas and the model work). Then everything the run writes is committed in **one
+transaction**, or nothing is: the RFM rule table's definition record, the assignments (replaced whole),
+the run's segment profiles, the membership history with the run's record in `ml.segment_scoring_runs`
+(the step's run record: a run that has one has scored, completely), and the playbooks' actions (the
+outbox) and alerts. A run killed or failing before the commit leaves the warehouse as it was.
+
+Repeating scoring duplicates nothing that represents state:
+
+- the same run again (a retried step): the assignments are replaced, the run's profiles replaced, its
+  record and history instant kept, no period opened or closed twice, no action or alert emitted twice
+  (their keys are the membership periods);
+- a new run on unchanged data and the same champion (what a recovery run does after a run died once its
+  scoring had committed, e.g. killed while publishing): it writes its own run record, the assignments
+  (stamped with its id), and its own profiles (`ml.segment_profiles` is a log per scoring run, keyed by
+  run, family and segment: the current profile is the one of the assignments' run). It opens and closes
+  no history period, so there is no transition (dbt's `segment_transitions` shows every customer on the
+  diagonal for it) and no new action or alert.
+- What the dead run committed keeps the dead run's id: its run record (how far it got: it scored), the
+  history periods it opened and closed, its profiles, and the actions and alerts it emitted; the
+  recovery does not re-emit them under its own id, so an outbox consumer sees each action once.
 """
 
 from __future__ import annotations
@@ -25,7 +44,7 @@ import yaml
 from ml.model_registry import SEGMENTATION_MODEL, client, load_by_alias
 from ml.segmentation.definition import SegmentDefinition, load_definition, parse_definition
 from ml.segmentation.fallback import fallback_assignments, fallback_reasons
-from ml.segmentation.playbooks import evaluate_playbooks, load_playbooks
+from ml.segmentation.playbooks import emit_playbooks, load_playbooks
 from ml.segmentation.rfm import FAMILY as RFM_FAMILY
 from ml.segmentation.rfm import MODEL_NAME as RFM_MODEL_NAME
 from ml.segmentation.rfm import rfm_assignments, rule_table
@@ -33,12 +52,15 @@ from ml.segmentation.store import (
     ASSIGNMENTS_TABLE,
     FEATURES_TABLE,
     definition_used_by_run,
+    drop_stage,
     family_rows,
-    update_membership_history,
-    write_assignments,
+    fold_membership_history,
+    insert_profiles,
+    publish_assignments,
+    stage_assignments,
     write_definition,
-    write_profiles,
 )
+from warehouse.connections import transaction
 from warehouse.feature_registry import ELIGIBILITY_COLUMNS, load_registry, require_purpose
 
 # Customers scored per `model.predict` call: bounds the memory the per-row strings (segment names, rule
@@ -103,7 +125,8 @@ def definition_version_of(tracking_uri: str, version: str, name: str = SEGMENTAT
 
 def score_customers(con: duckdb.DuckDBPyConnection, tracking_uri: str, run_id: str) -> ScoringResult:
     """Place every customer in every family with the champion (if any) and the RFM rule table, then
-    write profiles, history and playbook actions of `run_id` (see the module docstring)."""
+    write assignments, profiles, history, run record and playbook actions of `run_id` in one transaction
+    (see the module docstring: what a repeat and a recovery run write)."""
     champion = load_by_alias(tracking_uri, SEGMENTATION_MODEL)
     # only what scoring needs: eligibility, the RFM inputs and the champion's declared input columns
     model_inputs = champion[0].metadata.get_input_schema().input_names() if champion else []
@@ -137,8 +160,9 @@ def score_customers(con: duckdb.DuckDBPyConnection, tracking_uri: str, run_id: s
         reasons = reasons.fillna("no_champion_model")
     placed = features[reasons.isna()]
     unplaced = reasons.notna()
-    write_definition(con, rules, run_id)
-    # a generator: the model places one chunk of customers at a time, each written as it comes
+    # read (and validated) before anything is written: a broken playbook file fails the run, not its commit
+    playbooks = load_playbooks()
+    # a generator: the model places one chunk of customers at a time, each staged as it comes
     placed_rows = (
         (
             family_rows(chunk.assign(is_fallback=False, fallback_reason=None), **behavioural)
@@ -147,7 +171,7 @@ def score_customers(con: duckdb.DuckDBPyConnection, tracking_uri: str, run_id: s
         if model is not None
         else ()
     )
-    rows = write_assignments(
+    stage_assignments(
         con,
         itertools.chain(
             placed_rows,
@@ -164,17 +188,24 @@ def score_customers(con: duckdb.DuckDBPyConnection, tracking_uri: str, run_id: s
                 ),
             ],
         ),
-        run_id=run_id,
     )
     del features, placed, rfm, behavioural, placed_rows  # the write-back below runs in DuckDB: free the frames
-    profiles = write_profiles(con, run_id)
-    history = update_membership_history(con, run_id)
-    playbooks = load_playbooks()
-    outbox = evaluate_playbooks(con, run_id, playbooks)
+    try:
+        # the run's whole write-back, with its run record (ml.segment_scoring_runs), in one transaction
+        with transaction(con):
+            write_definition(con, rules, run_id)
+            rows = publish_assignments(con, run_id)
+            profiles = insert_profiles(con, run_id)
+            history = fold_membership_history(con, run_id)
+            outbox = emit_playbooks(con, run_id, playbooks)
+            sizes = con.execute(
+                f"select segment_family, segment_name, count(*) from {ASSIGNMENTS_TABLE} "
+                "group by all order by 1, 3 desc"
+            ).fetchall()
+    finally:
+        drop_stage(con)
     by_family: dict[str, dict[str, int]] = {}
-    for family, name, n in con.execute(
-        f"select segment_family, segment_name, count(*) from {ASSIGNMENTS_TABLE} group by all order by 1, 3 desc"
-    ).fetchall():
+    for family, name, n in sizes:
         by_family.setdefault(family, {})[name] = n
     return ScoringResult(
         rows=rows,

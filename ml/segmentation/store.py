@@ -7,6 +7,13 @@ history of assignments is kept by the segment history models, not here.
 
 `ml.segment_profiles` is history: one row per run, family and segment (size, share and the average
 customer of the segment), appended per run; a re-run of the same Dagster run replaces its own rows.
+The profile of the current assignments is the one of their run (`dagster_run_id` of the assignments).
+
+A scoring run commits all of its writes in one transaction (`ml/segmentation/scoring.py`): the assignments
+are first staged in a temp table (`stage_assignments`, chunk by chunk, before the transaction), then
+`publish_assignments`, `insert_profiles` and `fold_membership_history` write in the caller's transaction.
+`write_assignments`, `write_profiles` and `update_membership_history` are the same writes in a transaction
+of their own.
 """
 
 from __future__ import annotations
@@ -81,17 +88,22 @@ def family_rows(
     return rows[list(ASSIGNMENT_COLUMNS)]
 
 
-def write_assignments(con: duckdb.DuckDBPyConnection, families: Iterable[pd.DataFrame], *, run_id: str) -> int:
-    """Replace the assignments with the rows of every family (see `family_rows`); returns the row count.
+STAGE_TABLE = "_assignments_stage"  # temp table: the assignments of a run before they are published
+
+
+def stage_assignments(con: duckdb.DuckDBPyConnection, families: Iterable[pd.DataFrame]) -> int:
+    """Copy the rows of every family (see `family_rows`) into the temp table `STAGE_TABLE`, check them;
+    returns the row count. Writes nothing of the warehouse: `publish_assignments` does, in the caller's
+    transaction, and `drop_stage` releases the table.
 
     `families` may be any iterable of frames, several per family (e.g. a generator scoring customers in
-    chunks): each frame is copied into a temporary staging table as it arrives and released, so Python
-    never holds every assignment at once. Rows keep the order they arrive in (a family's rows together).
-    Refuses (AssignmentError, table untouched) rows that would break the contract: a customer twice in a
-    family, or a customer present in one family and missing from another.
+    chunks): each frame is copied into the staging table as it arrives and released, so Python never
+    holds every assignment at once. Rows keep the order they arrive in (a family's rows together).
+    Refuses (AssignmentError, staging table dropped) rows that would break the contract: a customer twice
+    in a family, or a customer present in one family and missing from another.
     """
     con.execute(
-        """create or replace temp table _assignments_stage (
+        f"""create or replace temp table {STAGE_TABLE} (
                customer_id varchar, segment_family varchar, segment_key varchar, segment_name varchar,
                r_score integer, f_score integer, m_score integer,
                model_name varchar, model_version varchar, definition_version varchar,
@@ -101,77 +113,103 @@ def write_assignments(con: duckdb.DuckDBPyConnection, families: Iterable[pd.Data
         for frame in families:
             con.register("_assignments_chunk", frame[list(ASSIGNMENT_COLUMNS)])
             try:
-                con.execute(
-                    f"insert into _assignments_stage select {', '.join(ASSIGNMENT_COLUMNS)} from _assignments_chunk"
-                )
+                con.execute(f"insert into {STAGE_TABLE} select {', '.join(ASSIGNMENT_COLUMNS)} from _assignments_chunk")
             finally:
                 con.unregister("_assignments_chunk")
-        duplicated, incomplete = con.execute(
-            """with per_family as (
-                   select segment_family, customer_id, count(*) as n from _assignments_stage group by all
+        duplicated, incomplete, rows = con.execute(
+            f"""with per_family as (
+                   select segment_family, customer_id, count(*) as n from {STAGE_TABLE} group by all
                ),
-               customers as (select count(distinct customer_id) as n from _assignments_stage)
+               customers as (select count(distinct customer_id) as n from {STAGE_TABLE})
                select (select count(*) from per_family where n > 1),
                       (select count(*) from (select segment_family, count(*) as n from per_family group by all)
-                       where n <> (select n from customers))"""
+                       where n <> (select n from customers)),
+                      (select count(*) from {STAGE_TABLE})"""
         ).fetchall()[0]
         if duplicated or incomplete:
             raise AssignmentError(
                 f"{duplicated} customer(s) with several rows in a family, {incomplete} family(ies) missing customers"
             )
+    except BaseException:
+        drop_stage(con)
+        raise
+    return int(rows)
+
+
+def publish_assignments(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
+    """Replace `ml.customer_segment_assignments` with the staged rows of `run_id` (in the caller's
+    transaction: readers never see the table empty); returns the row count."""
+    replace_table(con, ASSIGNMENTS_TABLE)
+    con.execute(
+        f"""insert into {ASSIGNMENTS_TABLE}
+            select customer_id, segment_family, segment_key, segment_name, r_score, f_score, m_score,
+                   model_name, model_version, definition_version,
+                   current_timestamp::timestamp as assigned_at,
+                   reason, is_fallback, fallback_reason,
+                   ?::varchar as dagster_run_id
+            from {STAGE_TABLE}""",
+        [run_id],
+    )
+    return con.execute(f"select count(*) from {ASSIGNMENTS_TABLE}").fetchall()[0][0]
+
+
+def drop_stage(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"drop table if exists {STAGE_TABLE}")
+
+
+def write_assignments(con: duckdb.DuckDBPyConnection, families: Iterable[pd.DataFrame], *, run_id: str) -> int:
+    """Replace the assignments with the rows of every family in a transaction of its own (`stage_assignments`,
+    then `publish_assignments`); returns the row count. Rows breaking the contract: AssignmentError, table
+    untouched."""
+    stage_assignments(con, families)
+    try:
         with transaction(con):
-            replace_table(con, ASSIGNMENTS_TABLE)
-            con.execute(
-                f"""insert into {ASSIGNMENTS_TABLE}
-                    select customer_id, segment_family, segment_key, segment_name, r_score, f_score, m_score,
-                           model_name, model_version, definition_version,
-                           current_timestamp::timestamp as assigned_at,
-                           reason, is_fallback, fallback_reason,
-                           ?::varchar as dagster_run_id
-                    from _assignments_stage""",
-                [run_id],
-            )
-        return con.execute(f"select count(*) from {ASSIGNMENTS_TABLE}").fetchall()[0][0]
+            return publish_assignments(con, run_id)
     finally:
-        con.execute("drop table if exists _assignments_stage")
+        drop_stage(con)
 
 
 def write_profiles(con: duckdb.DuckDBPyConnection, run_id: str, *, features_table: str = FEATURES_TABLE) -> int:
-    """Append the profile of every family and segment of the current assignments of `run_id` to
-    `ml.segment_profiles` (after deleting that run's earlier rows: a re-run does not duplicate);
-    returns the rows written. Computed in SQL over the assignments joined with the customer features;
-    averages skip customers without a value (e.g. recency of a customer who never bought)."""
-    ensure_tables(con, PROFILES_TABLE)
+    """`insert_profiles` in a transaction of its own."""
     with transaction(con):
-        con.execute(f"delete from {PROFILES_TABLE} where dagster_run_id = ?", [run_id])
-        con.execute(
-            f"""insert into {PROFILES_TABLE}
-                with per_segment as (
-                    select a.segment_family, a.segment_key,
-                           any_value(a.segment_name) as segment_name,
-                           count(*) as customers,
-                           avg(f.aov_eur) as avg_aov_eur,
-                           avg(f.frequency) as avg_frequency,
-                           sum(f.monetary_eur) as total_revenue_eur,
-                           avg(f.monetary_eur) as avg_revenue_eur,
-                           avg(f.tenure_days) as avg_tenure_days,
-                           avg(f.recency_days) as avg_recency_days,
-                           avg(f.avg_csat) as avg_csat,
-                           any_value(a.model_version) as model_version,
-                           any_value(a.definition_version) as definition_version
-                    from {ASSIGNMENTS_TABLE} as a
-                    left join {features_table} as f using (customer_id)
-                    where a.dagster_run_id = ?
-                    group by a.segment_family, a.segment_key
-                )
-                select ?::varchar, current_timestamp::timestamp, segment_family, segment_key, segment_name,
-                       customers, customers / sum(customers) over (partition by segment_family),
-                       avg_aov_eur, avg_frequency, total_revenue_eur, avg_revenue_eur, avg_tenure_days,
-                       avg_recency_days, avg_csat, model_version, definition_version
-                from per_segment
-                order by segment_family, customers desc""",
-            [run_id, run_id],
-        )
+        return insert_profiles(con, run_id, features_table=features_table)
+
+
+def insert_profiles(con: duckdb.DuckDBPyConnection, run_id: str, *, features_table: str = FEATURES_TABLE) -> int:
+    """Append the profile of every family and segment of the current assignments of `run_id` to
+    `ml.segment_profiles` (after deleting that run's earlier rows: a re-run does not duplicate), in the
+    caller's transaction; returns the rows written. Computed in SQL over the assignments joined with the
+    customer features; averages skip customers without a value (e.g. recency of a customer who never bought)."""
+    ensure_tables(con, PROFILES_TABLE)
+    con.execute(f"delete from {PROFILES_TABLE} where dagster_run_id = ?", [run_id])
+    con.execute(
+        f"""insert into {PROFILES_TABLE}
+            with per_segment as (
+                select a.segment_family, a.segment_key,
+                       any_value(a.segment_name) as segment_name,
+                       count(*) as customers,
+                       avg(f.aov_eur) as avg_aov_eur,
+                       avg(f.frequency) as avg_frequency,
+                       sum(f.monetary_eur) as total_revenue_eur,
+                       avg(f.monetary_eur) as avg_revenue_eur,
+                       avg(f.tenure_days) as avg_tenure_days,
+                       avg(f.recency_days) as avg_recency_days,
+                       avg(f.avg_csat) as avg_csat,
+                       any_value(a.model_version) as model_version,
+                       any_value(a.definition_version) as definition_version
+                from {ASSIGNMENTS_TABLE} as a
+                left join {features_table} as f using (customer_id)
+                where a.dagster_run_id = ?
+                group by a.segment_family, a.segment_key
+            )
+            select ?::varchar, current_timestamp::timestamp, segment_family, segment_key, segment_name,
+                   customers, customers / sum(customers) over (partition by segment_family),
+                   avg_aov_eur, avg_frequency, total_revenue_eur, avg_revenue_eur, avg_tenure_days,
+                   avg_recency_days, avg_csat, model_version, definition_version
+            from per_segment
+            order by segment_family, customers desc""",
+        [run_id, run_id],
+    )
     return con.execute(f"select count(*) from {PROFILES_TABLE} where dagster_run_id = ?", [run_id]).fetchall()[0][0]
 
 
@@ -185,48 +223,53 @@ def update_membership_history(con: duckdb.DuckDBPyConnection, run_id: str) -> di
     When the segment or the definition changes, the open row gets `valid_to` = this run's time and a
     new row opens with `valid_from` = the same time, so at every instant a customer has at most one
     segment per family. Customers no longer assigned (e.g. an id retired by a merge) are closed.
-    One transaction; re-running scoring in the same run changes nothing (idempotent).
+    One transaction (`fold_membership_history` in a transaction of its own); re-running scoring in the
+    same run changes nothing (idempotent), and neither does a new run that finds every customer in the
+    segment it has (it opens and closes nothing, only its run is recorded).
     """
-    ensure_tables(con, HISTORY_TABLE, SCORING_RUNS_TABLE)
     with transaction(con):
-        existing = con.execute(
-            f"select scored_at from {SCORING_RUNS_TABLE} where dagster_run_id = ?", [run_id]
-        ).fetchall()
-        if existing:
-            at = existing[0][0]
-        else:
-            at = con.execute("select current_timestamp::timestamp").fetchall()[0][0]
-            con.execute(
-                f"""insert into {SCORING_RUNS_TABLE}
-                    select ?, ?::timestamp,
-                           any_value(model_version) filter (where segment_family = 'behavioural'),
-                           any_value(definition_version) filter (where segment_family = 'behavioural'),
-                           any_value(definition_version) filter (where segment_family = 'rfm'),
-                           count(distinct customer_id)
-                    from {ASSIGNMENTS_TABLE}""",
-                [run_id, at],
-            )
-        closed = con.execute(
-            f"""update {HISTORY_TABLE} as h
-                set valid_to = ?::timestamp, is_current = false, closed_run_id = ?
-                where h.is_current and not exists (
-                    select 1 from {ASSIGNMENTS_TABLE} as a
-                    where a.customer_id = h.customer_id and a.segment_family = h.segment_family
-                      and a.segment_key = h.segment_key
-                      and a.definition_version is not distinct from h.definition_version)""",
-            [at, run_id],
-        ).fetchall()[0][0]
-        opened = con.execute(
-            f"""insert into {HISTORY_TABLE}
-                select a.customer_id, a.segment_family, a.segment_key, a.segment_name, a.model_name,
-                       a.model_version, a.definition_version, a.is_fallback, a.fallback_reason,
-                       ?::timestamp, null, true, ?, null
-                from {ASSIGNMENTS_TABLE} as a
-                where not exists (
-                    select 1 from {HISTORY_TABLE} as h
-                    where h.is_current and h.customer_id = a.customer_id and h.segment_family = a.segment_family)""",
-            [at, run_id],
-        ).fetchall()[0][0]
+        return fold_membership_history(con, run_id)
+
+
+def fold_membership_history(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
+    """`update_membership_history` in the caller's transaction."""
+    ensure_tables(con, HISTORY_TABLE, SCORING_RUNS_TABLE)
+    existing = con.execute(f"select scored_at from {SCORING_RUNS_TABLE} where dagster_run_id = ?", [run_id]).fetchall()
+    if existing:
+        at = existing[0][0]
+    else:
+        at = con.execute("select current_timestamp::timestamp").fetchall()[0][0]
+        con.execute(
+            f"""insert into {SCORING_RUNS_TABLE}
+                select ?, ?::timestamp,
+                       any_value(model_version) filter (where segment_family = 'behavioural'),
+                       any_value(definition_version) filter (where segment_family = 'behavioural'),
+                       any_value(definition_version) filter (where segment_family = 'rfm'),
+                       count(distinct customer_id)
+                from {ASSIGNMENTS_TABLE}""",
+            [run_id, at],
+        )
+    closed = con.execute(
+        f"""update {HISTORY_TABLE} as h
+            set valid_to = ?::timestamp, is_current = false, closed_run_id = ?
+            where h.is_current and not exists (
+                select 1 from {ASSIGNMENTS_TABLE} as a
+                where a.customer_id = h.customer_id and a.segment_family = h.segment_family
+                  and a.segment_key = h.segment_key
+                  and a.definition_version is not distinct from h.definition_version)""",
+        [at, run_id],
+    ).fetchall()[0][0]
+    opened = con.execute(
+        f"""insert into {HISTORY_TABLE}
+            select a.customer_id, a.segment_family, a.segment_key, a.segment_name, a.model_name,
+                   a.model_version, a.definition_version, a.is_fallback, a.fallback_reason,
+                   ?::timestamp, null, true, ?, null
+            from {ASSIGNMENTS_TABLE} as a
+            where not exists (
+                select 1 from {HISTORY_TABLE} as h
+                where h.is_current and h.customer_id = a.customer_id and h.segment_family = a.segment_family)""",
+        [at, run_id],
+    ).fetchall()[0][0]
     return {"opened": int(opened), "closed": int(closed)}
 
 
