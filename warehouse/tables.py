@@ -61,9 +61,13 @@ TABLES: dict[str, str] = {
     "identity.customer_id_redirects": """(
         retired_customer_id varchar primary key, customer_id varchar not null, retired_run_id varchar not null
     )""",
+    # one row per item (review_key: md5 of kind and record ids; unique by the index ml/identity/store.py
+    # creates): a run that lists an item again refreshes it instead of adding it. run_id / last_seen_at:
+    # the latest run that listed it; first_run_id / created_at: the first.
     "identity.review_queue": """(
         run_id varchar not null, created_at timestamp not null, kind varchar not null,
-        record_ids varchar[] not null, customer_ids varchar[] not null, detail varchar not null
+        record_ids varchar[] not null, customer_ids varchar[] not null, detail varchar not null,
+        review_key varchar, first_run_id varchar, last_seen_at timestamp
     )""",
     "identity.resolution_runs": """(
         run_id varchar primary key, resolved_at timestamp not null, is_applied boolean not null,
@@ -130,6 +134,13 @@ TABLES: dict[str, str] = {
 
 # Columns added after a table was first released, applied in order to warehouses created before.
 MIGRATIONS: dict[str, tuple[str, ...]] = {
+    # a stable key per review item (rows of older warehouses get theirs, folded per key, from
+    # ml/identity/store.py `ensure_schema`, which then makes the key unique)
+    "identity.review_queue": (
+        "add column if not exists review_key varchar",
+        "add column if not exists first_run_id varchar",
+        "add column if not exists last_seen_at timestamp",
+    ),
     "audit.ingest_ledger": (
         # rows identical to a row loaded before (a corrected file delivered again): neither loaded nor rejected
         "add column if not exists rows_already_loaded bigint default 0",

@@ -4,7 +4,8 @@
     identity.match_edges               the accepted links behind the current state (why two records are one)
     identity.identity_ledger           every merge and split, with its reason and run (append-only)
     identity.customer_id_redirects     retired customer id -> the id that carries the person now
-    identity.review_queue              bridges cut, oversized clusters, refused references, shared keys
+    identity.review_queue              bridges cut, oversized clusters, refused references, shared keys:
+                                       one row per item, keyed (a repeat refreshes, never re-lists)
     identity.resolution_runs           one row per run: counts, churn, QA figures, the Splink model
 
 dbt reads the first table as source `identity.customer_source_records`. The caller's connection has
@@ -53,8 +54,45 @@ IDENTITY_TABLES = (
 )
 
 
+# The key of a review item: its kind and its record ids as listed (sorted for a group of records; the
+# record and the one it names for a refused reference). The same situation found again has the same key.
+REVIEW_KEY = "md5(kind || ':' || array_to_string(record_ids, ','))"
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
     ensure_tables(con, *IDENTITY_TABLES, catalog=catalog)
+    key_review_queue(con, catalog)
+
+
+def key_review_queue(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
+    """Make `review_key` the unique key of `identity.review_queue`.
+
+    Warehouses from before the key hold one row per item and run that listed it (a recovery run listed
+    every item again): their rows are folded into one per key (in one transaction) - first listed by the
+    earliest run (`first_run_id`, `created_at`), last by the latest (`run_id`, `last_seen_at`, with that
+    run's customers and detail). Then a unique index on the key. Cheap when done: one count."""
+    queue = f"{catalog}.identity.review_queue"
+    (unkeyed,) = con.execute(f"select count(*) from {queue} where review_key is null").fetchall()[0]
+    if unkeyed:
+        with transaction(con):
+            con.execute(
+                f"""create or replace temp table identity_review_fold as
+                    with keyed as (
+                        select coalesce(review_key, {REVIEW_KEY}) as review_key, run_id, created_at, kind,
+                               record_ids, customer_ids, detail, coalesce(first_run_id, run_id) as first_run_id,
+                               coalesce(last_seen_at, created_at) as last_seen_at
+                        from {queue}
+                    )
+                    select review_key, arg_max(run_id, last_seen_at) as run_id, min(created_at) as created_at,
+                           any_value(kind) as kind, any_value(record_ids) as record_ids,
+                           arg_max(customer_ids, last_seen_at) as customer_ids, arg_max(detail, last_seen_at) as detail,
+                           arg_min(first_run_id, created_at) as first_run_id, max(last_seen_at) as last_seen_at
+                    from keyed group by review_key"""
+            )
+            con.execute(f"delete from {queue}")
+            con.execute(f"insert into {queue} by name select * from identity_review_fold")
+            con.execute("drop table identity_review_fold")
+    con.execute(f"create unique index if not exists review_queue_key on {queue} (review_key)")
 
 
 def load_previous(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
@@ -133,11 +171,16 @@ def write_run(
 ) -> None:
     """Persist one run in a single transaction. When `applied` is false (the churn bound was
     exceeded) only the run, its ledger rows (is_applied = false) and its review items are written:
-    the current assignment stays as it was."""
+    the current assignment stays as it was.
+
+    A repeat writes nothing twice: the same run replaces its run record and ledger rows; any run
+    (the same, or a recovery run after one that died once this step had committed) refreshes the review
+    items it lists again instead of adding them (`_write_reviews`); the current assignment, edges and
+    redirects are state, replaced or keyed. A new run on unchanged records finds no merge or split, so
+    the ledger gets nothing from it; what a dead run committed keeps its run id."""
     c = catalog
     now = datetime.now(UTC).replace(tzinfo=None)
     with transaction(con):
-        con.execute(f"delete from {c}.identity.review_queue where run_id = ?", [run_id])
         con.execute(f"delete from {c}.identity.identity_ledger where run_id = ?", [run_id])
         con.execute(f"delete from {c}.identity.resolution_runs where run_id = ?", [run_id])
         _write_reviews(con, c, run_id, now, reviews)
@@ -214,7 +257,16 @@ def write_run(
 def _write_reviews(
     con: duckdb.DuckDBPyConnection, c: str, run_id: str, now: datetime, reviews: list[ReviewItem]
 ) -> None:
-    """Review items from the guardrails plus refused references and shared keys found in SQL."""
+    """Review items from the guardrails plus refused references and shared keys found in SQL, keyed
+    (`REVIEW_KEY`): an item already in the queue gets this run as the latest that listed it (`run_id`,
+    `last_seen_at`) and this run's customers and detail, and keeps when and by which run it was first
+    listed; a new item is added. A repeat of the same run drops the items that only it had listed and that
+    it lists no more; an item listed first by an earlier run and by an earlier attempt of this run keeps
+    this run as the latest that listed it. Items no run lists any more stay, with the run that last did."""
+    con.execute(
+        """create or replace temp table identity_review_items (
+               kind varchar, record_ids varchar[], customer_ids varchar[], detail varchar)"""
+    )
     if reviews:
         import pyarrow as pa
 
@@ -231,33 +283,56 @@ def _write_reviews(
         )
         try:
             con.execute(
-                f"""insert into {c}.identity.review_queue
-                    select ?, ?, any_value(v.kind), list(r.record_id order by r.record_id),
+                """insert into identity_review_items
+                    select any_value(v.kind), list(r.record_id order by r.record_id),
                         list(distinct a.customer_id order by a.customer_id), any_value(v.detail)
                     from (select review, kind, detail, unnest(nodes) as node from _reviews) as v
                     inner join identity_records as r using (node)
                     inner join identity_assignment as a using (record_id)
-                    group by v.review order by v.review""",
-                [run_id, now],
+                    group by v.review order by v.review"""
             )
         finally:
             con.unregister("_reviews")
     con.execute(
-        f"""insert into {c}.identity.review_queue
-            select ?, ?, 'reference_conflict', [rc.record_id, rc.referenced_record_id],
+        """insert into identity_review_items
+            select 'reference_conflict', [rc.record_id, rc.referenced_record_id],
                 list_distinct([a.customer_id, b.customer_id]),
                 rc.record_id || ' names ' || rc.referenced_record_id || ' but their names disagree: not linked'
             from identity_reference_conflicts as rc
             inner join identity_assignment as a on a.record_id = rc.record_id
             inner join identity_assignment as b on b.record_id = rc.referenced_record_id
             union all
-            select ?, ?, 'shared_' || s.field, list(r.record_id order by r.record_id), list(distinct a.customer_id),
+            select 'shared_' || s.field, list(r.record_id order by r.record_id),
+                list(distinct a.customer_id order by a.customer_id),
                 any_value(s.records) || ' records share this ' || s.field
                     || ': treated as a shared address, not an identity'
             from identity_shared_keys as s
             inner join identity_records as r
                 on (s.field = 'email' and r.email_key = s.value) or (s.field = 'phone' and r.phone_nsn = s.value)
             inner join identity_assignment as a using (record_id)
-            group by s.field, s.value""",
+            group by s.field, s.value"""
+    )
+    # one row per key: two items of one run with the same kind and records (e.g. two mailboxes shared by the
+    # same records) are one item
+    con.execute(
+        f"""create or replace temp table identity_review_keyed as
+            select * from (select {REVIEW_KEY} as review_key, * from identity_review_items)
+            qualify row_number() over (partition by review_key order by detail, customer_ids) = 1"""
+    )
+    con.execute(
+        f"""delete from {c}.identity.review_queue
+            where first_run_id = ? and review_key not in (select review_key from identity_review_keyed)""",
+        [run_id],
+    )
+    con.execute(
+        f"""insert into {c}.identity.review_queue
+                (run_id, created_at, kind, record_ids, customer_ids, detail, review_key, first_run_id, last_seen_at)
+            select ?, ?, kind, record_ids, customer_ids, detail, review_key, ?, ?
+            from identity_review_keyed
+            on conflict (review_key) do update set
+                run_id = excluded.run_id, last_seen_at = excluded.last_seen_at,
+                customer_ids = excluded.customer_ids, detail = excluded.detail""",
         [run_id, now, run_id, now],
     )
+    con.execute("drop table identity_review_items")
+    con.execute("drop table identity_review_keyed")
