@@ -4,6 +4,13 @@ MLflow runs on SQLite here (tracking and registry in one file). Models are regis
 name of their asset and move between aliases, never stages: a freshly trained version gets
 `challenger`; the promotion step (`ml/segmentation/promotion.py`) moves `champion` to it when it
 passes its gates and removes `challenger`; scoring loads `@champion`.
+
+A version is what a definition, a seed and the training data make: it carries them as tags
+(`MODEL_IDENTITY_TAGS`), so a retrain of the same data (a recovery after a crash, a forced re-run) finds
+and reuses it instead of registering a copy. It also carries the Dagster run that trained it
+(`dagster_run_id`) and one tag per run that reused it (`reused_by_dagster_run.<run id>`), so each run's
+promotion step finds its version. `end_runs_of_dagster_runs` ends the MLflow runs a killed process left
+RUNNING.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import fcntl
 import re
 import subprocess
 import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import mlflow
@@ -23,6 +31,19 @@ EXPERIMENT = SEGMENTATION_MODEL
 CHALLENGER, CHAMPION = "challenger", "champion"
 
 RUN_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+# Tags of a run and of its registered version: what the version was made from. The same values mean the
+# same model, so a new training reuses the version instead of fitting and registering it again.
+DAGSTER_RUN_TAG = "dagster_run_id"
+TRAINING_DATA_DIGEST = "training_data_digest"  # MLflow's dataset digest (first 10,000 rows, row count, columns)
+TRAINING_DATA_SHA256 = "training_data_sha256"  # every row and column training reads
+DEFINITION_VERSION = "definition_version"
+SEED = "seed"
+MODEL_IDENTITY_TAGS = (TRAINING_DATA_SHA256, TRAINING_DATA_DIGEST, DEFINITION_VERSION, SEED)
+# On a version, one tag per Dagster run that reused it instead of training (`<prefix><run id>` = "reused").
+REUSED_BY_PREFIX = "reused_by_dagster_run."
+# Values put into search filters: run ids, digests, versions, seeds (never free text).
+_FILTER_VALUE = re.compile(r"^[A-Za-z0-9_.:+-]*$")
+TERMINAL_RUN_STATUSES = ("FINISHED", "FAILED", "KILLED")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -42,12 +63,77 @@ def version_by_alias(tracking_uri: str, name: str, alias: str):
         return None
 
 
+def _filter_value(value: str) -> str:
+    if not _FILTER_VALUE.match(value):
+        raise ValueError(f"not usable in an MLflow search filter: {value!r}")
+    return f"'{value}'"
+
+
+def versions_with_tags(tracking_uri: str, name: str, tags: Mapping[str, str]) -> list:
+    """The versions of `name` carrying every one of `tags` (key = value), oldest first: one search the
+    registry filters by tag (no scan of the model's versions)."""
+    if not RUN_ID.match(name):
+        raise ValueError(f"not a model name: {name!r}")
+    conditions = [f"name = {_filter_value(name)}"]
+    for key, value in tags.items():
+        if not RUN_ID.match(key):
+            raise ValueError(f"not a tag key: {key!r}")
+        conditions.append(f"tags.`{key}` = {_filter_value(str(value))}")
+    versions = client(tracking_uri).search_model_versions(" and ".join(conditions))
+    return sorted(versions, key=lambda v: int(v.version))
+
+
 def versions_of_run(tracking_uri: str, name: str, dagster_run_id: str) -> list:
-    """The versions of `name` registered by a Dagster run (the version's `dagster_run_id` tag), oldest first."""
-    if not RUN_ID.match(dagster_run_id) or not RUN_ID.match(name):
-        raise ValueError(f"not a run id or model name: {dagster_run_id!r}, {name!r}")
-    query = f"name = '{name}' and tags.dagster_run_id = '{dagster_run_id}'"
-    return sorted(client(tracking_uri).search_model_versions(query), key=lambda v: int(v.version))
+    """The versions of `name` a Dagster run registered (the version's `dagster_run_id` tag) or reused
+    (`reused_by_dagster_run.<run id>`), oldest first."""
+    if not RUN_ID.match(dagster_run_id):
+        raise ValueError(f"not a run id: {dagster_run_id!r}")
+    trained = versions_with_tags(tracking_uri, name, {DAGSTER_RUN_TAG: dagster_run_id})
+    reused = versions_with_tags(tracking_uri, name, {REUSED_BY_PREFIX + dagster_run_id: "reused"})
+    by_version = {int(v.version): v for v in [*trained, *reused]}
+    return [by_version[v] for v in sorted(by_version)]
+
+
+def mark_reused(tracking_uri: str, name: str, version: str, dagster_run_id: str) -> None:
+    """Record on `name` version `version` that a Dagster run reused it (`versions_of_run` finds it)."""
+    if not RUN_ID.match(dagster_run_id):
+        raise ValueError(f"not a run id: {dagster_run_id!r}")
+    client(tracking_uri).set_model_version_tag(name, str(version), REUSED_BY_PREFIX + dagster_run_id, "reused")
+
+
+def end_runs_of_dagster_runs(tracking_uri: str, dagster_run_ids: Iterable[str], status: str = "KILLED") -> list[str]:
+    """End every MLflow run still RUNNING or SCHEDULED whose `dagster_run_id` tag is one of
+    `dagster_run_ids` (Dagster runs known to be dead: a killed process cannot end its MLflow run), with
+    `status` and the current time as end time. Returns the MLflow run ids ended, in the order found.
+
+    One search of the unfinished runs of every experiment, tags compared here (MLflow filters cannot
+    match a tag against a list); nothing is read when `dagster_run_ids` is empty."""
+    if status not in TERMINAL_RUN_STATUSES:
+        raise ValueError(f"status must be one of {TERMINAL_RUN_STATUSES}, got {status!r}")
+    dead = set(dagster_run_ids)
+    if not dead:
+        return []
+    from mlflow.entities import ViewType
+
+    mlflow_client = client(tracking_uri)
+    experiment_ids, token = [], None
+    while True:
+        page = mlflow_client.search_experiments(view_type=ViewType.ALL, page_token=token)
+        experiment_ids += [e.experiment_id for e in page]
+        token = page.token
+        if not token:
+            break
+    unfinished = " and ".join(f"attributes.status != '{s}'" for s in TERMINAL_RUN_STATUSES)
+    orphans, token = [], None
+    while experiment_ids:  # all pages first: ending a run while paging would shift the later pages
+        page = mlflow_client.search_runs(experiment_ids, unfinished, ViewType.ALL, page_token=token)
+        orphans += [r.info.run_id for r in page if r.data.tags.get(DAGSTER_RUN_TAG) in dead]
+        token = page.token
+        if not token:
+            break
+    for run_id in orphans:
+        mlflow_client.set_terminated(run_id, status)
+    return orphans
 
 
 def load_by_alias(tracking_uri: str, name: str, alias: str = CHAMPION):

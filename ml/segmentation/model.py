@@ -4,10 +4,16 @@ The registered model is a pyfunc wrapping the scikit-learn pipeline, so scoring 
 feature frame (`ml/segmentation/scoring.py`). Real customer rows are never logged: the signature
 comes from an aggregate example and the dataset is logged by schema and digest. A new version gets
 the alias `challenger`; `ml/segmentation/promotion.py` decides on `champion`.
+
+A version is what the definition version, the seed and the training data make (`model_identity`): before
+fitting, `train_and_register` looks for a version with the same identity and reuses it (no fit, no new
+version), so a retrain after a crash or a forced re-run leaves the registry and its aliases as they were.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +24,20 @@ import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 
-from ml.model_registry import CHALLENGER, EXPERIMENT, SEGMENTATION_MODEL, client
+from ml.model_registry import (
+    CHALLENGER,
+    CHAMPION,
+    DAGSTER_RUN_TAG,
+    DEFINITION_VERSION,
+    EXPERIMENT,
+    SEED,
+    SEGMENTATION_MODEL,
+    TRAINING_DATA_DIGEST,
+    TRAINING_DATA_SHA256,
+    client,
+    mark_reused,
+    versions_with_tags,
+)
 from ml.segmentation.definition import SegmentDefinition
 from ml.segmentation.fallback import fallback_reasons
 from ml.segmentation.store import FEATURES_TABLE, write_definition
@@ -79,6 +98,39 @@ def _experiment_id(mlflow_client: mlflow.MlflowClient, artifacts_dir: str | Path
         return exp.experiment_id
     location = Path(artifacts_dir).resolve() / EXPERIMENT
     return mlflow_client.create_experiment(EXPERIMENT, artifact_location=location.as_uri())
+
+
+TRAINING_DATASET_NAME = "marts.customer_features"
+
+
+def training_dataset(features: pd.DataFrame, input_columns: tuple[str, ...]):
+    """The MLflow dataset a training run logs: the model's input columns, by schema and digest."""
+    return mlflow.data.from_pandas(features[list(input_columns)], name=TRAINING_DATASET_NAME)
+
+
+def training_data_sha256(features: pd.DataFrame, input_columns: tuple[str, ...]) -> str:
+    """SHA-256 of every row (in order) of every column training reads: the model's inputs and the profile
+    columns. MLflow's dataset digest hashes only the first 10,000 rows (plus the row count), so it misses a
+    change further down; reuse needs both to match."""
+    frame = features[list(dict.fromkeys([*input_columns, *PROFILE_COLUMNS]))]
+    digest = hashlib.sha256(json.dumps([list(frame.columns), [str(t) for t in frame.dtypes], len(frame)]).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def model_identity(
+    features: pd.DataFrame, input_columns: tuple[str, ...], definition_version: str, seed: int, dataset=None
+) -> dict[str, str]:
+    """What makes a model (tags of its run and its version): the training data (MLflow's dataset digest
+    and the full SHA-256), the definition version (its content is locked by `versions.lock`) and the
+    seed. Same identity, same model: training again would only register a copy."""
+    dataset = dataset if dataset is not None else training_dataset(features, input_columns)
+    return {
+        TRAINING_DATA_SHA256: training_data_sha256(features, input_columns),
+        TRAINING_DATA_DIGEST: dataset.digest,
+        DEFINITION_VERSION: definition_version,
+        SEED: str(int(seed)),
+    }
 
 
 def aggregate_example(features: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -167,21 +219,22 @@ def log_segmentation_model(
     """Log a training run (params, metrics, artifacts, dataset digest, signature), register a version
     and give it `alias` (challenger: it becomes champion only through `ml.segmentation.promotion`).
     The version carries the run's `dagster_run_id` tag (from `tags`), so the run's promotion step
-    finds exactly the version it trained."""
+    finds exactly the version it trained, and the model's identity (`model_identity`), so a later
+    training of the same data finds it to reuse. The run gets its tags when it is created: a run a
+    killed process leaves RUNNING still names its Dagster run (`end_runs_of_dagster_runs` ends it)."""
     mlflow_client = client(tracking_uri)
     experiment_id = _experiment_id(mlflow_client, artifacts_dir)
-    dataset = mlflow.data.from_pandas(
-        training_df_digest_source[list(trained.input_columns)], name="marts.customer_features"
+    dataset = training_dataset(training_df_digest_source, trained.input_columns)
+    identity = model_identity(
+        training_df_digest_source, trained.input_columns, trained.definition_version, trained.seed, dataset
     )
     example = aggregate_example(training_df_digest_source, trained.input_columns)
     python_model = SegmentationModel(
         trained.pipeline, trained.names, trained.keys, trained.traits, trained.surrogate, trained.input_columns
     )
     signature = infer_signature(example, python_model.predict(None, example))
-    with mlflow.start_run(experiment_id=experiment_id) as run:
-        mlflow.set_tags(
-            {**(tags or {}), "training_data_digest": dataset.digest, "definition_version": trained.definition_version}
-        )
+    # an exception inside ends the run FAILED (mlflow.start_run's context manager)
+    with mlflow.start_run(experiment_id=experiment_id, tags={**(tags or {}), **identity}) as run:
         mlflow.log_params(
             {
                 "algorithm": trained.algorithm,
@@ -214,7 +267,7 @@ def log_segmentation_model(
             signature=signature,
             pip_requirements=PIP_REQUIREMENTS,
         )
-    version_tags = {k: v for k, v in (tags or {}).items() if k == "dagster_run_id"}
+    version_tags = {**{k: v for k, v in (tags or {}).items() if k == DAGSTER_RUN_TAG}, **identity}
     version = mlflow.register_model(info.model_uri, registered_model_name, tags=version_tags)
     mlflow_client.set_registered_model_alias(registered_model_name, alias, version.version)
     return ModelRef(
@@ -231,7 +284,9 @@ GATE_METRICS = ("silhouette", "stability_ari", "surrogate_fidelity", "min_segmen
 
 @dataclass(frozen=True)
 class TrainingOutcome:
-    """One training step: a registered challenger (`ref`), or why nothing was trained."""
+    """One training step: a registered challenger (`ref`), or why nothing was trained. `reused`: nothing
+    was fitted, `ref` is the version an earlier training of the same data, definition version and seed
+    registered (`ref.run_id` its MLflow run, `reused_from_dagster_run_id` the Dagster run that trained it)."""
 
     definition_version: str
     eligible_customers: int
@@ -241,6 +296,8 @@ class TrainingOutcome:
     algorithm: str | None = None
     k: int | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    reused: bool = False
+    reused_from_dagster_run_id: str | None = None
 
 
 def training_columns(definition: SegmentDefinition) -> list[str]:
@@ -263,6 +320,38 @@ def read_training_features(con: duckdb.DuckDBPyConnection, definition: SegmentDe
     return features
 
 
+def reusable_version(tracking_uri: str, identity: dict[str, str], name: str = SEGMENTATION_MODEL):
+    """The registered version of `name` with this identity (`model_identity`), or None. Several (copies
+    registered before reuse existed): the champion, else the challenger, else the newest."""
+    versions = [v for v in versions_with_tags(tracking_uri, name, identity) if v.status == "READY"]
+    if not versions:
+        return None
+    aliases = client(tracking_uri).get_registered_model(name).aliases
+    for alias in (CHAMPION, CHALLENGER):
+        for version in versions:
+            if str(version.version) == str(aliases.get(alias)):
+                return version
+    return versions[-1]
+
+
+def reuse_version(
+    tracking_uri: str, version, dagster_run_id: str | None, name: str = SEGMENTATION_MODEL
+) -> tuple[ModelRef, dict[str, str], dict[str, float]]:
+    """Make `version` this run's training result without fitting: it is tagged as reused by
+    `dagster_run_id` (so the run's promotion step judges it) and, unless it is the champion, gets
+    `challenger` as a fresh training would. The champion keeps its alias and loses nothing. Returns its
+    ref and its run's params and metrics."""
+    mlflow_client = client(tracking_uri)
+    number = str(version.version)
+    if str(mlflow_client.get_registered_model(name).aliases.get(CHAMPION)) != number:
+        mlflow_client.set_registered_model_alias(name, CHALLENGER, number)
+    if dagster_run_id:
+        mark_reused(tracking_uri, name, number, dagster_run_id)
+    run = mlflow_client.get_run(version.run_id)
+    ref = ModelRef(name, number, version.run_id, f"models:/{name}/{number}")
+    return ref, dict(run.data.params), dict(run.data.metrics)
+
+
 def train_and_register(
     features: pd.DataFrame,
     definition: SegmentDefinition,
@@ -272,10 +361,16 @@ def train_and_register(
     tracking_uri: str,
     artifacts_dir: str | Path,
     tags: dict[str, str],
+    reuse: bool = True,
 ) -> TrainingOutcome:
     """Fit the definition's candidates on the eligible customers and register the chosen model as
     `challenger`. Below `min_training_customers` eligible customers nothing is registered: the
-    promotion gate has nothing to judge and the champion (if any) keeps scoring."""
+    promotion gate has nothing to judge and the champion (if any) keeps scoring.
+
+    First (unless `reuse=False`) the model's identity is computed as logging would (`model_identity`:
+    data digests, definition version, seed): when a version with that identity is registered, nothing
+    is fitted or registered and that version is the outcome (`reused=True`), tagged as reused by this
+    Dagster run (`tags["dagster_run_id"]`)."""
     reasons = fallback_reasons(features, definition)
     eligible = features[reasons.isna()].reset_index(drop=True)
     fallbacks = {str(k): int(v) for k, v in reasons.value_counts().items()}
@@ -288,6 +383,22 @@ def train_and_register(
                 f"{len(eligible)} eligible customers < min_training_customers={definition.min_training_customers}"
             ),
         )
+    if reuse:
+        identity = model_identity(eligible, definition.input_columns, definition.version, seed)
+        existing = reusable_version(tracking_uri, identity)
+        if existing is not None:
+            ref, params, metrics = reuse_version(tracking_uri, existing, tags.get(DAGSTER_RUN_TAG))
+            return TrainingOutcome(
+                definition.version,
+                len(eligible),
+                fallbacks,
+                ref=ref,
+                algorithm=params.get("algorithm"),
+                k=int(params["k"]) if "k" in params else None,
+                metrics={m: float(metrics[m]) for m in GATE_METRICS if m in metrics},
+                reused=True,
+                reused_from_dagster_run_id=(existing.tags or {}).get(DAGSTER_RUN_TAG),
+            )
     trained = train_segmentation(eligible, definition, seed=seed)
     ref = log_segmentation_model(
         trained,

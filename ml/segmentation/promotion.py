@@ -4,12 +4,13 @@ The gates (k range, silhouette, bootstrap stability, smallest segment share, sur
 the metrics are read back from the version's MLflow run - the definition it was trained under - so
 what is judged is exactly what was logged. `judge()` only reads; `promote()` moves the `champion`
 alias to a passing version and removes `challenger` from it, so the registry says at a glance which
-version scores and whether a newer one is waiting.
+version scores and whether a newer one is waiting. Promoting the champion again (a run that reused
+it: `ml.segmentation.model.train_and_register`) changes nothing and reports passed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import mlflow
 import yaml
@@ -28,6 +29,7 @@ class PromotionDecision:
     metrics: dict[str, float]
     gates: dict[str, float]
     definition_version: str
+    already_champion: bool = False  # promote() found the version already champion: nothing changed
 
 
 def judge(tracking_uri: str, version: str, name: str = SEGMENTATION_MODEL, gates: PromotionGates | None = None):
@@ -55,17 +57,26 @@ def promote(
     tracking_uri: str, version: str, name: str = SEGMENTATION_MODEL, gates: PromotionGates | None = None
 ) -> PromotionDecision:
     """Judge `version`; when it passes, it becomes `champion` and loses `challenger`. When it fails,
-    nothing changes: the champion (if any) keeps scoring and the version stays `challenger`."""
+    nothing changes: the champion (if any) keeps scoring and the version stays `challenger`.
+    A version that already is champion (reused by a retrain of the same data) stays champion and is
+    reported passed (`already_champion`), whatever `gates` say; only a `challenger` alias left on it by
+    an interrupted promotion is removed."""
     decision = judge(tracking_uri, version, name, gates)
+    mlflow_client = client(tracking_uri)
+    aliases = mlflow_client.get_registered_model(name).aliases
+    if str(aliases.get(CHAMPION)) == decision.version:
+        if str(aliases.get(CHALLENGER)) == decision.version:
+            mlflow_client.delete_registered_model_alias(name, CHALLENGER)
+        return replace(decision, passed=True, failures=[], already_champion=True)
     if decision.passed:
-        mlflow_client = client(tracking_uri)
         mlflow_client.set_registered_model_alias(name, CHAMPION, decision.version)
-        if str(mlflow_client.get_registered_model(name).aliases.get(CHALLENGER)) == decision.version:
+        if str(aliases.get(CHALLENGER)) == decision.version:
             mlflow_client.delete_registered_model_alias(name, CHALLENGER)
     return decision
 
 
 def version_trained_by(tracking_uri: str, dagster_run_id: str, name: str = SEGMENTATION_MODEL) -> str | None:
-    """The newest version of `name` a Dagster run registered, or None (training was skipped)."""
+    """The newest version of `name` a Dagster run registered or reused (a retrain of data an earlier
+    run trained on), or None (training was skipped)."""
     versions = versions_of_run(tracking_uri, name, dagster_run_id)
     return str(versions[-1].version) if versions else None
