@@ -9,6 +9,7 @@ import mlflow
 import pytest
 from mlflow.entities import RunStatus
 
+import ml.model_registry as model_registry
 import ml.segmentation.model as model_module
 from ml.model_registry import (
     CHALLENGER,
@@ -101,6 +102,7 @@ def test_the_same_data_and_definition_reuse_the_registered_version(registry, fit
 
     again = train(registry, df.copy(), "run-b")  # a forced re-run / the recovery of a crashed run
     assert again.reused and len(fits) == 1  # nothing fitted
+    assert aliases(uri) == {CHAMPION: "1"}  # the champion does not become challenger too
     assert again.ref == first.ref  # same version, same MLflow run
     assert again.reused_from_dagster_run_id == "run-a"
     assert (again.algorithm, again.k, again.metrics) == (first.algorithm, first.k, first.metrics)
@@ -132,6 +134,7 @@ def test_a_crash_during_scoring_then_recovery_keeps_every_alias_where_it_was(reg
     assert before == {CHAMPION: trained.ref.version}
 
     recovery = train(registry, today, "today-recovery")
+    assert aliases(uri) == before
     decision = promote(uri, version_trained_by(uri, "today-recovery"))
     assert recovery.reused and decision.passed and decision.already_champion
     assert aliases(uri) == before and versions(uri) == ["1", "2"] and len(fits) == 2
@@ -243,9 +246,12 @@ def test_mlflow_runs_of_dead_dagster_runs_are_ended(registry):
         end_runs_of_dagster_runs(uri, ["dead-1"], status="RUNNING")
 
 
-def test_no_ids_reads_nothing():
-    # an unreachable store: with no ids there is nothing to ask it
-    assert end_runs_of_dagster_runs("sqlite:////nonexistent/dir/mlflow.db", []) == []
+def test_no_ids_reads_nothing(monkeypatch):
+    def no_store(*args):
+        raise AssertionError("the tracking store was opened")
+
+    monkeypatch.setattr(model_registry, "client", no_store)
+    assert end_runs_of_dagster_runs("sqlite:///unused.db", []) == []
 
 
 def test_search_values_are_refused_unless_plain(registry):
