@@ -6,11 +6,11 @@ name of their asset and move between aliases, never stages: a freshly trained ve
 passes its gates and removes `challenger`; scoring loads `@champion`.
 
 A version is what a definition, a seed and the training data make: it carries them as tags
-(`MODEL_IDENTITY_TAGS`), so a retrain of the same data (a recovery after a crash, a forced re-run) finds
-and reuses it instead of registering a copy. It also carries the Dagster run that trained it
-(`dagster_run_id`) and one tag per run that reused it (`reused_by_dagster_run.<run id>`), so each run's
-promotion step finds its version. `end_runs_of_dagster_runs` ends the MLflow runs a killed process left
-RUNNING.
+(`TRAINING_DATA_SHA256`, `TRAINING_DATA_DIGEST`, `DEFINITION_VERSION`, `SEED`), so a retrain of the
+same data (a recovery after a crash, a forced re-run) finds and reuses it instead of registering a
+copy. It also carries the Dagster run that trained it (`dagster_run_id`) and one tag per run that
+reused it (`reused_by_dagster_run.<run id>`), so each run's promotion step finds its version.
+`end_runs_of_dagster_runs` ends the MLflow runs a killed process left RUNNING.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ TRAINING_DATA_DIGEST = "training_data_digest"  # MLflow's dataset digest (first 
 TRAINING_DATA_SHA256 = "training_data_sha256"  # every row and column training reads
 DEFINITION_VERSION = "definition_version"
 SEED = "seed"
-MODEL_IDENTITY_TAGS = (TRAINING_DATA_SHA256, TRAINING_DATA_DIGEST, DEFINITION_VERSION, SEED)
 # On a version, one tag per Dagster run that reused it instead of training (`<prefix><run id>` = "reused").
 REUSED_BY_PREFIX = "reused_by_dagster_run."
 # Values put into search filters: run ids, digests, versions, seeds (never free text).
