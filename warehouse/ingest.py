@@ -2,6 +2,11 @@
 
 For every file under `landing/<source>/<table>/`:
 
+0. read it only when it is complete: its size, modification and inode change times have not changed for
+   `settle_seconds` (a bounded wait per run), or a `<name>.done` marker next to it says so; temporary
+   names (`.tmp`, `.part`, ..., a leading `.` or `~`) are never landing files. A file still being
+   written, or changed while it was read, is reported as waiting and left for a later run (no ledger
+   row); a loaded file whose content changed afterwards is an error;
 1. skip it without reading when the ledger already holds a loaded file of that table with the same
    path, size, modification and inode change times (stat cache); otherwise hash it (SHA-256): a file whose hash is
    already in the ledger for that table is skipped, so re-running the ingest, or delivering the same
@@ -27,7 +32,8 @@ import csv
 import hashlib
 import io
 import os
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +51,17 @@ QUARANTINE_TABLE = f"{AUDIT_SCHEMA}.quarantine"
 FILE_EXTENSIONS = {"csv": (".csv",), "jsonl": (".jsonl", ".ndjson")}
 PARQUET_EXTENSIONS = (".parquet",)
 
+# A file is read once its size, mtime and ctime have been unchanged this long (seconds)...
+DEFAULT_SETTLE_SECONDS = 2.0
+# ... or at once when a marker `<file name>.done` next to it declares it complete.
+DONE_MARKER_SUFFIX = ".done"
+# Never landing files: names a writer uses while a file is incomplete (write-then-rename), hidden and
+# lock files, and the staging folder of Hadoop/Spark output committers (checked on every path part below
+# the table's folder, case-insensitively).
+TEMPORARY_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".inprogress")
+TEMPORARY_PREFIXES = (".", "~")
+TEMPORARY_FOLDERS = ("_temporary",)
+
 
 class LandingFileError(Exception):
     """A file that cannot be loaded at all (missing required column, unreadable)."""
@@ -61,7 +78,7 @@ class FileResult:
     source_table: str
     source_file: str
     file_sha256: str
-    status: str  # loaded | skipped | failed
+    status: str  # loaded | skipped | failed | waiting (incomplete: not read, no ledger row, a later run loads it)
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
@@ -83,12 +100,18 @@ class IngestReport:
     def failures(self) -> list[FileResult]:
         return [f for f in self.files if f.status == "failed"]
 
+    @property
+    def waiting(self) -> list[FileResult]:
+        """Files still being written (or changed while read): nothing of them loaded, a later run loads them."""
+        return [f for f in self.files if f.status == "waiting"]
+
     def totals(self, qualified_name: str) -> dict[str, int]:
         files = self.for_table(qualified_name)
         return {
             "files_loaded": sum(f.status == "loaded" for f in files),
             "files_skipped": sum(f.status == "skipped" for f in files),
             "files_failed": sum(f.status == "failed" for f in files),
+            "files_waiting": sum(f.status == "waiting" for f in files),
             "rows_read": sum(f.rows_read for f in files),
             "rows_loaded": sum(f.rows_loaded for f in files),
             "rows_quarantined": sum(f.rows_quarantined for f in files),
@@ -114,13 +137,105 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def is_landing_name(relative: Path) -> bool:
+    """Whether a path below a table's folder may be a landing file: no part of it is a temporary, hidden or
+    lock name (`x.csv.part`, `.x.csv`, `~x.csv`, `.staging/x.csv`, `_temporary/0/x.parquet`)."""
+    parts = [p.lower() for p in relative.parts]
+    return not parts[-1].endswith(TEMPORARY_SUFFIXES) and not any(
+        p.startswith(TEMPORARY_PREFIXES) or p in TEMPORARY_FOLDERS for p in parts
+    )
+
+
 def landing_files(landing_dir: Path, contract: TableContract) -> list[Path]:
-    """The table's files in a stable order (sorted by relative path)."""
+    """The table's files in a stable order (sorted by relative path), temporary names left out."""
     folder = landing_dir / contract.landing_path
     if not folder.is_dir():
         return []
     extensions = FILE_EXTENSIONS[contract.file_format] + PARQUET_EXTENSIONS
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name.lower().endswith(extensions))
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.name.lower().endswith(extensions) and is_landing_name(p.relative_to(folder)) and p.is_file()
+    )
+
+
+def _changed_at(st: os.stat_result) -> float:
+    """When the file last changed (content: mtime, metadata or a rename: ctime), in seconds since the epoch."""
+    return max(st.st_mtime_ns, st.st_ctime_ns) / 1e9
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    """Unchanged: the same size, mtime and ctime (a file renamed over it has its own ctime). Not the inode
+    number, which some network file systems do not keep stable."""
+    return (a.st_size, a.st_mtime_ns, a.st_ctime_ns) == (b.st_size, b.st_mtime_ns, b.st_ctime_ns)
+
+
+def _still_written_message(st: os.stat_result, settle_seconds: float) -> str:
+    age = time.time() - _changed_at(st)
+    when = f"modified {age:.1f} s ago" if age >= 0 else f"modification time {-age:.1f} s in the future"
+    return f"still being written ({when}); it will be loaded by a later run once unchanged for {settle_seconds:g} s"
+
+
+def complete_files(
+    paths: Iterable[Path],
+    settle_seconds: float,
+    max_wait_seconds: float,
+    loaded: Callable[[Path, os.stat_result], bool] = lambda path, st: False,
+) -> tuple[dict[Path, os.stat_result], dict[Path, str]]:
+    """Which files are complete, with the stat they were found complete at, and why the others are not.
+
+    A file is complete when a `<name>.done` marker is next to it, when it is unchanged since it was
+    loaded (`loaded(path, stat)`: asked of young files only), or when its size, mtime and ctime have
+    not changed for `settle_seconds`: said by its timestamps when they are old enough, otherwise watched
+    (sleep until it would be old enough, stat again, require the same stat). The waits of all files
+    overlap and add up to at most `max_wait_seconds`; a file not complete by then is waiting (message).
+    Only stats: no file is opened. A file that disappeared is in neither result.
+    """
+    complete: dict[Path, os.stat_result] = {}
+    young: dict[Path, tuple[os.stat_result, float]] = {}  # stat, time it was seen with that stat
+    now = time.time()
+    for path in paths:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            continue
+        if (
+            settle_seconds <= 0
+            or now - _changed_at(st) >= settle_seconds
+            or path.with_name(path.name + DONE_MARKER_SUFFIX).exists()  # a marker: declared complete
+            or loaded(path, st)
+        ):
+            complete[path] = st
+        else:
+            young[path] = (st, now)
+
+    def due(item: tuple[os.stat_result, float]) -> float:
+        # settled once unchanged for settle_seconds since it changed; a timestamp in the future (another
+        # machine's clock) counts from when it was seen instead
+        st, seen = item
+        return min(_changed_at(st), seen) + settle_seconds
+
+    deadline = time.monotonic() + max(0.0, max_wait_seconds)
+    while young:
+        pause = max(0.0, min(due(item) for item in young.values()) - time.time())
+        if time.monotonic() + pause > deadline:
+            break
+        time.sleep(pause)
+        now = time.time()
+        for path, item in list(young.items()):
+            if now < due(item):
+                continue
+            try:
+                again = path.stat()
+            except FileNotFoundError:
+                del young[path]
+                continue
+            if _same_file(again, item[0]):
+                complete[path] = again
+                del young[path]
+            else:
+                young[path] = (again, now)
+    return complete, {path: _still_written_message(st, settle_seconds) for path, (st, _) in young.items()}
 
 
 def ingest_landing(
@@ -129,22 +244,41 @@ def ingest_landing(
     *,
     run_id: str | None = None,
     contracts: Iterable[TableContract] = CONTRACTS,
+    settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+    max_wait_seconds: float | None = None,
 ) -> IngestReport:
-    """Load every new file of every contract table; never raises for bad rows or bad files.
+    """Load every new, complete file of every contract table; never raises for bad rows or bad files.
 
     File-level failures are recorded in the ledger and in the report; the caller decides whether
-    they block the run.
+    they block the run. A file is read once unchanged for `settle_seconds` (or marked `<name>.done`);
+    this run waits for young files at most `max_wait_seconds` in all (default: 3 x `settle_seconds`).
+    Files still being written are reported as waiting, not recorded, and loaded by a later run.
     """
     ensure_raw_tables(con)
+    contracts = list(contracts)
+    if max_wait_seconds is None:
+        max_wait_seconds = 3 * settle_seconds
+    found = {path: contract for contract in contracts for path in landing_files(landing_dir, contract)}
+
+    def loaded(path: Path, st: os.stat_result) -> bool:
+        rel = path.relative_to(landing_dir).as_posix()
+        return _stat_cached(con, found[path].qualified_name, rel, st) is not None
+
+    complete, waiting = complete_files(found, settle_seconds, max_wait_seconds, loaded)
     report = IngestReport()
     # Raw tables need no physical order (`_source_row` says where a row came from): inserting without
     # preserving it lets DuckDB stream big inserts instead of buffering them. Restored afterwards.
     preserve = con.execute("select current_setting('preserve_insertion_order')").fetchone()[0]
     con.execute("set preserve_insertion_order = false")
     try:
-        for contract in contracts:
-            for path in landing_files(landing_dir, contract):
-                report.files.append(_ingest_file(con, landing_dir, path, contract, run_id))
+        for path, contract in found.items():
+            if path in waiting:
+                rel = path.relative_to(landing_dir).as_posix()
+                report.files.append(FileResult(contract.qualified_name, rel, "", "waiting", message=waiting[path]))
+            elif path in complete:
+                report.files.append(
+                    _ingest_file(con, landing_dir, path, contract, run_id, complete[path], settle_seconds)
+                )
     finally:
         con.execute(f"set preserve_insertion_order = {'true' if preserve else 'false'}")
     return report
@@ -161,69 +295,102 @@ _TEMP_TABLES = (
 )
 
 
+def _stat_cached(con: duckdb.DuckDBPyConnection, table: str, rel: str, stat: os.stat_result) -> str | None:
+    """The SHA-256 of the loaded file with this path, size, mtime and ctime, if any (the stat cache)."""
+    # rows loaded before the ledger recorded ctime have none: they match on size and mtime as they used to
+    cached = con.execute(
+        f"select file_sha256 from {LEDGER_TABLE} where source_table = ? and source_file = ? and file_bytes = ? "
+        "and file_mtime_ns = ? and coalesce(file_ctime_ns = ?, true) and status = 'loaded' limit 1",
+        [table, rel, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns],
+    ).fetchone()
+    return cached[0] if cached else None
+
+
 def _ingest_file(
     con: duckdb.DuckDBPyConnection,
     landing_dir: Path,
     path: Path,
     contract: TableContract,
     run_id: str | None,
+    stat: os.stat_result,
+    settle_seconds: float,
 ) -> FileResult:
+    """Load one complete file; `stat` is the file's stat when it was found complete (before any read): the
+    bytes hashed and read are the file's only if it still has that stat once both are done."""
     rel = path.relative_to(landing_dir).as_posix()
-    # stat before reading: a file changed while (or after) it is read shows another size, mtime or ctime
-    # next run
-    stat = path.stat()
     table = contract.qualified_name
-    # rows loaded before this change have no ctime: they match on size and mtime as they used to
-    cached = con.execute(
-        f"select file_sha256 from {LEDGER_TABLE} where source_table = ? and source_file = ? and file_bytes = ? "
-        "and file_mtime_ns = ? and coalesce(file_ctime_ns = ?, true) and status = 'loaded' limit 1",
-        [table, rel, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns],
-    ).fetchone()
+    cached = _stat_cached(con, table, rel, stat)
     if cached:  # stat cache: the same path, size, mtime and ctime as a loaded file, so not even hashed
-        return FileResult(table, rel, cached[0], status="skipped", message="already loaded (unchanged size and mtime)")
+        return FileResult(table, rel, cached, status="skipped", message="already loaded (unchanged size and mtime)")
     result = FileResult(table, rel, "", status="loaded")
-    known_path = con.execute(
-        f"select count(*) from {LEDGER_TABLE} where source_table = ? and source_file = ? and status = 'loaded'",
+    # what was loaded from this path before, latest first: a delivered file must not change
+    loaded_before = con.execute(
+        f"select file_sha256, loaded_at from {LEDGER_TABLE} where source_table = ? and source_file = ? "
+        "and status = 'loaded' order by loaded_at desc",
         [table, rel],
-    ).fetchone()[0]
+    ).fetchall()
     try:
         read_error: Exception | None = None
-        if known_path:
-            # A loaded path whose metadata changed (touched, chmod, restored from a backup) usually holds
-            # the same content: hash it alone and read it only when the content is new.
-            result.file_sha256 = sha256_file(path)
-            text = None
-        else:
-            # A new path: hashed in a thread while DuckDB reads it (hashlib releases the GIL), one pass of
-            # wall time instead of two. A file already loaded under another name is then read for
-            # nothing, which is rare; its SHA-256 still decides before anything is written.
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                hashing = pool.submit(sha256_file, path)
+        text: _LandingText | None = None
+        # Hashed in a thread while DuckDB reads it (hashlib releases the GIL), one pass of wall time
+        # instead of two. A loaded path whose metadata changed (touched, chmod, restored from a backup)
+        # is only hashed: its content is either the one loaded or an error. A file already loaded under
+        # another name is then read for nothing, which is rare; its SHA-256 still decides before anything
+        # is written.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            hashing = pool.submit(sha256_file, path)
+            if not loaded_before:
                 try:
                     # Read into temporary tables (this connection's scratch space) before the file's
                     # transaction begins: committed, their rowids number the rows 0, 1, ... in file order.
                     text = _read_into_text_table(con, path, contract)
                 except (LandingFileError, EmptyLandingFile, duckdb.Error, UnicodeDecodeError, OSError) as exc:
                     read_error = exc
+            try:
                 result.file_sha256 = hashing.result()
+            except OSError as exc:
+                read_error = read_error or exc
+        # The bytes hashed are the bytes read: only when the file still has the stat it had before both
+        # began (one stat, no second read). Otherwise nothing of it is loaded and nothing recorded.
+        try:
+            unchanged = _same_file(path.stat(), stat)
+        except FileNotFoundError:
+            unchanged = False
+        if not unchanged:
+            result.status, result.file_sha256 = "waiting", ""
+            result.message = (
+                "changed while it was being read (size, modification or change time differ): nothing of it "
+                f"was loaded; it will be loaded by a later run once unchanged for {settle_seconds:g} s"
+            )
+            return result
+        if loaded_before and result.file_sha256:
+            if result.file_sha256 in {sha for sha, _ in loaded_before}:
+                # the same content at the same path: refresh the stat snapshot so the next run skips it unhashed
+                con.execute(
+                    f"update {LEDGER_TABLE} set file_bytes = ?, file_mtime_ns = ?, file_ctime_ns = ? "
+                    "where source_table = ? and source_file = ? and file_sha256 = ? and status = 'loaded'",
+                    [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, table, rel, result.file_sha256],
+                )
+                result.status = "skipped"
+                result.message = "already loaded (same SHA-256)"
+                return result
+            old_sha, loaded_at = loaded_before[0]
+            raise LandingFileError(
+                f"{rel} changed after it was loaded on {loaded_at:%Y-%m-%d %H:%M:%S} "
+                f"(SHA-256 {old_sha[:12]} -> {result.file_sha256[:12]}): a delivered file must not change; "
+                "deliver corrections as a new file"
+            )
         already = con.execute(
             f"select count(*) from {LEDGER_TABLE} where source_table = ? and file_sha256 = ? and status = 'loaded'",
             [table, result.file_sha256],
         ).fetchone()[0]
-        if already:
-            # the same content at the same path: refresh the stat snapshot so the next run skips it unhashed
-            con.execute(
-                f"update {LEDGER_TABLE} set file_bytes = ?, file_mtime_ns = ?, file_ctime_ns = ? "
-                "where source_table = ? and source_file = ? and file_sha256 = ? and status = 'loaded'",
-                [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, table, rel, result.file_sha256],
-            )
+        if already:  # a new path with content loaded under another name
             result.status = "skipped"
             result.message = "already loaded (same SHA-256)"
             return result
         if read_error is not None:
             raise read_error
-        if text is None:
-            text = _read_into_text_table(con, path, contract)
+        assert text is not None  # a new path is read above, or its read failed
         header = text.header
         missing = [c for c in contract.required_columns if c not in header]
         if missing:
@@ -671,6 +838,7 @@ def describe_failures(report: IngestReport) -> str:
 
 
 __all__ = [
+    "DEFAULT_SETTLE_SECONDS",
     "IngestReport",
     "FileResult",
     "LandingFileError",

@@ -115,8 +115,10 @@ def test_rewrite_that_restores_size_and_mtime_is_still_hashed(con, landing, monk
     hashed = count_hashes(monkeypatch)
     (again,) = ingest_landing(con, landing).files
     assert hashed == [path]
-    assert again.status == "loaded"  # C2 changed its name: a clash with the loaded row, quarantined
-    assert con.execute("select count(*) from audit.quarantine where reason_kind = 'duplicate_key'").fetchone()[0] == 1
+    # new content at a loaded path is refused (a delivered file must not change), not reloaded
+    assert again.status == "failed" and "changed after it was loaded" in again.message
+    assert con.execute("select count(*) from audit.quarantine").fetchone()[0] == 0
+    assert con.execute("select last_name from crm.customers order by crm_customer_id").fetchall() == [("Lee",)] * 2
 
 
 def test_renamed_identical_file_is_recognised_by_hash(con, landing, monkeypatch):
@@ -132,25 +134,31 @@ def test_renamed_identical_file_is_recognised_by_hash(con, landing, monkeypatch)
     )
 
 
-def test_modified_file_is_loaded(con, landing, monkeypatch):
+def test_modified_file_is_hashed_and_refused(con, landing, monkeypatch):
+    """A loaded path with new content is an error, whether its size changed or only its mtime: hashed, not
+    trusted, and nothing of it loaded (it used to be loaded again as a new file)."""
     ingest_landing(con, landing)
     path = landing / "crm/customers/a.csv"
     st = path.stat()
     path.write_text(H + row(1) + row(2) + row(3), encoding="utf-8")
     hashed = count_hashes(monkeypatch)
-    (again,) = ingest_landing(con, landing).files
+    (again,) = ingest_landing(con, landing, settle_seconds=0).files
     assert hashed == [path]
-    assert (again.status, again.rows_loaded, again.rows_already_loaded) == ("loaded", 1, 2)
+    assert (again.status, again.rows_loaded, again.rows_already_loaded) == ("failed", 0, 0)
     # same size and a new mtime: the content is hashed, not trusted
     path.write_text(H + row(1) + row(2) + row(4), encoding="utf-8")
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
-    (third,) = ingest_landing(con, landing).files
-    assert (third.status, third.rows_loaded, third.rows_already_loaded) == ("loaded", 1, 2)
+    (third,) = ingest_landing(con, landing, settle_seconds=0).files
+    assert len(hashed) == 2
+    assert (third.status, third.rows_loaded, third.rows_already_loaded) == ("failed", 0, 0)
     assert [r[0] for r in con.execute("select crm_customer_id from crm.customers order by 1").fetchall()] == [
         "C1",
         "C2",
-        "C3",
-        "C4",
+    ]
+    assert con.execute("select status from audit.ingest_ledger order by loaded_at").fetchall() == [
+        ("loaded",),
+        ("failed",),
+        ("failed",),
     ]
     assert ledger_discrepancies(con) == []
 
