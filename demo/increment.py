@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +55,7 @@ def generate_increment(out_dir: Path, days: int = 21, seed: int = 1) -> Incremen
     periods = manifest.get("increments", [])
     start = date.fromisoformat(periods[-1]["period_end"] if periods else manifest["as_of"])
     end = start + timedelta(days=days)
-    if days < 1 or end >= date.today():
+    if days < 1 or end >= datetime.now(UTC).date():
         raise ValueError(
             f"the next period would end {end}, not before today: the landing contract quarantines future dates"
         )

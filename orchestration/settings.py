@@ -16,6 +16,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from warehouse.ingest import DEFAULT_SETTLE_SECONDS
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 DAGSTER_YAML = """\
@@ -25,8 +27,10 @@ concurrency:
     # Every asset that writes the DuckDB warehouse sits in pool "warehouse": one writer at a time.
     default_limit: 1
 run_monitoring:
+  # With the daemon (`segments ui`): runs whose worker died are marked failed and, this many seconds
+  # after any run ended, its pool slots are freed. Without the daemon, `segments run` reaps dead runs
+  # itself when it starts (orchestration/runs.py).
   enabled: true
-  # A killed run frees its pool slot after this many seconds.
   free_slots_after_run_end_seconds: 30
 telemetry:
   enabled: false
@@ -41,6 +45,9 @@ class Settings:
     landing_dir: Path
     # GX validates at most this many rows per suite (a seeded random sample above it); 0 = every row.
     gx_sample_rows: int = 100_000
+    # A landing file is read once unchanged (size, mtime) for this many seconds, or at once with a
+    # `<name>.done` marker (warehouse/ingest.py): a file still being written is left for a later run.
+    landing_settle_seconds: float = DEFAULT_SETTLE_SECONDS
 
     @property
     def warehouse_path(self) -> Path:
@@ -75,11 +82,13 @@ class Settings:
 
 
 def get_settings() -> Settings:
-    """Read SEGMENTS_HOME / SEGMENTS_LANDING / SEGMENTS_GX_SAMPLE_ROWS now (call it lazily)."""
+    """Read SEGMENTS_HOME / SEGMENTS_LANDING / SEGMENTS_GX_SAMPLE_ROWS / SEGMENTS_LANDING_SETTLE_SECONDS now
+    (call it lazily)."""
     home = Path(os.environ.get("SEGMENTS_HOME") or "data").expanduser().resolve()
     landing = Path(os.environ.get("SEGMENTS_LANDING") or home / "landing").expanduser().resolve()
     return Settings(
         home=home,
         landing_dir=landing,
         gx_sample_rows=int(os.environ.get("SEGMENTS_GX_SAMPLE_ROWS") or 100_000),
+        landing_settle_seconds=float(os.environ.get("SEGMENTS_LANDING_SETTLE_SECONDS") or DEFAULT_SETTLE_SECONDS),
     )

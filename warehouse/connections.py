@@ -1,6 +1,8 @@
 """Every DuckDB connection of the pipeline: how it is configured, opened and used for a transaction.
 
 - Offline: extensions are never downloaded or auto-loaded (only parquet, json and icu are built in).
+- UTC: every session's time zone is UTC (`use_utc`), so `current_timestamp::timestamp`, casts of
+  offset timestamps and everything stored read the same whatever `TZ` the host has.
 - Bounded memory: `memory_limit` from `SEGMENTS_DUCKDB_MEMORY_LIMIT` (default 2000MB) so joins,
   sorts and aggregates over the largest tables spill to `$SEGMENTS_HOME/tmp/duckdb` instead of
   growing the process; the whole pipeline stays within about 4 GB at a million customers. dbt's
@@ -56,6 +58,15 @@ def release_memory() -> None:
             ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
+def use_utc(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Run the session in UTC. DuckDB takes its time zone from the host, and a naive `timestamp` column
+    stores the session's local time: without this, a home run under two `TZ`s mixes two clocks (history
+    periods that end before they start). Set after connecting: the setting needs ICU loaded, which a
+    connect-time config with autoloading off refuses."""
+    con.execute("set TimeZone = 'UTC'")
+    return con
+
+
 @contextmanager
 def connect(path: str | Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to the warehouse file at `path` (offline, bounded memory), closed and its memory
@@ -64,6 +75,7 @@ def connect(path: str | Path, *, read_only: bool = False) -> Iterator[duckdb.Duc
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path), read_only=read_only, config=duckdb_config())
     try:
+        use_utc(con)
         yield con
     finally:
         con.close()

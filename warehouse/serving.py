@@ -55,7 +55,7 @@ import duckdb
 
 # Extensions are never downloaded or loaded implicitly: parquet and json are statically linked.
 from warehouse.connections import OFFLINE_CONFIG as DUCKDB_CONFIG
-from warehouse.connections import transaction
+from warehouse.connections import transaction, use_utc
 from warehouse.feature_registry import load_registry
 
 # Storage format of the published file: readable by DuckDB 1.0 and later, since BI tools and drivers
@@ -216,7 +216,7 @@ def _write_snapshot(
     """Build bi.duckdb and the Parquet files of one version in `staging` (not yet visible)."""
     db_path = staging / DUCKDB_FILE
     (staging / PARQUET_DIR).mkdir()
-    con = duckdb.connect(config=DUCKDB_CONFIG)
+    con = use_utc(duckdb.connect(config=DUCKDB_CONFIG))
     try:
         con.execute(f"attach {_sql_string(warehouse_path)} as wh (read_only)")
         con.execute(f"attach {_sql_string(db_path)} as pub (storage_version '{STORAGE_VERSION}')")
@@ -342,6 +342,15 @@ def _clean_leftovers(serving_dir: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     for path in serving_dir.glob(f"{TEMP_PREFIX}*"):
         path.unlink(missing_ok=True)
+
+
+def clean_staging(serving_dir: Path) -> None:
+    """Remove the staging folders and temporary links a killed publication left (the next publication
+    would too; a run that reaps a dead one calls it at once). Nothing visible to readers is touched."""
+    if not serving_dir.is_dir():
+        return
+    with _publish_lock(serving_dir):
+        _clean_leftovers(serving_dir)
 
 
 def _version_name(run_id: str, now: datetime) -> str:

@@ -31,6 +31,17 @@ TABLES: dict[str, str] = {
         loaded_at timestamp not null,
         run_id varchar
     )""",
+    # --- audit: one row per pipeline run that reached the ingest (warehouse/run_records.py) ---
+    "audit.pipeline_runs": """(
+        run_id varchar primary key,
+        run_seq bigint not null,          -- 1, 2, ... in the order runs started (runs on a home never overlap)
+        started_at timestamp not null,    -- UTC
+        files_loaded bigint,              -- landing files this run's ingest loaded; null until the ingest ended
+        published_at timestamp,           -- UTC; set by the publication that ended the run
+        outcome varchar,                  -- succeeded | failed | reaped; null while running or when unknown
+        ended_at timestamp,               -- UTC
+        message varchar
+    )""",
     "audit.quarantine": """(
         source_table varchar not null,
         source_file varchar not null,

@@ -6,7 +6,7 @@ negative); warn severity watches distributions that drift in real data without b
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
@@ -34,7 +34,9 @@ def build_orders_suite(freshness_days: int = 45) -> gx.ExpectationSuite:
             gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["completed"], mostly=0.7, meta=WARN),
             # freshness: the newest order is at most 45 days old (a stalled ERP export shows here first)
             gxe.ExpectColumnMaxToBeBetween(
-                column="ordered_at", min_value=datetime.now() - timedelta(days=freshness_days), meta=WARN
+                column="ordered_at",
+                min_value=datetime.now(UTC).replace(tzinfo=None) - timedelta(days=freshness_days),
+                meta=WARN,
             ),
         ],
     )

@@ -17,7 +17,7 @@ from ml.identity.config import IdentityConfig
 from ml.identity.linkage import LinkageResult, link_records
 from ml.identity.stable_ids import IdChanges, assign_stable_ids
 from ml.identity.store import IdentityQa, ensure_schema, load_previous, measure_qa, previous_model, write_run
-from warehouse.connections import duckdb_config, release_memory
+from warehouse.connections import duckdb_config, release_memory, use_utc
 
 CATALOG = "wh"
 CANDIDATES_TABLE = f"{CATALOG}.intermediate.int_identity_candidates"
@@ -54,7 +54,7 @@ class IdentityRun:
 
 def connect_with_warehouse(warehouse_path: Path | str) -> duckdb.DuckDBPyConnection:
     """An in-memory connection with the warehouse file attached read-write as `wh`."""
-    con = duckdb.connect(config=duckdb_config())
+    con = use_utc(duckdb.connect(config=duckdb_config()))
     path = str(warehouse_path).replace("'", "''")
     con.execute(f"attach '{path}' as {CATALOG}")
     con.execute("set enable_progress_bar = false")

@@ -29,7 +29,7 @@ def loaded_lines(tmp_path):
         (landing / table).mkdir(parents=True)
         (landing / table / "f.csv").write_text(text)
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    ingest_landing(con, landing)
+    ingest_landing(con, landing, settle_seconds=0)
     return con.execute("select * from erp.order_lines").df()
 
 

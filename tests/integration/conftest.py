@@ -13,6 +13,7 @@ PIPELINE_ENV = (
     "SEGMENTS_WAREHOUSE_PATH",
     "MLFLOW_TRACKING_URI",
     "SEGMENTS_GX_SAMPLE_ROWS",
+    "SEGMENTS_LANDING_SETTLE_SECONDS",
 )
 
 
@@ -24,5 +25,8 @@ def segments_home(tmp_path_factory) -> Path:
     for var in PIPELINE_ENV:
         mp.delenv(var, raising=False)
     mp.setenv("SEGMENTS_HOME", str(home))
+    # the tests write landing files and run at once: no settle wait (tests/warehouse/test_ingest_complete_files.py
+    # and the fault suite test the wait itself)
+    mp.setenv("SEGMENTS_LANDING_SETTLE_SECONDS", "0")
     yield home
     mp.undo()

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from demo.generator import generate
-from ml.model_registry import CHALLENGER, CHAMPION, SEGMENTATION_MODEL, client, version_by_alias
+from ml.model_registry import CHALLENGER, CHAMPION, REUSED_BY_PREFIX, SEGMENTATION_MODEL, client, version_by_alias
 from orchestration.cli import main
 from orchestration.cli.run import run_pipeline
 from orchestration.settings import get_settings
@@ -275,8 +275,11 @@ def test_mlflow_lineage_tags(pipeline):
     run = registry.get_run(version.run_id)
     for tag in ("dagster_run_id", "git_sha", "dbt_manifest_sha", "training_data_digest"):
         assert run.data.tags.get(tag), tag
-    assert int(version.version) == 2  # two runs, two versions; champion follows the latest passing one
+    # the forced second run trained on the same data with the same definition: it reused version 1
+    assert int(version.version) == 1
     assert version.tags["dagster_run_id"] == run.data.tags["dagster_run_id"]  # the run that registered it
+    reusers = [k for k in version.tags if k.startswith(REUSED_BY_PREFIX)]
+    assert len(reusers) == 1 and reusers[0] != REUSED_BY_PREFIX + version.tags["dagster_run_id"]
     # promoted: no version waits as challenger any more
     assert CHALLENGER not in registry.get_registered_model(SEGMENTATION_MODEL).aliases
 

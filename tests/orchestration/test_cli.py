@@ -87,6 +87,7 @@ def test_bench_pipeline_refuses_scales_that_are_no_integers(capsys):
 class FakeResult:
     success: bool
     run_id: str = "run-1"
+    all_events: tuple = ()
 
 
 @pytest.mark.parametrize("success", [True, False])
@@ -96,7 +97,7 @@ def test_run_wraps_run_pipeline(home, tmp_path, monkeypatch, capsys, success):
     the run, then the summary."""
     calls, summaries = [], []
 
-    def fake_execute_job(settings, job_name, *, definition=None, force=False, out=None):
+    def fake_execute_job(settings, job_name, *, definition=None, force=False, wait=False, out=None):
         calls.append((settings, job_name, definition, force))
         return run_module.RunOutcome(
             settings, job_name, FakeResult(success), tmp_path / "run.log", 1.0, {}, {}, nothing_new=False
@@ -113,6 +114,16 @@ def test_run_wraps_run_pipeline(home, tmp_path, monkeypatch, capsys, success):
     out = capsys.readouterr().out
     assert out.startswith(f"SEGMENTS_HOME  {home.resolve()}\nlanding        {tmp_path.resolve()}\n")
     assert f"run {'succeeded' if success else 'FAILED'} in 1.0 s (full log: {tmp_path / 'run.log'})" in out
+
+
+def test_run_on_a_home_another_run_holds_exits_3_naming_the_holder(home, tmp_path, capsys):
+    from orchestration.runs import home_lock
+
+    with home_lock(home) as holder:
+        assert main(["run", "--landing", str(tmp_path)]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: another run holds SEGMENTS_HOME {home.resolve()} (pid {holder.pid}")
+    assert "--wait" in err
 
 
 def toy_job() -> dg.JobDefinition:

@@ -36,7 +36,7 @@ def quarantine(con) -> dict[int, tuple[str, str, str]]:
 
 
 def test_empty_landing_creates_every_raw_table_empty(con, tmp_path):
-    report = ingest_landing(con, tmp_path / "landing")
+    report = ingest_landing(con, tmp_path / "landing", settle_seconds=0)
     assert report.files == []
     tables = {
         t for (t,) in con.execute("select table_schema || '.' || table_name from information_schema.tables").fetchall()
@@ -67,7 +67,7 @@ def test_bad_rows_are_quarantined_with_reason_origin_and_content(con, tmp_path):
         'C6,"Multi\nline",Ok,,,,,,,,2022-01-01T00:00:00,,\n'  # 7 good, embedded newline
         ",,,,,,,,,,2022-01-01T00:00:00,,\n",  # 8 missing id
     )
-    report = ingest_landing(con, landing, run_id="r1")
+    report = ingest_landing(con, landing, run_id="r1", settle_seconds=0)
     (result,) = report.files
     assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (8, 3, 5)
     assert result.extra_columns == ["loyalty_tier"]
@@ -91,9 +91,9 @@ def test_same_file_twice_loads_once(con, tmp_path):
     landing = tmp_path / "landing"
     body = CUSTOMERS_HEADER + "\nC1,A,B,,,,,,,,2021-06-01T09:15:00,\n"
     write(landing / "crm/customers/a.csv", body)
-    ingest_landing(con, landing)
+    ingest_landing(con, landing, settle_seconds=0)
     write(landing / "crm/customers/copy-of-a.csv", body)  # same bytes, other name
-    report = ingest_landing(con, landing)
+    report = ingest_landing(con, landing, settle_seconds=0)
     assert {f.status for f in report.files} == {"skipped"}
     assert con.execute("select count(*) from crm.customers").fetchone()[0] == 1
     assert con.execute("select count(*) from audit.quarantine").fetchone()[0] == 0
@@ -102,7 +102,7 @@ def test_same_file_twice_loads_once(con, tmp_path):
 def test_missing_required_column_fails_the_file_naming_file_and_column(con, tmp_path):
     landing = tmp_path / "landing"
     write(landing / "erp/orders/o.csv", "order_id,erp_account_id\nO1,A1\n")
-    (result,) = ingest_landing(con, landing).files
+    (result,) = ingest_landing(con, landing, settle_seconds=0).files
     assert result.status == "failed"
     assert "erp/orders/o.csv" in result.message and "ordered_at" in result.message
     status = con.execute("select status from audit.ingest_ledger").fetchall()
@@ -125,7 +125,7 @@ def test_references_and_currency_rules(con, tmp_path):
         "order_line_id,order_id,product_id,category,quantity,unit_price,discount_amount\n"
         "L1,O1,P1,home,2,9.99,\nL2,O1,P1,home,-1,9.99,0\nL3,O2,P1,home,1,9.99,0\n",
     )
-    ingest_landing(con, landing)
+    ingest_landing(con, landing, settle_seconds=0)
     kinds = con.execute("select source_table, source_row, reason from audit.quarantine order by 1, 2").fetchall()
     assert [(t, r) for t, r, _ in kinds] == [
         ("erp.order_lines", 2),
@@ -148,7 +148,7 @@ def test_jsonl_events_keep_broken_lines(con, tmp_path):
         "not json\n\n"
         '{"event_id":"E2","occurred_at":"2024-01-01","anonymous_id":"a","event_type":"fax"}\n',
     )
-    (result,) = ingest_landing(con, landing).files
+    (result,) = ingest_landing(con, landing, settle_seconds=0).files
     assert (result.rows_loaded, result.rows_quarantined) == (1, 2)
     assert result.extra_columns == ["extra"]
     assert {r: k for r, (k, _, _) in quarantine(con).items()} == {2: "parse_error", 4: "invalid_value"}
@@ -163,7 +163,7 @@ def test_record_numbers_count_every_rejected_record(con, tmp_path):
         landing / "crm/customers/c.csv",
         CUSTOMERS_HEADER + "\n" + "".join(r.format(f"C{i}") for i, r in enumerate(records, 1)),
     )
-    (result,) = ingest_landing(con, landing).files
+    (result,) = ingest_landing(con, landing, settle_seconds=0).files
     assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (11, 4, 7)
     loaded = con.execute("select crm_customer_id, _source_row from crm.customers order by 2").fetchall()
     assert loaded == [("C3", 3), ("C5", 5), ("C6", 6), ("C10", 10)]
@@ -181,7 +181,7 @@ def test_record_numbers_with_many_rejects_spread_and_clustered(con, tmp_path):
         for i in range(1, 3001)
     ]
     write(landing / "crm/customers/c.csv", CUSTOMERS_HEADER + "\n" + "\n".join(lines) + "\n")
-    (result,) = ingest_landing(con, landing).files
+    (result,) = ingest_landing(con, landing, settle_seconds=0).files
     assert (result.rows_read, result.rows_quarantined) == (3000, len(bad))
     loaded = con.execute("select crm_customer_id, _source_row from crm.customers").fetchall()
     assert len(loaded) == 3000 - len(bad)
@@ -195,7 +195,7 @@ def test_duplicate_keys_in_file_and_against_loaded_rows(con, tmp_path):
         landing / "crm/customers/1.csv",
         CUSTOMERS_HEADER + "\nC1,A,B,,,,,,,,2021-06-01T09:15:00,\nC2,A,B,,,,,,,,2021-06-01T09:15:00,\n",
     )
-    ingest_landing(con, landing)
+    ingest_landing(con, landing, settle_seconds=0)
     write(
         landing / "crm/customers/2.csv",
         CUSTOMERS_HEADER + "\n"
@@ -206,7 +206,7 @@ def test_duplicate_keys_in_file_and_against_loaded_rows(con, tmp_path):
         "C2,A,Changed,,,,,,,,2021-06-01T09:15:00,\n"  # 5 loaded before with other values: duplicate
         "C4,A,B,,,,,,,,2021-06-01T09:15:00,\n",  # 6 new
     )
-    (second,) = [f for f in ingest_landing(con, landing).files if f.source_file.endswith("2.csv")]
+    (second,) = [f for f in ingest_landing(con, landing, settle_seconds=0).files if f.source_file.endswith("2.csv")]
     assert (second.rows_read, second.rows_loaded, second.rows_quarantined, second.rows_already_loaded) == (6, 1, 4, 1)
     kinds = con.execute(
         "select source_row, reason_kind, raw_record from audit.quarantine where source_file like '%2.csv'"
@@ -222,10 +222,10 @@ def test_duplicate_keys_in_file_and_against_loaded_rows(con, tmp_path):
 def test_connection_settings_are_restored(con, tmp_path):
     landing = tmp_path / "landing"
     write(landing / "crm/customers/a.csv", CUSTOMERS_HEADER + "\nC1,A,B,,,,,,,,2021-06-01T09:15:00,\n")
-    ingest_landing(con, landing)
+    ingest_landing(con, landing, settle_seconds=0)
     assert con.execute("select current_setting('preserve_insertion_order')").fetchone()[0] is True
     con.execute("set preserve_insertion_order = false")
     write(landing / "crm/customers/b.csv", CUSTOMERS_HEADER + "\nC2,A,B,,,,,,,,2021-06-01T09:15:00,\n")
-    (_, b) = ingest_landing(con, landing).files
+    (_, b) = ingest_landing(con, landing, settle_seconds=0).files
     assert b.status == "loaded"
     assert con.execute("select current_setting('preserve_insertion_order')").fetchone()[0] is False

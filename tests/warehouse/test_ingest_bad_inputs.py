@@ -75,7 +75,7 @@ def test_bad_input(case, tmp_path):
     (landing / "crm" / "customers").mkdir(parents=True)
     (landing / "crm" / "customers" / "f.csv").write_bytes(data)
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    (result,) = ingest_landing(con, landing).files
+    (result,) = ingest_landing(con, landing, settle_seconds=0).files
     if message:
         assert message in (result.message or ""), result.message
     if case == "wrong_delimiter":
@@ -102,12 +102,14 @@ def test_corrected_file_loads_what_was_rejected_and_duplicates_nothing(tmp_path)
     landing = tmp_path / "landing"
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     write(landing / "crm/customers/day1.csv", H + row(1) + row(2, "yesterday") + row(3))
-    (first,) = ingest_landing(con, landing).files
+    (first,) = ingest_landing(con, landing, settle_seconds=0).files
     assert (first.rows_loaded, first.rows_quarantined) == (2, 1)
 
     # the source fixes row 2 and delivers the whole file again, plus one row that reuses a key with other values
     write(landing / "crm/customers/day1-corrected.csv", H + row(1) + row(2) + row(3) + row(3, last="Changed"))
-    (second,) = [f for f in ingest_landing(con, landing).files if f.source_file.endswith("day1-corrected.csv")]
+    (second,) = [
+        f for f in ingest_landing(con, landing, settle_seconds=0).files if f.source_file.endswith("day1-corrected.csv")
+    ]
     assert (second.rows_loaded, second.rows_already_loaded, second.rows_quarantined) == (1, 2, 1)
     ids = [r[0] for r in con.execute("select crm_customer_id from crm.customers order by 1").fetchall()]
     assert ids == ["C1", "C2", "C3"]

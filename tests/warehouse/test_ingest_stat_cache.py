@@ -50,7 +50,7 @@ def count_hashes(monkeypatch) -> list[Path]:
 
 
 def test_ledger_records_the_files_mtime(con, landing):
-    (first,) = ingest_landing(con, landing).files
+    (first,) = ingest_landing(con, landing, settle_seconds=0).files
     path = landing / "crm/customers/a.csv"
     assert con.execute("select file_bytes, file_mtime_ns from audit.ingest_ledger").fetchall() == [
         (path.stat().st_size, path.stat().st_mtime_ns)
@@ -59,13 +59,13 @@ def test_ledger_records_the_files_mtime(con, landing):
 
 
 def test_unchanged_file_is_skipped_without_hashing(con, landing, monkeypatch):
-    (first,) = ingest_landing(con, landing).files
+    (first,) = ingest_landing(con, landing, settle_seconds=0).files
 
     def fail(path: Path) -> str:
         raise AssertionError(f"{path} hashed although unchanged")
 
     monkeypatch.setattr(ingest, "sha256_file", fail)
-    (again,) = ingest_landing(con, landing).files
+    (again,) = ingest_landing(con, landing, settle_seconds=0).files
     assert again.status == "skipped"
     assert again.message == "already loaded (unchanged size and mtime)"
     assert again.file_sha256 == first.file_sha256
@@ -74,7 +74,7 @@ def test_unchanged_file_is_skipped_without_hashing(con, landing, monkeypatch):
 
 
 def test_touched_file_is_hashed_again_not_read_and_skipped_by_hash(con, landing, monkeypatch):
-    ingest_landing(con, landing)
+    ingest_landing(con, landing, settle_seconds=0)
     path = landing / "crm/customers/a.csv"
     st = path.stat()
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
@@ -84,36 +84,36 @@ def test_touched_file_is_hashed_again_not_read_and_skipped_by_hash(con, landing,
         raise AssertionError("a loaded path with unchanged content was read again")
 
     monkeypatch.setattr(ingest, "_read_into_text_table", no_read)
-    (again,) = ingest_landing(con, landing).files
+    (again,) = ingest_landing(con, landing, settle_seconds=0).files
     assert hashed == [path]
     assert (again.status, again.message) == ("skipped", "already loaded (same SHA-256)")
     assert con.execute("select count(*) from crm.customers").fetchone()[0] == 2
     # the ledger's stat snapshot was refreshed: the next run trusts it without hashing
-    (third,) = ingest_landing(con, landing).files
+    (third,) = ingest_landing(con, landing, settle_seconds=0).files
     assert hashed == [path]
     assert third.message == "already loaded (unchanged size and mtime)"
 
 
 def test_ledger_rows_without_ctime_still_hit_the_stat_cache(con, landing, monkeypatch):
     """Rows written before the ledger recorded ctime match on path, size and mtime as they used to."""
-    ingest_landing(con, landing)
+    ingest_landing(con, landing, settle_seconds=0)
     con.execute("update audit.ingest_ledger set file_ctime_ns = null")
     hashed = count_hashes(monkeypatch)
-    (again,) = ingest_landing(con, landing).files
+    (again,) = ingest_landing(con, landing, settle_seconds=0).files
     assert hashed == []
     assert again.message == "already loaded (unchanged size and mtime)"
 
 
 def test_rewrite_that_restores_size_and_mtime_is_still_hashed(con, landing, monkeypatch):
     """`cp -p` / `rsync -t` set the old mtime on new content; the inode change time gives them away."""
-    ingest_landing(con, landing)
+    ingest_landing(con, landing, settle_seconds=0)
     path = landing / "crm/customers/a.csv"
     st = path.stat()
     path.write_text(H + row(1) + row(2, last="Lea"), encoding="utf-8")  # same size, other content
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert (path.stat().st_size, path.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
     hashed = count_hashes(monkeypatch)
-    (again,) = ingest_landing(con, landing).files
+    (again,) = ingest_landing(con, landing, settle_seconds=0).files
     assert hashed == [path]
     # new content at a loaded path is refused (a delivered file must not change), not reloaded
     assert again.status == "failed" and "changed after it was loaded" in again.message
@@ -122,10 +122,10 @@ def test_rewrite_that_restores_size_and_mtime_is_still_hashed(con, landing, monk
 
 
 def test_renamed_identical_file_is_recognised_by_hash(con, landing, monkeypatch):
-    ingest_landing(con, landing)
+    ingest_landing(con, landing, settle_seconds=0)
     (landing / "crm/customers/a.csv").rename(landing / "crm/customers/b.csv")
     hashed = count_hashes(monkeypatch)
-    (again,) = ingest_landing(con, landing).files
+    (again,) = ingest_landing(con, landing, settle_seconds=0).files
     assert len(hashed) == 1
     assert (again.source_file, again.status, again.message) == (
         "crm/customers/b.csv",
@@ -137,7 +137,7 @@ def test_renamed_identical_file_is_recognised_by_hash(con, landing, monkeypatch)
 def test_modified_file_is_hashed_and_refused(con, landing, monkeypatch):
     """A loaded path with new content is an error, whether its size changed or only its mtime: hashed, not
     trusted, and nothing of it loaded (it used to be loaded again as a new file)."""
-    ingest_landing(con, landing)
+    ingest_landing(con, landing, settle_seconds=0)
     path = landing / "crm/customers/a.csv"
     st = path.stat()
     path.write_text(H + row(1) + row(2) + row(3), encoding="utf-8")
@@ -167,9 +167,9 @@ def test_failed_file_is_not_cached(con, tmp_path, monkeypatch):
     landing = tmp_path / "landing"
     (landing / "erp" / "orders").mkdir(parents=True)
     (landing / "erp" / "orders" / "o.csv").write_text("order_id,erp_account_id\nO1,A1\n", encoding="utf-8")
-    assert [f.status for f in ingest_landing(con, landing).files] == ["failed"]
+    assert [f.status for f in ingest_landing(con, landing, settle_seconds=0).files] == ["failed"]
     hashed = count_hashes(monkeypatch)
-    assert [f.status for f in ingest_landing(con, landing).files] == ["failed"]
+    assert [f.status for f in ingest_landing(con, landing, settle_seconds=0).files] == ["failed"]
     assert len(hashed) == 1
     assert con.execute("select count(*) from audit.ingest_ledger where status = 'failed'").fetchone()[0] == 2
 
@@ -185,7 +185,7 @@ def test_ledger_of_an_older_warehouse_gains_the_column(con, landing):
                ('crm.customers', 'crm/customers/old.csv', 'x', 1, 0, 0, 0, 'loaded', null, [],
                 now()::timestamp, null, 0);"""
     )
-    (result,) = ingest_landing(con, landing).files
+    (result,) = ingest_landing(con, landing, settle_seconds=0).files
     assert result.status == "loaded"
     assert con.execute(
         "select source_file, file_mtime_ns is null from audit.ingest_ledger order by loaded_at"

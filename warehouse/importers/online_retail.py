@@ -25,6 +25,8 @@ from pathlib import Path
 
 import duckdb
 
+from warehouse.connections import OFFLINE_CONFIG, use_utc
+
 FIRST = "online_retail_ii_2009_2010.parquet"
 SECOND = "online_retail_2010_2011.parquet"
 # ECB annual average reference rates, GBP per EUR -> EUR per GBP
@@ -53,7 +55,7 @@ def import_online_retail(source_dir: Path, out_dir: Path) -> ImportSummary:
         if not (source_dir / name).exists():
             raise FileNotFoundError(f"{source_dir / name} not found: expected the two Online Retail II parquet files")
     shutil.rmtree(out_dir / "erp", ignore_errors=True)
-    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    con = use_utc(duckdb.connect(config=OFFLINE_CONFIG))
     first, second = (str(source_dir / n).replace("'", "''") for n in (FIRST, SECOND))
     con.execute(
         f"""create temp table lines as

@@ -4,36 +4,33 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.keys import BI_COPY_KEY, LEDGER_KEY, QUARANTINE_KEY, RAW_KEYS, WAREHOUSE_POOL, stage
+from orchestration.keys import LEDGER_KEY, QUARANTINE_KEY, RAW_KEYS, WAREHOUSE_POOL, stage
 from orchestration.resources import WarehouseResource
 from orchestration.settings import get_settings
 from warehouse.contracts import CONTRACTS
-from warehouse.ingest import LEDGER_TABLE, QUARANTINE_TABLE, describe_failures, ingest_landing
+from warehouse.ingest import (
+    DEFAULT_SETTLE_SECONDS,
+    LEDGER_TABLE,
+    QUARANTINE_TABLE,
+    describe_failures,
+    ingest_landing,
+)
+from warehouse.run_records import record_ingest, record_start, unpublished_loads
 from warehouse.summary import row_counts
 
 
 class IngestConfig(dg.Config):
     """Where to read landing files from; empty means `SEGMENTS_LANDING` or `$SEGMENTS_HOME/landing`.
 
-    `skip_when_unchanged`: when no landing file is new and everything loaded before has already been
-    published, materialize nothing, so every downstream step is skipped (`segments run --force`
-    turns it off to rebuild anyway, e.g. after changing a model or a definition).
+    `skip_when_unchanged`: when no landing file is new and everything earlier runs loaded has been
+    published (the warehouse's run records say so, `warehouse/run_records.py`), materialize nothing, so
+    every downstream step is skipped (`segments run --force` turns it off to rebuild anyway, e.g. after
+    changing a model or a definition). `settle_seconds`: a file is read once unchanged that long.
     """
 
     landing_dir: str = ""
     skip_when_unchanged: bool = True
-
-
-def _everything_published(instance: dg.DagsterInstance) -> bool:
-    """True when the latest BI publication is newer than the latest ingest that loaded rows.
-
-    Compares event-log storage ids (monotonic per instance): a run that loaded files but failed before
-    publishing leaves the ledger newer than the BI copy, so the next run does the downstream work."""
-    published = instance.fetch_materializations(BI_COPY_KEY, limit=1).records
-    if not published:
-        return False
-    ingested = instance.fetch_materializations(LEDGER_KEY, limit=1).records
-    return not ingested or ingested[0].storage_id < published[0].storage_id
+    settle_seconds: float = DEFAULT_SETTLE_SECONDS
 
 
 @dg.multi_asset(
@@ -70,19 +67,29 @@ def landing_files(context: dg.AssetExecutionContext, config: IngestConfig, wareh
 
     Files that cannot be loaded at all (e.g. a missing required column) are recorded in the ledger and
     fail the step after every other file has been loaded, so nothing good is held back and nothing is lost.
-    A run with no new file after a complete run materializes nothing: the rest of the job is skipped.
+    A run with no new file, when every earlier load is published, materializes nothing: the rest of the
+    job is skipped. What counts is the warehouse's durable state (ledger and run records), not the
+    orchestrator's event log: a run killed after its ingest is completed by the next plain run. Files
+    still being written are left for a later run, with a warning.
     """
     landing = Path(config.landing_dir).resolve() if config.landing_dir else get_settings().landing_dir
     context.log.info(f"Ingesting landing folder {landing}")
     with warehouse.connect() as con:
-        report = ingest_landing(con, landing, run_id=context.run_id)
-        unchanged = not report.failures and all(f.status == "skipped" for f in report.files)
-        if unchanged and config.skip_when_unchanged and _everything_published(context.instance):
+        record_start(con, context.run_id)
+        report = ingest_landing(con, landing, run_id=context.run_id, settle_seconds=config.settle_seconds)
+        loaded = sum(f.status == "loaded" for f in report.files)
+        record_ingest(con, context.run_id, loaded)
+        for waiting in report.waiting:
+            context.log.warning(f"{waiting.source_file}: {waiting.message}")
+        unpublished = unpublished_loads(con, excluding=context.run_id)
+        if not loaded and not report.failures and config.skip_when_unchanged and not unpublished:
             context.log.info(
                 f"No new landing file among {len(report.files)} and everything loaded before is published: "
                 "nothing to do, downstream steps are skipped (segments run --force rebuilds anyway)."
             )
             return
+        if unpublished:
+            context.log.warning(f"{unpublished.describe()}: this run completes their work")
         totals = row_counts(con, [c.qualified_name for c in CONTRACTS] + [LEDGER_TABLE, QUARANTINE_TABLE])
     for contract, key in zip(CONTRACTS, RAW_KEYS, strict=True):
         run_totals = report.totals(contract.qualified_name)
@@ -108,6 +115,8 @@ def landing_files(context: dg.AssetExecutionContext, config: IngestConfig, wareh
             "dagster/row_count": totals[LEDGER_TABLE],
             "table": LEDGER_TABLE,
             "files_this_run": len(report.files),
+            "files_waiting": len(report.waiting),
+            "unpublished_earlier_files": unpublished.files,
         },
     )
     yield dg.MaterializeResult(

@@ -48,7 +48,9 @@ def customer_segmentation(
         tags={"dagster_run_id": context.run_id, "git_sha": git_sha(), "dbt_manifest_sha": manifest_sha256()},
     )
     metadata = {
-        "trained": outcome.ref is not None,
+        "trained": outcome.ref is not None and not outcome.reused,
+        # the same data, definition and seed as a registered version: that version, not a copy
+        "reused_version": outcome.reused,
         "definition_version": outcome.definition_version,
         "fallback_customers": dg.MetadataValue.json(outcome.fallback_customers),
     }

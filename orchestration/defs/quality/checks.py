@@ -21,7 +21,7 @@ from orchestration.keys import CUSTOMERS_KEY, WAREHOUSE_POOL, stage
 from orchestration.resources import WarehouseResource
 from orchestration.settings import get_settings
 from warehouse.contracts import CONTRACTS, TableContract
-from warehouse.ingest import LEDGER_TABLE
+from warehouse.run_records import unpublished_files_sql
 
 
 def _validate_query(
@@ -77,18 +77,13 @@ def _raw_suite_check(contract: TableContract) -> dg.AssetChecksDefinition:
         pool=WAREHOUSE_POOL,
         op_tags=stage("quality"),
         description=(
-            f"Rows loaded into {contract.qualified_name} by this run "
-            "pass the GX suite derived from the landing contract."
+            f"Rows loaded into {contract.qualified_name} by this run (and by an earlier run that died before "
+            "it published) pass the GX suite derived from the landing contract."
         ),
     )
     def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        sql = (
-            f"select * from {contract.qualified_name} where _file_sha256 in (select file_sha256 from {LEDGER_TABLE} "
-            "where run_id = ? and status = 'loaded' and source_table = ?)"
-        )
-        return _validate_query(
-            context, warehouse, sql, [context.run.run_id, contract.qualified_name], build_raw_suite(contract)
-        )
+        sql = f"select * from {contract.qualified_name} where _file_sha256 in ({unpublished_files_sql()})"
+        return _validate_query(context, warehouse, sql, [contract.qualified_name], build_raw_suite(contract))
 
     return _check
 

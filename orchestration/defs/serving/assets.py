@@ -7,6 +7,7 @@ import dagster as dg
 
 from orchestration.keys import BI_COPY_KEY, CUSTOMERS_KEY, FEATURES_KEY, WAREHOUSE_POOL, stage
 from orchestration.resources import ServingResource, WarehouseResource
+from warehouse.run_records import record_published
 from warehouse.serving import DEFAULT_KEEP, publish
 
 # reporting.customers and reporting.customer_features are projections of these marts
@@ -47,6 +48,8 @@ def build_bi_copy(upstream_segments: Sequence[dg.AssetKey]) -> dg.AssetsDefiniti
         context: dg.AssetExecutionContext, config: BiCopyConfig, warehouse: WarehouseResource, serving: ServingResource
     ) -> dg.MaterializeResult:
         result = publish(warehouse.path, serving.path, context.run_id, keep=config.keep_versions)
+        with warehouse.connect() as con:  # what this run (and any unpublished run before it) loaded is now in BI
+            record_published(con, context.run_id)
         return dg.MaterializeResult(
             metadata={
                 "version": result.version,
