@@ -8,7 +8,7 @@ SEGMENTS_HOME ?= $(CURDIR)/data
 export SEGMENTS_HOME
 DEMO_CUSTOMERS ?= 20000
 
-.PHONY: install demo lint test bench ui clean
+.PHONY: install demo lint test test-faults bench ui clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,14 @@ lint: install
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# The slow fault-injection scenarios (tests/faults, marker `faults`; `make test` runs only their fast part): kill -9
+# at each stage, disk full, read-only home, concurrent runs, a growing landing file, mixed time zones, each
+# followed by a plain `segments run` compared with a clean run. FAULTS_CUSTOMERS persons (2000 while developing);
+# the table of recovery times is printed at the end. Needs root for the tmpfs scenarios (skipped otherwise).
+FAULTS_CUSTOMERS ?= 20000
+test-faults: install
+	FAULTS_CUSTOMERS=$(FAULTS_CUSTOMERS) $(BIN)/python -m pytest -m faults tests/faults -v
 
 # Whole pipeline at 10k, 100k and 1M persons vs the DuckDB floor and a pandas script; rewrites the
 # generated section of BENCHMARKS.md. About 1 h and ~20 GB of disk under data/bench (1M dominates).
