@@ -132,7 +132,9 @@ def test_growing_file_is_loaded_once_settled(tmp_path, monkeypatch):
     exactly once with every row - nothing quarantined."""
     from warehouse.ingest import ingest_landing
 
-    monkeypatch.setenv("SEGMENTS_LANDING_SETTLE_SECONDS", "2")
+    # a run that starts while the copy pauses: no wait inside this ingest (a writer pausing longer than the
+    # settle interval is the case `.done` markers and write-then-rename are for)
+    patient = {"settle_seconds": 2, "max_wait_seconds": 0}
     landing = tmp_path / "landing"
     folder = landing / "erp" / "fx_rates"
     folder.mkdir(parents=True)
@@ -143,18 +145,18 @@ def test_growing_file_is_loaded_once_settled(tmp_path, monkeypatch):
     (folder / "part-0002.csv.tmp").write_bytes(other)
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
     try:
-        ingest_landing(con, landing, run_id="grow-1")
+        ingest_landing(con, landing, run_id="grow-1", **patient)
         assert _loaded(con) == {}, "a file younger than the settle time (or a temporary name) was loaded"
         with growing.open("ab") as fh:
             fh.write(data[len(data) // 2 :])
-        ingest_landing(con, landing, run_id="grow-2")
+        ingest_landing(con, landing, run_id="grow-2", **patient)
         assert _loaded(con) == {}, "a file still changing was loaded"
         settled = time.time() - 10
-        os.utime(growing, (settled, settled))
+        os.utime(growing, (settled, settled))  # the inode change time is now: the ingest still waits 2 s for it
         (folder / "part-0001.csv.part").rename(marked)  # fresh mtime, but marked done
         Path(f"{marked}.done").touch()
-        ingest_landing(con, landing, run_id="grow-3")
-        ingest_landing(con, landing, run_id="grow-4")
+        ingest_landing(con, landing, run_id="grow-3", settle_seconds=2)
+        ingest_landing(con, landing, run_id="grow-4", settle_seconds=2)
         assert _loaded(con) == {"erp/fx_rates/part-0000.csv": 1, "erp/fx_rates/part-0001.csv": 1}
         assert con.execute("select count(*), count(distinct currency) from erp.fx_rates").fetchone() == (600, 2)
         assert con.execute("select count(*) from audit.quarantine").fetchone()[0] == 0
