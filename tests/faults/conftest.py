@@ -117,15 +117,17 @@ def scenario(request, tmp_path_factory) -> Scenario:
 
 def recover(sc: Scenario, home: Path, reference: dict, *, reaped: bool = True, tz: str = "UTC") -> h.Outcome:
     """The recovery: a plain `segments run` on `home`; it must end (not hang), exit 0, print `reaped run ...`
-    when a dead run was left behind (`reaped`), and leave the home equal to `reference` (harness.compare)."""
+    when a dead run was left behind (`reaped`), and leave the home equal to `reference` (harness.compare).
+
+    Whether the recovery redoes work is not judged, only where it ends: a run killed after its publication was
+    committed left nothing to do, one killed after its ingest left everything after the ingest to do (a
+    recovery that skips then leaves marts, segments and the BI copy behind the raw tables: `compare` fails)."""
     outcome = h.segments(h.run_args(home), home=home, tz=tz)
     sc.recovered(outcome)
     sc.require(outcome.hung and f"recovery hung: {outcome.hung}", outcome.tail())
     problems = []
     if outcome.returncode != 0:
         problems.append(f"recovery exited {outcome.returncode}")
-    if "No new landing file" in outcome.stdout:
-        problems.append("recovery skipped the pipeline: 'No new landing file since the last complete run'")
     if reaped and not any(line.lstrip().startswith("reaped run ") for line in outcome.lines()):
         problems.append("recovery printed no 'reaped run ...' line for the dead run")
     problems += h.compare(reference, h.fingerprint(home))

@@ -186,6 +186,15 @@ class Cli:
                     return None
                 self._cond.wait(min(left, 0.2))
 
+    def wait_probe(self, probe: Callable[[], bool], timeout: float, every: float = 0.1) -> bool:
+        """Poll `probe()` until it holds (True), the process exits or `timeout` s pass (False)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.popen.poll() is None:
+            if probe():
+                return True
+            time.sleep(every)
+        return False
+
     def kill(self) -> None:
         """SIGKILL to the whole process group (the CLI and every child it started)."""
         with contextlib.suppress(ProcessLookupError):
@@ -257,30 +266,58 @@ def step_ok(label: str) -> Callable[[str], bool]:
     return lambda text: text.startswith(f"  ok  {label}")
 
 
+def mlflow_run_open(home: Path) -> Callable[[], bool]:
+    """A probe: an MLflow run of `home` is RUNNING (the training step is logging its model)."""
+    db = home / "mlflow.db"
+
+    def probe() -> bool:
+        try:
+            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.05)
+            try:
+                return con.execute("select count(*) from runs where status = 'RUNNING'").fetchone()[0] > 0
+            finally:
+                con.close()
+        except sqlite3.Error:
+            return False
+
+    return probe
+
+
 @dataclasses.dataclass
 class Killed:
-    trigger: str  # the line the kill waited for
+    trigger: str  # what the kill waited for
     after: float  # seconds from the start of the run to the kill
     outcome: Outcome
 
 
 def run_and_kill(
-    home: Path, trigger: Callable[[str], bool], *, delay: float = 0.0, tz: str = "UTC", what: str = ""
+    home: Path,
+    trigger: Callable[[str], bool],
+    *,
+    delay: float = 0.0,
+    probe: Callable[[Path], Callable[[], bool]] | None = None,
+    tz: str = "UTC",
 ) -> Killed:
-    """Start `segments run` on `home`, SIGKILL its process group `delay` s after the first line matching
-    `trigger`. Fails (AssertionError) when the run ends or hangs before the line appears."""
+    """Start `segments run` on `home` and SIGKILL its process group `delay` s after the first output line
+    matching `trigger` - or, with `probe`, after that line as soon as `probe(home)()` holds. Fails
+    (AssertionError) when the run ends or hangs before that."""
     with Cli(run_args(home), home=home, tz=tz) as cli:
         line = cli.wait_line(trigger, timeout=run_timeout())
-        if line is None or cli.popen.poll() is not None:
+        reached = line is not None and cli.popen.poll() is None
+        what = line.text.strip() if line else "the trigger line"
+        if reached and probe is not None:
+            reached = cli.wait_probe(probe(home), timeout=run_timeout())
+            what += f", then {getattr(probe, '__name__', 'the probe')}"
+        if not reached:
             outcome = cli.wait(timeout=5, stall=5)
             raise AssertionError(
-                f"the run never reached {what or 'the kill point'}: {outcome.describe()}\n{outcome.tail()}"
+                f"the run ended before the kill point ({what}): {outcome.describe()}\n{outcome.tail()}"
             )
         if delay:
             time.sleep(delay)
         after = time.monotonic() - cli.started
         cli.kill()
-        return Killed(line.text.strip(), after, cli.wait(timeout=60, stall=60))
+        return Killed(what, after, cli.wait(timeout=60, stall=60))
 
 
 # --- homes and deliveries -----------------------------------------------------------------------------------

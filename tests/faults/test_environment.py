@@ -124,22 +124,30 @@ def _outside(home: Path, sql: str, start: dt.datetime, end: dt.datetime, what: s
     return []
 
 
-def test_mixed_time_zones(references, tmp_path, scenario):
-    """Delivery 1 under TZ=America/Los_Angeles, delivery 2 under TZ=Asia/Tokyo, on one home: the second run
-    succeeds, the home equals the clean runs under UTC, and the times a run records are UTC."""
-    scenario.rec.fault = "first run TZ=America/Los_Angeles, next run TZ=Asia/Tokyo"
+@pytest.mark.parametrize(
+    ("tz1", "tz2"),
+    [
+        pytest.param("America/Los_Angeles", "Asia/Tokyo", id="LA-then-Tokyo"),
+        # local times going backwards between runs (17 h): what a history kept in local time cannot take
+        pytest.param("Asia/Tokyo", "America/Los_Angeles", id="Tokyo-then-LA"),
+    ],
+)
+def test_mixed_time_zones(references, tmp_path, scenario, tz1, tz2):
+    """Delivery 1 under one TZ, delivery 2 under another, on one home: the second run succeeds, the home
+    equals the clean runs under UTC, and the times a run records are UTC."""
+    scenario.rec.fault = f"first run TZ={tz1}, next run TZ={tz2}"
     home = references.fresh_home(tmp_path / "home")
     t0 = _utc_now()
-    run1 = h.segments(h.run_args(home), home=home, tz="America/Los_Angeles")
+    run1 = h.segments(h.run_args(home), home=home, tz=tz1)
     t1 = _utc_now()
-    scenario.require(not run1.ok and f"run 1 (Los Angeles): {run1.describe()}", run1.tail())
+    scenario.require(not run1.ok and f"run 1 ({tz1}): {run1.describe()}", run1.tail())
     references.add_delivery2(home)
     t2 = _utc_now()
-    run2 = h.segments(h.run_args(home), home=home, tz="Asia/Tokyo")
+    run2 = h.segments(h.run_args(home), home=home, tz=tz2)
     t3 = _utc_now()
-    scenario.recovered(run2, "TZ=Asia/Tokyo segments run --landing H/demo/landing")
-    scenario.require(run2.hung and f"run 2 (Tokyo) hung: {run2.hung}", run2.tail())
-    problems = [] if run2.returncode == 0 else [f"run 2 (Tokyo) exited {run2.returncode}"]
+    scenario.recovered(run2, f"TZ={tz2} segments run --landing H/demo/landing")
+    scenario.require(run2.hung and f"run 2 ({tz2}) hung: {run2.hung}", run2.tail())
+    problems = [] if run2.returncode == 0 else [f"run 2 ({tz2}) exited {run2.returncode}"]
     if run2.returncode != 0:
         problems += [line.strip() for line in run2.stdout.splitlines() if re.match(r"\s+(FAILED|check error)", line)]
     d1 = ", ".join(repr(f) for f in references.delivery1)
