@@ -34,6 +34,13 @@ def _failed_cleanly(outcome: h.Outcome, words: str) -> list[str]:
     return problems
 
 
+def _remount(mnt: Path, options: str) -> None:
+    try:
+        h.remount(mnt, options)
+    except h.MountNotPermitted as err:
+        pytest.skip(f"remount not permitted here: {err}")
+
+
 @pytest.fixture
 def mounted(tmp_path):
     """A factory of tmpfs mounts under tmp_path (skips the test where mounting is not permitted)."""
@@ -67,7 +74,7 @@ def test_disk_full(references, mounted, scenario):
     )
     failed = h.segments(h.run_args(home), home=home)
     problems = [f"on the full disk: {p}" for p in _failed_cleanly(failed, "disk full")]
-    h.remount(mnt, f"size={4 * (first + growth)}")
+    _remount(mnt, f"size={4 * (first + growth)}")
     try:
         recover(scenario, home, references.fp_second, reaped=False)
     except pytest.fail.Exception as err:
@@ -78,17 +85,15 @@ def test_disk_full(references, mounted, scenario):
 def test_read_only_home(references, mounted, scenario):
     """A second-delivery run on a home remounted read-only: the run fails with `read-only`; remounted
     read-write, a plain run recovers."""
-    first = h.du(references.first)
     mnt = mounted(4 * h.du(references.second))
     home = references.after_first(mnt / "home")
     references.add_delivery2(home)
     scenario.rec.fault = "read-only home: the tmpfs under SEGMENTS_HOME remounted ro"
-    h.remount(mnt, "ro")
+    _remount(mnt, "ro")
     try:
         failed = h.segments(h.run_args(home), home=home)
     finally:
         h.remount(mnt, "rw")
-    assert first  # the copy happened before the remount
     problems = [f"on the read-only home: {p}" for p in _failed_cleanly(failed, "read-only")]
     try:
         recover(scenario, home, references.fp_second, reaped=False)
