@@ -448,8 +448,9 @@ PER_RUN_LOGS: dict[str, PerRunLog] = {
 # The transition matrix of every scoring run after the first, diagonal included: a recovery that scores again
 # adds a matrix without moves. Compared on the moves only (each move recorded exactly once).
 MOVES_ONLY = {"segments.segment_transitions": "is_move"}
-# Compared separately (ledger: each file loaded exactly once).
-SPECIAL = {"audit.ingest_ledger"}
+# Compared separately: the ledger (each file loaded exactly once) and the warehouse's record of pipeline runs
+# (one row per run that reached the ingest, with its outcome: a recovered home has rows of dead runs, `reaped`).
+SPECIAL = {"audit.ingest_ledger", "audit.pipeline_runs"}
 SERVING_SCHEMAS = ("reporting", "segments")
 MLFLOW_METRICS = ("silhouette", "stability_ari", "min_segment_share", "surrogate_fidelity", "davies_bouldin")
 LIVE_DAGSTER_STATUSES = {"STARTED", "STARTING", "QUEUED", "NOT_STARTED", "CANCELING"}
@@ -497,6 +498,15 @@ def _ledger(con) -> dict:
     return {"loaded": [list(r) for r in loaded], "statuses": statuses}
 
 
+def _pipeline_runs(con) -> dict:
+    """audit.pipeline_runs: outcomes by count, runs without an outcome, the latest run's outcome."""
+    outcomes = dict(
+        con.execute("select coalesce(outcome, '(none)'), count(*) from audit.pipeline_runs group by 1").fetchall()
+    )
+    last = con.execute("select outcome from audit.pipeline_runs order by run_seq desc limit 1").fetchone()
+    return {"outcomes": outcomes, "last": last[0] if last else None}
+
+
 def _warehouse(path: Path) -> dict:
     con = duckdb.connect(str(path), read_only=True)
     try:
@@ -516,7 +526,8 @@ def _warehouse(path: Path) -> dict:
             else:
                 state[name] = _table_digest(con, schema, table)
         ledger = _ledger(con) if ("audit", "ingest_ledger") in tables else {"loaded": [], "statuses": {}}
-        return {"state": state, "logs": logs, "ledger": ledger}
+        runs = _pipeline_runs(con) if ("audit", "pipeline_runs") in tables else None
+        return {"state": state, "logs": logs, "ledger": ledger, "pipeline_runs": runs}
     finally:
         con.close()
 
@@ -645,8 +656,11 @@ def compare(clean: dict, recovered: dict) -> list[str]:
     audit.ingest_ledger - attempts are logged (a failed attempt, e.g. on a full disk, may stay): every file is
       loaded exactly once (one `loaded` row per table and SHA-256) and the loaded rows (table, file, hash,
       rows read/loaded/quarantined/already loaded) equal the clean run's.
+    audit.pipeline_runs - one row per run (a dead run's row stays, outcome `reaped`): not compared with the
+      clean home; every run has an outcome and the latest one succeeded.
     Invariants of the recovered home alone: no MLflow run left RUNNING, no Dagster run left live
-    (STARTED, STARTING, QUEUED, NOT_STARTED, CANCELING), no slot of the warehouse pool claimed.
+    (STARTED, STARTING, QUEUED, NOT_STARTED, CANCELING), no slot of the warehouse pool claimed, the
+    pipeline_runs rule above.
     """
     diffs: list[str] = []
     cw, rw = clean["warehouse"], recovered["warehouse"]
@@ -732,6 +746,12 @@ def invariants(fp: dict) -> list[str]:
         out.append(f"dagster: run(s) left live: {live}")
     if fp["dagster"]["claimed_slots"]:
         out.append(f"dagster: {fp['dagster']['claimed_slots']} slot(s) of pool 'warehouse' still claimed")
+    runs = fp["warehouse"].get("pipeline_runs")
+    if runs is not None:
+        if runs["outcomes"].get("(none)"):
+            out.append(f"audit.pipeline_runs: {runs['outcomes']['(none)']} run(s) without an outcome")
+        if runs["last"] != "succeeded":
+            out.append(f"audit.pipeline_runs: the latest run's outcome is {runs['last']!r}, not 'succeeded'")
     champions = [a for a in fp["mlflow"]["aliases"] if a.endswith("@champion")]
     if len(champions) > 1:
         out.append(f"mlflow: more than one champion alias {champions}")

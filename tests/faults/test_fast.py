@@ -21,7 +21,12 @@ def _home_fingerprint() -> dict:
     scoring = {"runs": 2, "distinct": ["r1", "r2"], "latest": "r2", "latest_rows": 1, "rows_per_run": [1, 1]}
     ledger = {"loaded": [["erp.orders", "erp/orders/part-0000.csv", "sha0", 3, 2, 1, 0]], "statuses": {"loaded": 1}}
     return {
-        "warehouse": {"state": state, "logs": {"ml.segment_scoring_runs": scoring}, "ledger": ledger},
+        "warehouse": {
+            "state": state,
+            "logs": {"ml.segment_scoring_runs": scoring},
+            "ledger": ledger,
+            "pipeline_runs": {"outcomes": {"succeeded": 2}, "last": "succeeded"},
+        },
         "serving": {},
         "mlflow": {
             "runs": {"FINISHED": 2},
@@ -47,6 +52,7 @@ def test_compare_accepts_logged_retries_and_rejects_changed_state():
     retried["mlflow"]["runs"]["FAILED"] = 1  # a killed training, marked failed
     retried["mlflow"]["versions"]["customer_segmentation/2"] = {"run_status": "FAILED", "k": "8"}
     retried["dagster"]["runs"].insert(0, ["build_segments_job", "FAILURE", "dead"])
+    retried["warehouse"]["pipeline_runs"]["outcomes"]["reaped"] = 1
     assert h.compare(clean, retried) == []
 
     def broken(change) -> list[str]:
@@ -63,6 +69,7 @@ def test_compare_accepts_logged_retries_and_rejects_changed_state():
     assert broken(lambda fp: fp["dagster"]["runs"].append(["build_segments_job", "STARTED", "dead"]))
     assert broken(lambda fp: fp["dagster"].update(claimed_slots=1))
     assert broken(lambda fp: fp["dagster"]["checks"].update({"a / b": "error"}))
+    assert broken(lambda fp: fp["warehouse"]["pipeline_runs"].update(last="failed"))
 
 
 def test_fingerprint_of_a_small_warehouse(tmp_path):
