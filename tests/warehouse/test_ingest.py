@@ -6,9 +6,6 @@ import json
 import random
 from pathlib import Path
 
-import duckdb
-import pytest
-
 from warehouse.ingest import ingest_landing
 from warehouse.reconcile import ledger_discrepancies
 
@@ -21,13 +18,6 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def con(tmp_path):
-    c = duckdb.connect(str(tmp_path / "w.duckdb"))
-    yield c
-    c.close()
 
 
 def quarantine(con) -> dict[int, tuple[str, str, str]]:

@@ -9,7 +9,6 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
 
 import warehouse.ingest as ingest
@@ -32,13 +31,6 @@ def age(path: Path, seconds: float) -> None:
     """Set the file's mtime `seconds` in the past (its ctime becomes now: utime changes the inode)."""
     past = time.time_ns() - int(seconds * 1e9)
     os.utime(path, ns=(past, past))
-
-
-@pytest.fixture
-def con(tmp_path):
-    c = duckdb.connect(str(tmp_path / "w.duckdb"))
-    yield c
-    c.close()
 
 
 @pytest.fixture

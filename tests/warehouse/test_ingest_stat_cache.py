@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import duckdb
 import pytest
 
 import warehouse.ingest as ingest
@@ -20,13 +19,6 @@ H = (
 
 def row(i: int, last: str = "Lee") -> str:
     return f"C{i},Ann,{last},a{i}@x.org,,,,,,,2024-01-01T00:00:00,\n"
-
-
-@pytest.fixture
-def con(tmp_path):
-    c = duckdb.connect(str(tmp_path / "w.duckdb"))
-    yield c
-    c.close()
 
 
 @pytest.fixture
