@@ -235,7 +235,7 @@ def reap_dead_runs(
         run = instance.get_run_by_id(run_id)
         if run is None or run.is_finished:
             storage.free_concurrency_slots_for_run(run_id)
-    if dead_ids and mark_in_warehouse:
+    if mark_in_warehouse:  # also with no dead run: the callback may settle other open records
         mark_in_warehouse(dead_ids)
     if cleanup:
         cleanup()

@@ -101,6 +101,14 @@ def mark_reaped(con: duckdb.DuckDBPyConnection, run_ids: Iterable[str], message:
     return changed
 
 
+def open_runs(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Run ids whose record has no outcome yet (running, dead and not reaped yet, or launched from the UI,
+    which does not end its record itself)."""
+    ensure_tables(con, RUNS_TABLE)
+    rows = con.execute(f"select run_id from {RUNS_TABLE} where outcome is null order by run_seq").fetchall()
+    return [r[0] for r in rows]
+
+
 def unpublished_loads(con: duckdb.DuckDBPyConnection, *, excluding: str | None = None) -> UnpublishedLoads:
     """Files of the ledger loaded by runs (other than `excluding`, the current one) that started after the
     last published run. Ledger rows of runs older than the run records count only while no run was ever
@@ -128,6 +136,7 @@ __all__ = [
     "RUNS_TABLE",
     "UnpublishedLoads",
     "mark_reaped",
+    "open_runs",
     "record_end",
     "record_ingest",
     "record_published",

@@ -376,22 +376,34 @@ def _sigterm_as_interrupt():
 
 
 def _reap(instance, settings: Settings, out: TextIO) -> None:
-    """Clean what runs that died on this home left behind, saying so (`orchestration.runs`)."""
+    """Clean what runs that died on this home left behind, saying so (`orchestration.runs`), and give every
+    run record still open in the warehouse the outcome Dagster knows (runs launched from the UI do not
+    end their record themselves)."""
+    import duckdb
+
     from ml.model_registry import end_runs_of_dagster_runs
     from orchestration.runs import reap_dead_runs
     from warehouse.connections import connect
-    from warehouse.run_records import mark_reaped
+    from warehouse.run_records import mark_reaped, open_runs, record_end
     from warehouse.serving import clean_staging
 
-    def mark(run_ids: list[str]) -> None:
-        if settings.warehouse_path.exists():
+    def settle_records(dead: list[str]) -> None:
+        if not settings.warehouse_path.exists():
+            return
+        try:
             with connect(settings.warehouse_path) as con:
-                mark_reaped(con, run_ids, "its process died (killed or crashed); reaped by the next run")
+                mark_reaped(con, dead, "its process died (killed or crashed); reaped by the next run")
+                for run_id in open_runs(con):
+                    run = instance.get_run_by_id(run_id)
+                    if run is not None and run.is_finished:
+                        record_end(con, run_id, "succeeded" if run.is_success else "failed", "ended outside the CLI")
+        except duckdb.IOException as err:  # a live run launched from the UI holds the warehouse: a later run does it
+            print(f"note: run records not updated yet ({str(err).splitlines()[0]})", file=out)
 
     reaping = reap_dead_runs(
         instance,
         end_mlflow_runs=lambda ids: len(end_runs_of_dagster_runs(settings.mlflow_tracking_uri, ids)),
-        mark_in_warehouse=mark,
+        mark_in_warehouse=settle_records,
         cleanup=lambda: clean_staging(settings.serving_dir),
     )
     for line in reaping.lines():

@@ -10,6 +10,7 @@ from warehouse.connections import connect
 from warehouse.run_records import (
     RUNS_TABLE,
     mark_reaped,
+    open_runs,
     record_end,
     record_ingest,
     record_published,
@@ -89,3 +90,11 @@ def test_timestamps_are_utc_whatever_the_host_tz(tmp_path, monkeypatch):
         monkeypatch.undo()
         time.tzset()
     assert lag < 60  # a Tokyo-local timestamp would be 9 h off
+
+
+def test_open_runs_are_those_without_an_outcome(con):
+    for run_id in ("r1", "r2", "r3"):
+        record_start(con, run_id)
+    record_end(con, "r1", "succeeded")
+    mark_reaped(con, ["r2"], "died")
+    assert open_runs(con) == ["r3"]
