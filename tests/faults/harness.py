@@ -782,7 +782,7 @@ def format_table(records: list[Record], scale: int) -> str:
     for r in records:
         secs = "-" if r.seconds is None else f"{r.seconds:.1f} s"
         rows.append((r.scenario, r.fault, r.recovery, secs, r.verdict))
-    widths = [min(max(len(row[i]) for row in rows), 60) for i in range(4)]
+    widths = [min(max(len(row[i]) for row in rows), 100) for i in range(4)]
     lines = [head]
     for row in rows:
         lines.append(
