@@ -507,24 +507,35 @@ def _pipeline_runs(con) -> dict:
     return {"outcomes": outcomes, "last": last[0] if last else None}
 
 
+def _tables(con, schemas: Iterable[str]) -> list[tuple[str, str]]:
+    return con.execute(
+        "select table_schema, table_name from information_schema.tables where table_schema in "
+        f"({', '.join(repr(s) for s in schemas)}) order by 1, 2"
+    ).fetchall()
+
+
+def _digests(con, tables: Iterable[tuple[str, str]]) -> tuple[dict, dict]:
+    """(state, logs) of `tables` (SPECIAL ones left out): a digest per state table (MOVES_ONLY ones on their
+    moves), the per-run contents of every PER_RUN_LOGS table."""
+    state, logs = {}, {}
+    for schema, table in tables:
+        name = f"{schema}.{table}"
+        if name in SPECIAL:
+            continue
+        if name in PER_RUN_LOGS:
+            logs[name] = _per_run(con, name, PER_RUN_LOGS[name])
+        elif name in MOVES_ONLY:
+            state[f"{name} [{MOVES_ONLY[name]}]"] = _filtered_digest(con, schema, table, MOVES_ONLY[name])
+        else:
+            state[name] = _table_digest(con, schema, table)
+    return state, logs
+
+
 def _warehouse(path: Path) -> dict:
     con = duckdb.connect(str(path), read_only=True)
     try:
-        tables = con.execute(
-            "select table_schema, table_name from information_schema.tables where table_schema in "
-            f"({', '.join(repr(s) for s in SCHEMAS)}) order by 1, 2"
-        ).fetchall()
-        state, logs = {}, {}
-        for schema, table in tables:
-            name = f"{schema}.{table}"
-            if name in SPECIAL:
-                continue
-            if name in PER_RUN_LOGS:
-                logs[name] = _per_run(con, name, PER_RUN_LOGS[name])
-            elif name in MOVES_ONLY:
-                state[f"{name} [{MOVES_ONLY[name]}]"] = _filtered_digest(con, schema, table, MOVES_ONLY[name])
-            else:
-                state[name] = _table_digest(con, schema, table)
+        tables = _tables(con, SCHEMAS)
+        state, logs = _digests(con, tables)
         ledger = _ledger(con) if ("audit", "ingest_ledger") in tables else {"loaded": [], "statuses": {}}
         runs = _pipeline_runs(con) if ("audit", "pipeline_runs") in tables else None
         return {"state": state, "logs": logs, "ledger": ledger, "pipeline_runs": runs}
@@ -542,25 +553,14 @@ def _filtered_digest(con, schema: str, table: str, where: str) -> dict:
 
 
 def _serving(home: Path) -> dict:
+    """The published BI copy, state and per-run logs in one mapping (`compare` tells them apart by name)."""
     bi = home / "serving" / "bi.duckdb"
     if not bi.exists():
         return {}
     con = duckdb.connect(str(bi), read_only=True)
     try:
-        tables = con.execute(
-            "select table_schema, table_name from information_schema.tables where table_schema in "
-            f"({', '.join(repr(s) for s in SERVING_SCHEMAS)}) order by 1, 2"
-        ).fetchall()
-        out = {}
-        for schema, table in tables:
-            name = f"{schema}.{table}"
-            if name in PER_RUN_LOGS:
-                out[name] = _per_run(con, name, PER_RUN_LOGS[name])
-            elif name in MOVES_ONLY:
-                out[f"{name} [{MOVES_ONLY[name]}]"] = _filtered_digest(con, schema, table, MOVES_ONLY[name])
-            else:
-                out[name] = _table_digest(con, schema, table)
-        return out
+        state, logs = _digests(con, _tables(con, SERVING_SCHEMAS))
+        return {**state, **logs}
     finally:
         con.close()
 
