@@ -31,7 +31,7 @@ from pathlib import Path
 
 import duckdb
 
-from bench.output_snapshot import SCHEMAS, VOLATILE, _table_digest
+from bench.output_snapshot import DOUBLE_DIGITS, SCHEMAS, VOLATILE, _table_digest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -465,7 +465,10 @@ def _columns(con, schema: str, table: str) -> list[tuple[str, str]]:
 
 
 def _row_hash_expr(columns: list[tuple[str, str]]) -> str:
-    exprs = [f'round("{c}", 6)::varchar' if t in ("DOUBLE", "FLOAT", "REAL") else f'"{c}"::varchar' for c, t in columns]
+    exprs = [
+        f'round("{c}", {DOUBLE_DIGITS})::varchar' if t in ("DOUBLE", "FLOAT", "REAL") else f'"{c}"::varchar'
+        for c, t in columns
+    ]
     if not exprs:
         return "md5('')"
     return "md5(concat_ws('\x1f', " + ", ".join(f"coalesce({e}, '\x00')" for e in exprs) + "))"
@@ -576,7 +579,7 @@ def _mlflow(db: Path) -> dict:
         for name, version, run_id in con.execute("select name, version, run_id from model_versions"):
             metrics = dict(
                 con.execute(
-                    f"select key, round(value, 6) from latest_metrics where run_uuid = ? and key in "
+                    f"select key, round(value, {DOUBLE_DIGITS}) from latest_metrics where run_uuid = ? and key in "
                     f"({', '.join('?' * len(MLFLOW_METRICS))})",
                     [run_id, *MLFLOW_METRICS],
                 ).fetchall()
