@@ -15,7 +15,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 # the generator's volume parameters a bench may set; the manifest records each of them
-VOLUME_PARAMETERS = ("orders_per_customer", "lines_per_order", "tickets_per_customer", "duplicate_rate")
+VOLUME_PARAMETERS = (
+    "orders_per_customer",
+    "lines_per_order",
+    "tickets_per_customer",
+    "duplicate_rate",
+    "no_contact_share",
+)
 
 
 def default_volumes() -> dict[str, float]:
@@ -43,12 +49,16 @@ def reusable(data: Path, persons: int, seed: int, volumes: Mapping[str, float]) 
     )
 
 
-def generate_or_reuse(data: Path, persons: int, seed: int) -> bool:
-    """Write the demo data of `persons` persons with `seed` and the generator's default volumes into
-    `data`, unless it holds them already (`reusable`); True when it was reused."""
+def generate_or_reuse(data: Path, persons: int, seed: int, **volumes: float) -> bool:
+    """Write the demo data of `persons` persons with `seed` and the generator's default volumes (or
+    `volumes`, names of VOLUME_PARAMETERS) into `data`, unless it holds them already (`reusable`);
+    True when it was reused."""
     from demo.generator import generate
 
-    if reusable(data, persons, seed, default_volumes()):
+    unknown = set(volumes) - set(VOLUME_PARAMETERS)
+    if unknown:
+        raise ValueError(f"not a volume parameter: {', '.join(sorted(unknown))}")
+    if reusable(data, persons, seed, {**default_volumes(), **volumes}):
         return True
-    generate(data, customers=persons, seed=seed)
+    generate(data, customers=persons, seed=seed, **volumes)
     return False

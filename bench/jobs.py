@@ -72,14 +72,22 @@ def default_workdir(kind: str, persons: int) -> Path:
 
 
 def run_on_bench_data(
-    kind: str, persons: int, seed: int, workdir: Path | None, job_name: str, run_job: JobRunner, out: TextIO
+    kind: str,
+    persons: int,
+    seed: int,
+    workdir: Path | None,
+    job_name: str,
+    run_job: JobRunner,
+    out: TextIO,
+    **volumes: float,
 ) -> BenchRun:
     """Generate (or reuse) the bench data of `persons` persons in `<workdir>/demo` with the generator's
-    default volumes, run `job_name` on it in a fresh `<workdir>/home`; raises BenchFailed if the job fails."""
+    default volumes (or `volumes`), run `job_name` on it in a fresh `<workdir>/home`; raises BenchFailed if
+    the job fails."""
     work = (workdir or default_workdir(kind, persons)).resolve()
     data, home = work / "demo", work / "home"
     t0 = time.monotonic()
-    reused = generate_or_reuse(data, persons, seed)
+    reused = generate_or_reuse(data, persons, seed, **volumes)
     generate_s = time.monotonic() - t0
     shutil.rmtree(home, ignore_errors=True)
     settings = dataclasses.replace(get_settings(), home=home, landing_dir=data / "landing")

@@ -27,6 +27,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from demo import names as N
 
@@ -646,6 +647,28 @@ def _events(rng, p, crm, crm_person, start, end, events_per_customer: float, as_
     return table, person, logged_in | by_email
 
 
+def _drop_contacts(silent, crm, crm_person, accounts, acct_person, tickets, ticket_person, events, event_person,
+                   event_identified):
+    """Remove every e-mail and phone of the `silent` persons (a boolean per person) in place; their
+    devices identified only by an e-mail become anonymous. Returns (events, event_identified)."""
+    for df, person, columns in (
+        (crm, crm_person, ("email", "phone")),
+        (accounts, acct_person, ("email", "phone")),
+        (tickets, ticket_person, ("requester_email", "requester_phone")),
+    ):
+        rows = silent[person]
+        for column in columns:
+            df.loc[rows, column] = None
+    rows = silent[event_person]
+    email = events.column("email")
+    by_email_only = rows & ~pc.is_null(email).to_numpy(zero_copy_only=False) & pc.is_null(
+        events.column("crm_customer_id")
+    ).to_numpy(zero_copy_only=False)
+    email = pa.array(np.where(rows, None, email.to_numpy(zero_copy_only=False)), type=email.type)
+    events = events.set_column(events.schema.get_field_index("email"), "email", email)
+    return events, event_identified & ~by_email_only
+
+
 # Values people type when a form insists: shared by many unrelated persons, they must never link them.
 PLACEHOLDER_EMAILS = ["info@company.com", "test@test.com", "noreply@shop.com", "none@none.com", "n/a"]
 PLACEHOLDER_PHONES = ["0000000000", "1234567890", "+49 000 0000000"]
@@ -852,9 +875,14 @@ def generate(
     bad_row_rate: float = 0.01,
     events_per_customer: float = 5.0,
     placeholder_rate: float = 0.004,
+    no_contact_share: float = 0.0,
     as_of: date | None = None,
 ) -> GenerationSummary:
-    """Write landing files and ground truth for `customers` persons into `out_dir`."""
+    """Write landing files and ground truth for `customers` persons into `out_dir`.
+
+    `no_contact_share`: the share of persons whose records carry neither e-mail nor phone anywhere
+    (CRM, ERP, support, events), as in an acquired company's customer list or a store's sign-ups:
+    identity must resolve them from names, birth dates, addresses and cross-references."""
     t0 = time.monotonic()
     out_dir = Path(out_dir)
     for sub in ("landing", "truth"):
@@ -879,6 +907,13 @@ def generate(
         rng, persons, crm, crm_person, start, end, events_per_customer, as_of64
     )
     fx = _fx_rates(rng, as_of64)
+    if no_contact_share:
+        # its own random stream: the data of every other person stays as without the option
+        silent = np.random.default_rng(seed + 2).random(customers) < no_contact_share
+        events, event_identified = _drop_contacts(
+            silent, crm, crm_person, accounts, acct_person, tickets, ticket_person, events, event_person,
+            event_identified,
+        )
 
     landing = out_dir / "landing"
     summary = GenerationSummary(out_dir=out_dir, customers=customers, seed=seed)
@@ -953,6 +988,7 @@ def generate(
         "bad_row_rate": bad_row_rate,
         "placeholder_rate": placeholder_rate,
         "events_per_customer": events_per_customer,
+        "no_contact_share": no_contact_share,
         "as_of": str(as_of or date(2026, 10, 31)),
         "rows": summary.rows,
         "bad_rows": {k: int(v) for k, v in summary.bad_rows.items()},

@@ -25,7 +25,7 @@ from orchestration.defs.quality.checks import (
 from orchestration.defs.serving.assets import build_bi_copy, segment_keys
 from orchestration.defs.transform.assets import build_dbt_assets
 from orchestration.keys import BUILD_JOB, IDENTITY_JOB
-from orchestration.resources import MlflowResource, ServingResource, WarehouseResource
+from orchestration.resources import IdentityFilesResource, MlflowResource, ServingResource, WarehouseResource
 from orchestration.settings import Settings, get_settings
 
 
@@ -75,6 +75,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         resources={
             "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
             "serving": ServingResource(path=str(settings.serving_dir)),
+            "identity_files": IdentityFilesResource(path=str(settings.identity_files_dir)),
             "mlflow": MlflowResource(
                 tracking_uri=settings.mlflow_tracking_uri, artifacts_dir=str(settings.mlflow_artifacts_dir)
             ),

@@ -24,6 +24,13 @@ class WarehouseResource(dg.ConfigurableResource):
             yield con
 
 
+class IdentityFilesResource(dg.ConfigurableResource):
+    """The folder of the user's identity files: `labels.csv` (labelled pairs that set the match
+    threshold) and `overrides.csv` (reviewers' link / never-link decisions). Either may be missing."""
+
+    path: str
+
+
 class ServingResource(dg.ConfigurableResource):
     """The folder of the published read-only copy BI tools read (`$SEGMENTS_HOME/serving`)."""
 

@@ -48,6 +48,12 @@ class Settings:
     # A landing file is read once unchanged (size, mtime) for this many seconds, or at once with a
     # `<name>.done` marker (warehouse/ingest.py): a file still being written is left for a later run.
     landing_settle_seconds: float = DEFAULT_SETTLE_SECONDS
+    # The user's identity files: labelled pairs (labels.csv) and reviewers' decisions (overrides.csv).
+    identity_dir: Path | None = None
+
+    @property
+    def identity_files_dir(self) -> Path:
+        return self.identity_dir or self.home / "identity"
 
     @property
     def warehouse_path(self) -> Path:
@@ -82,8 +88,8 @@ class Settings:
 
 
 def get_settings() -> Settings:
-    """Read SEGMENTS_HOME / SEGMENTS_LANDING / SEGMENTS_GX_SAMPLE_ROWS / SEGMENTS_LANDING_SETTLE_SECONDS now
-    (call it lazily)."""
+    """Read SEGMENTS_HOME / SEGMENTS_LANDING / SEGMENTS_GX_SAMPLE_ROWS / SEGMENTS_LANDING_SETTLE_SECONDS /
+    SEGMENTS_IDENTITY_DIR now (call it lazily)."""
     home = Path(os.environ.get("SEGMENTS_HOME") or "data").expanduser().resolve()
     landing = Path(os.environ.get("SEGMENTS_LANDING") or home / "landing").expanduser().resolve()
     return Settings(
@@ -91,4 +97,9 @@ def get_settings() -> Settings:
         landing_dir=landing,
         gx_sample_rows=int(os.environ.get("SEGMENTS_GX_SAMPLE_ROWS") or 100_000),
         landing_settle_seconds=float(os.environ.get("SEGMENTS_LANDING_SETTLE_SECONDS") or DEFAULT_SETTLE_SECONDS),
+        identity_dir=(
+            Path(os.environ["SEGMENTS_IDENTITY_DIR"]).expanduser().resolve()
+            if os.environ.get("SEGMENTS_IDENTITY_DIR")
+            else None
+        ),
     )

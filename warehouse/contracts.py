@@ -128,6 +128,11 @@ CONTRACTS: tuple[TableContract, ...] = (
             Column("birth_date", "date", not_future=True),
             _req("created_at", "timestamp", not_future=True),
             Column("updated_at", "timestamp"),
+            # further evidence of who a person is, compared by identity resolution when a delivery fills them
+            Column("gender"),
+            Column("birth_place"),
+            Column("occupation"),
+            Column("company"),
         ),
         primary_key=("crm_customer_id",),
     ),

@@ -127,6 +127,11 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection, contracts: Iterable[TableC
         cols += [f"{name} {type_}" for name, type_ in LINEAGE_COLUMNS]
         con.execute(f"create schema if not exists {contract.source}")
         con.execute(f"create table if not exists {contract.qualified_name} ({', '.join(cols)})")
+        # a column the contract gained since the table was created (optional, so null in earlier rows)
+        for column in contract.columns:
+            con.execute(
+                f"alter table {contract.qualified_name} add column if not exists {column.name} {SQL_TYPES[column.type]}"
+            )
 
 
 def sha256_file(path: Path) -> str:

@@ -147,10 +147,19 @@ TABLES: dict[str, str] = {
 MIGRATIONS: dict[str, tuple[str, ...]] = {
     # a stable key per review item (rows of older warehouses get theirs, folded per key, from
     # ml/identity/store.py `ensure_schema`, which then makes the key unique)
+    "identity.resolution_runs": (
+        # the threshold the run linked at and how it was set; what the model compared and blocked on
+        "add column if not exists match_threshold double",
+        "add column if not exists linkage json",
+    ),
     "identity.review_queue": (
         "add column if not exists review_key varchar",
         "add column if not exists first_run_id varchar",
         "add column if not exists last_seen_at timestamp",
+        # a reviewer's decision on the item's pair of records (identity overrides file); null = waiting
+        "add column if not exists decision varchar",
+        "add column if not exists decided_by varchar",
+        "add column if not exists decision_reason varchar",
     ),
     "audit.ingest_ledger": (
         # rows identical to a row loaded before (a corrected file delivered again): neither loaded nor rejected

@@ -33,6 +33,22 @@
     end
 {%- endmacro %}
 
+{#- A company as one key: folded like names (digits kept), legal forms dropped ("ACME GmbH" = "Acme"). -#}
+{% macro normalize_company(column) -%}
+    nullif(
+        regexp_replace(
+            regexp_replace(
+                strip_accents(
+                    replace(replace(replace(replace(lower(trim({{ column }})), 'ä', 'ae'), 'ö', 'oe'), 'ü', 'ue'), 'ß', 'ss')
+                ),
+                '\b(gmbh|ag|kg|ltd|limited|llc|inc|plc|sa|sas|sarl|bv|nv|srl|spa|co|corp|corporation|company)\b\.?', '', 'g'
+            ),
+            '[^a-z0-9]', '', 'g'
+        ),
+        ''
+    )
+{%- endmacro %}
+
 {#- Postal codes compare without case, spaces or dashes ("ec1a 1bb" = "EC1A1BB"). -#}
 {% macro normalize_postal_code(column) -%}
     nullif(upper(regexp_replace({{ column }}, '[\s-]', '', 'g')), '')

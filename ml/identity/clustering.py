@@ -15,6 +15,7 @@ Every cut is returned as a review item; nothing suspicious is merged silently.
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ from scipy.sparse.csgraph import connected_components
 
 # Strength of a link when a cut has to choose (higher = kept longer).
 RULE_STRENGTH = {
+    "override_link": 10.0,  # a reviewer's decision
     "identical_profile": 5.0,
     "erp_crm_reference": 4.0,
     "ticket_erp_account": 4.0,
@@ -234,3 +236,92 @@ def resolve_clusters(
             result.labels[part] = next_label
             next_label += 1
     return result
+
+
+def corroborated_merges(
+    n_nodes: int,
+    sure_left: np.ndarray,
+    sure_right: np.ndarray,
+    pair_left: np.ndarray,
+    pair_right: np.ndarray,
+    pair_probability: np.ndarray,
+    weight: np.ndarray,
+    threshold: float,
+    min_support: float,
+) -> np.ndarray:
+    """Group label per node after merging groups on probable (not sure) links only where the pairs
+    between them corroborate the link.
+
+    Sure links (rules, identical profiles, Splink pairs at or above the sure probability) join
+    groups unconditionally. A probable link (at or above `threshold`) would join two whole groups
+    through one pair: one record that resembles one member of a family is not the family. So groups
+    are merged greedily, best first, while the average probability over *all* pairs between them
+    (profile pairs: `weight` counts a node's profiles, 0 for records Splink never scores; a pair not
+    scored counts 0) is at least `min_support` and one link between them reaches `threshold`
+    (average linkage, Splink's scores as similarities).
+
+    pair_*: every scored pair (at or above the review floor) that no guard vetoed.
+    """
+    groups = components(n_nodes, sure_left, sure_right)
+    n_groups = int(groups.max()) + 1 if n_nodes else 0
+    size = np.bincount(groups, weights=weight, minlength=n_groups).astype(np.float64)
+    gl, gr = groups[pair_left], groups[pair_right]
+    between = gl != gr
+    # per unordered group pair: sum of probabilities and the best one
+    adjacency: dict[int, dict[int, list[float]]] = defaultdict(dict)
+    for a, b, p in zip(gl[between].tolist(), gr[between].tolist(), pair_probability[between].tolist(), strict=True):
+        entry = adjacency[a].get(b)
+        if entry is None:
+            entry = [0.0, 0.0]
+            adjacency[a][b] = entry
+            adjacency[b][a] = entry
+        entry[0] += p
+        entry[1] = max(entry[1], p)
+
+    def support(a: int, b: int) -> float:
+        total, _ = adjacency[a][b]
+        return total / max(size[a] * size[b], 1.0)
+
+    heap = [
+        (-support(a, b), a, b)
+        for a, neighbours in adjacency.items()
+        for b, (_, best) in neighbours.items()
+        if a < b and best >= threshold
+    ]
+    heapq.heapify(heap)
+    parent = np.arange(n_groups)
+    while heap:
+        negative, a, b = heapq.heappop(heap)
+        if parent[a] != a or parent[b] != b or b not in adjacency[a]:
+            continue  # a group merged away since
+        current = support(a, b)
+        if -negative != current:
+            heapq.heappush(heap, (-current, a, b))
+            continue
+        if current < min_support:
+            break  # every other candidate is weaker
+        keep, gone = (a, b) if size[a] >= size[b] else (b, a)
+        parent[gone] = keep
+        size[keep] += size[gone]
+        del adjacency[keep][gone]
+        for other, entry in adjacency.pop(gone).items():
+            if other == keep:
+                continue
+            del adjacency[other][gone]
+            mine = adjacency[keep].get(other)
+            if mine is None:
+                adjacency[keep][other] = adjacency[other][keep] = entry
+            else:
+                mine[0] += entry[0]
+                mine[1] = max(mine[1], entry[1])
+        for other, (_, best) in adjacency[keep].items():
+            if best >= threshold:
+                heapq.heappush(heap, (-support(keep, other), min(keep, other), max(keep, other)))
+    # follow merges to the surviving group
+    root = parent.copy()
+    while True:
+        nxt = root[root]
+        if np.array_equal(nxt, root):
+            break
+        root = nxt
+    return root[groups]

@@ -1,16 +1,22 @@
-"""Probabilistic record linkage with Splink (DuckDB backend).
+"""Probabilistic record linkage with Splink (DuckDB backend), built from the fields a delivery has.
 
 Splink scores pairs of *profiles* (distinct combinations of the compared fields; see
 `linkage.build_profiles`): twenty tickets written with the same name, e-mail and phone are one
-profile, so they are compared once. The model is a Fellegi-Sunter model whose u probabilities come
-from random sampling, whose m probabilities are trained by expectation maximisation on two
-independent blocking rules, with term-frequency adjustments on names and postal codes (a shared
-"Smith" says less than a shared "Zimmermann").
+profile, so they are compared once. The model is a Fellegi-Sunter model: u probabilities from random
+sampling, m probabilities trained by expectation maximisation, term-frequency adjustments on names,
+postal codes and places (a shared "Smith" says less than a shared "Zimmermann").
+
+What is compared, how pairs are blocked and how the model is trained follow the data (`plan_model`):
+a field enters the model when enough profiles fill it (`min_field_fill`), a blocking rule when all its
+fields do and it stays within the pair budget; EM sessions are chosen so every comparison is trained
+in one. A CRM export with names, birth dates and postcodes but no e-mail or phone is linked from what
+it carries. The plan, with why anything was left out, is returned for the run's metadata.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,45 +31,41 @@ from ml.identity.config import IdentityConfig
 # The profile table Splink reads (created by linkage.build_profiles in the same connection).
 PROFILES_TABLE = "identity_profiles"
 
-# Pairs are only scored when they share one of these (an OR of rules; Splink removes duplicates).
-# Each is selective at any scale: a rule like (given name, surname, city) would pair ~100 records
-# per block at 1M people (a quadratic 100M pairs) and finds nothing the address rules miss.
-PREDICTION_BLOCKING_RULES = (
-    block_on("email_key"),
-    block_on("phone_nsn"),
-    block_on("last_name_key", "postal_code_key"),
-    block_on("street_key", "postal_code_key"),
-    block_on("last_name_key", "birth_date"),
+# Columns of `PROFILES_TABLE` that Splink may compare (linkage.build_profiles builds them).
+COMPARED_COLUMNS = (
+    "given_name_key",
+    "first_name_key",
+    "last_name_key",
+    "full_name_key",
+    "email_key",
+    "phone_nsn",
+    "postal_code_key",
+    "street_key",
+    "city_key",
+    "birth_date",
+    "birth_place_key",
+    "gender_key",
+    "occupation_key",
+    "company_key",
 )
 
 
-def _name_comparison(name: str, exact: str, fuzzy: str, description: str) -> cl.CustomComparison:
-    """Exact key (term-frequency adjusted: a shared rare name says more), then two similarity bands."""
+def _one_name(column: str, description: str) -> cl.CustomComparison:
     return cl.CustomComparison(
-        output_column_name=name,
+        output_column_name=column,
         comparison_levels=[
-            cll.NullLevel(exact),
-            cll.ExactMatchLevel(exact).configure(tf_adjustment_column=exact),
-            cll.JaroWinklerLevel(fuzzy, 0.92),
-            cll.JaroWinklerLevel(fuzzy, 0.80),
+            cll.NullLevel(column),
+            cll.ExactMatchLevel(column).configure(tf_adjustment_column=column),
+            cll.JaroWinklerLevel(column, 0.92),
+            cll.JaroWinklerLevel(column, 0.80),
             cll.ElseLevel(),
         ],
         comparison_description=description,
     )
 
 
-def splink_settings() -> SettingsCreator:
-    """The linkage model's structure: what is compared and at which levels."""
-    given_name = _name_comparison(
-        "given_name",
-        exact="given_name_key",
-        fuzzy="first_name_key",
-        description="Given name (nicknames resolved), then spelling similarity",
-    )
-    last_name = _name_comparison(
-        "last_name", exact="last_name_key", fuzzy="last_name_key", description="Surname, then spelling similarity"
-    )
-    email = cl.CustomComparison(
+def _email() -> cl.CustomComparison:
+    return cl.CustomComparison(
         output_column_name="email",
         comparison_levels=[
             cll.NullLevel("email_key"),
@@ -78,68 +80,366 @@ def splink_settings() -> SettingsCreator:
         ],
         comparison_description="E-mail (mailbox form), then mailbox name, then similarity",
     )
-    return SettingsCreator(
-        link_type="dedupe_only",
-        unique_id_column_name="unique_id",
-        probability_two_random_records_match=1e-5,
-        comparisons=[
-            given_name,
-            last_name,
-            email,
-            cl.ExactMatch("phone_nsn"),
-            cl.ExactMatch("postal_code_key").configure(term_frequency_adjustments=True),
-            cl.JaroWinklerAtThresholds("street_key", [0.95, 0.85]),
-            cl.ExactMatch("birth_date"),
+
+
+def _postal_code() -> cl.CustomComparison:
+    """Exact (term-frequency adjusted), one typo, then the same area (all but the last two characters:
+    a UK outward code, the first digits of a German or French code)."""
+    return cl.CustomComparison(
+        output_column_name="postal_code",
+        comparison_levels=[
+            cll.NullLevel("postal_code_key"),
+            cll.ExactMatchLevel("postal_code_key").configure(tf_adjustment_column="postal_code_key"),
+            cll.DamerauLevenshteinLevel("postal_code_key", 1),
+            cll.CustomLevel(
+                "length(postal_code_key_l) >= 4 and length(postal_code_key_r) >= 4 and "
+                "left(postal_code_key_l, length(postal_code_key_l) - 2) = "
+                "left(postal_code_key_r, length(postal_code_key_r) - 2)",
+                label_for_charts="Same area",
+            ),
+            cll.ElseLevel(),
         ],
-        blocking_rules_to_generate_predictions=list(PREDICTION_BLOCKING_RULES),
-        retain_intermediate_calculation_columns=False,
-        retain_matching_columns=False,
-        additional_columns_to_retain=[],
+        comparison_description="Postal code, then one typo, then the same area",
     )
+
+
+def _street() -> cl.CustomComparison:
+    """Street and house number: exact, a typo in the street name at the same number, then the same
+    street at another number (another address on the same street: neighbours, not the same home)."""
+    name = "regexp_replace(street_key_{s}, '[0-9].*$', '')"
+    number = "regexp_extract(street_key_{s}, '[0-9]+[a-z]?')"
+    return cl.CustomComparison(
+        output_column_name="street",
+        comparison_levels=[
+            cll.NullLevel("street_key"),
+            cll.ExactMatchLevel("street_key"),
+            cll.CustomLevel(
+                f"{number.format(s='l')} = {number.format(s='r')} and "
+                f"jaro_winkler_similarity({name.format(s='l')}, {name.format(s='r')}) >= 0.9",
+                label_for_charts="Same number, street name similar",
+            ),
+            cll.CustomLevel(
+                f"{name.format(s='l')} = {name.format(s='r')}", label_for_charts="Same street, other number"
+            ),
+            cll.ElseLevel(),
+        ],
+        comparison_description="Street and house number: exact, a typo in the name, same street elsewhere",
+    )
+
+
+def _place(column: str, description: str) -> cl.CustomComparison:
+    return cl.CustomComparison(
+        output_column_name=column.removesuffix("_key"),
+        comparison_levels=[
+            cll.NullLevel(column),
+            cll.ExactMatchLevel(column).configure(tf_adjustment_column=column),
+            cll.JaroWinklerLevel(column, 0.9),
+            cll.ElseLevel(),
+        ],
+        comparison_description=description,
+    )
+
+
+def _exact(column: str, tf: bool = False) -> cl.ExactMatch:
+    comparison = cl.ExactMatch(column)
+    return comparison.configure(term_frequency_adjustments=True) if tf else comparison
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One comparison the model may make: what it needs filled and how it compares."""
+
+    name: str
+    columns: tuple[str, ...]  # must be filled often enough; the first is the one its exact level tests
+    build: Callable[[], Any]
+
+
+# In order of the model's comparisons. The first level of each (after null) is an exact match on
+# its first column, which is how the prior's deterministic rules are judged (`_rule_recall`).
+EVIDENCE = (
+    Evidence("given_name", ("given_name_key",), lambda: _one_name("given_name_key", "Given name")),
+    Evidence("last_name", ("last_name_key",), lambda: _one_name("last_name_key", "Surname")),
+    Evidence("email", ("email_key",), _email),
+    Evidence("phone", ("phone_nsn",), lambda: _exact("phone_nsn")),
+    Evidence(
+        "birth_date",
+        ("birth_date",),
+        # exact, one typo, then within a month, a year, ten years
+        lambda: cl.DateOfBirthComparison("birth_date", input_is_string=False),
+    ),
+    Evidence("postal_code", ("postal_code_key",), _postal_code),
+    Evidence("street", ("street_key",), _street),
+    Evidence("city", ("city_key",), lambda: _place("city_key", "City")),
+    Evidence("birth_place", ("birth_place_key",), lambda: _place("birth_place_key", "Place of birth")),
+    Evidence("gender", ("gender_key",), lambda: _exact("gender_key")),
+    Evidence("occupation", ("occupation_key",), lambda: _exact("occupation_key", tf=True)),
+    Evidence("company", ("company_key",), lambda: _place("company_key", "Company")),
+)
+
+
+@dataclass(frozen=True)
+class Blocking:
+    """A candidate blocking rule: pairs equal on every expression are compared. `fields` are the
+    profile columns it needs filled."""
+
+    expressions: tuple[str, ...]
+    fields: tuple[str, ...]
+
+    def rule(self):
+        return block_on(*self.expressions) if self.expressions else "1 = 1"
+
+    @property
+    def label(self) -> str:
+        return " & ".join(self.expressions) or "every pair"
+
+
+def _b(*expressions: str, fields: tuple[str, ...] | None = None) -> Blocking:
+    return Blocking(expressions, fields or expressions)
+
+
+# Small data is compared exhaustively (`max_exhaustive_pairs`): no blocking rule can miss a pair.
+EVERY_PAIR = Blocking((), ())
+
+# Candidate prediction rules, most selective first; `plan_model` keeps those whose fields are filled
+# and whose pairs fit the budget. Substring and unordered-name rules find records with typos or
+# swapped names that no exact key joins.
+BLOCKING_CANDIDATES = (
+    _b("email_key"),
+    _b("phone_nsn"),
+    _b("last_name_key", "postal_code_key"),
+    _b("street_key", "postal_code_key"),
+    _b("last_name_key", "birth_date"),
+    _b("given_name_key", "birth_date"),
+    _b("given_name_key", "postal_code_key"),
+    _b("birth_date", "postal_code_key"),
+    _b("birth_date", "birth_place_key"),
+    _b("last_name_key", "birth_place_key"),
+    _b("last_name_key", "company_key"),
+    _b("given_name_key", "last_name_key", "city_key"),
+    _b(
+        "least(given_name_key, last_name_key)",
+        "greatest(given_name_key, last_name_key)",
+        fields=("given_name_key", "last_name_key"),
+    ),
+    _b("substr(given_name_key, 1, 3)", "substr(last_name_key, 1, 4)", fields=("given_name_key", "last_name_key")),
+    _b("substr(postal_code_key, 1, 3)", "birth_date", fields=("postal_code_key", "birth_date")),
+    _b(
+        "substr(given_name_key, 1, 2)",
+        "substr(last_name_key, 1, 2)",
+        "year(birth_date)",
+        fields=("given_name_key", "last_name_key", "birth_date"),
+    ),
+    _b("split_part(email_key, '@', 1)", fields=("email_key",)),
+    _b("given_name_key", "strftime(birth_date, '%Y-%m')", fields=("given_name_key", "birth_date")),
+    _b("last_name_key", "strftime(birth_date, '%Y-%m')", fields=("last_name_key", "birth_date")),
+    _b("birth_date", "city_key"),
+    _b("given_name_key", "city_key"),
+    _b("last_name_key", "city_key"),
+    _b("given_name_key", "birth_place_key"),
+    _b("birth_date"),
+)
+
+# EM sessions in order of preference; each trains the m probabilities of every comparison that does
+# not use its fields. Sessions are added until every comparison is trained.
+# Selective keys first: EM learns "the same person" best from pairs that mostly are one person (in
+# data where many people share a name, pairs blocked on the name alone teach it "the same family").
+EM_CANDIDATES = (
+    _b("email_key"),
+    _b("phone_nsn"),
+    _b("last_name_key", "postal_code_key"),
+    _b("birth_date"),
+    _b("given_name_key", "last_name_key"),
+    _b("postal_code_key"),
+    _b("last_name_key"),
+)
+
+# Deterministic rules for the prior (the share of pairs that match): a pair equal on all of these is
+# almost surely one person.
+PRIOR_CANDIDATES = (
+    _b("email_key", "given_name_key"),
+    _b("phone_nsn", "last_name_key", "given_name_key"),
+    _b("given_name_key", "last_name_key", "birth_date"),
+    _b("given_name_key", "last_name_key", "postal_code_key"),
+)
+
+
+@dataclass
+class ModelPlan:
+    """What the model compares and blocks on for this data, with why the rest was left out."""
+
+    profiles: int
+    fill: dict[str, float]
+    evidence: list[str] = field(default_factory=list)
+    blocking: list[Blocking] = field(default_factory=list)
+    blocking_pairs: dict[str, int] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+    def settings(self) -> SettingsCreator:
+        comparisons = [e.build() for e in EVIDENCE if e.name in self.evidence]
+        return SettingsCreator(
+            link_type="dedupe_only",
+            unique_id_column_name="unique_id",
+            probability_two_random_records_match=1e-5,
+            comparisons=comparisons,
+            blocking_rules_to_generate_predictions=[b.rule() for b in self.blocking],
+            retain_intermediate_calculation_columns=False,
+            retain_matching_columns=False,
+            additional_columns_to_retain=[],
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "profiles": self.profiles,
+            "comparisons": self.evidence,
+            "blocking_rules": {b.label: self.blocking_pairs[b.label] for b in self.blocking},
+            "skipped": self.skipped,
+            "field_fill": {k: round(v, 3) for k, v in self.fill.items()},
+        }
+
+
+def _usable(plan: ModelPlan, columns: tuple[str, ...], config: IdentityConfig) -> bool:
+    return all(plan.fill.get(c, 0.0) >= config.min_field_fill for c in columns)
+
+
+def block_pairs(con: duckdb.DuckDBPyConnection, blocking: Blocking) -> int:
+    """Pairs of profiles a rule would compare (equal on every expression, none null): sum of n(n-1)/2."""
+    keys = ", ".join(blocking.expressions)
+    filled = " and ".join(f"({e}) is not null" for e in blocking.expressions)
+    return int(
+        con.execute(
+            f"""select coalesce(sum(n * (n - 1) // 2), 0) from (
+                    select count(*) as n from {PROFILES_TABLE} where {filled} group by {keys})"""
+        ).fetchall()[0][0]
+    )
+
+
+def plan_model(con: duckdb.DuckDBPyConnection, config: IdentityConfig) -> ModelPlan:
+    """Choose comparisons and prediction blocking rules from the profiles' fill rates and the pair budget."""
+    fills = ", ".join(f"count({c}) / greatest(count(*), 1)" for c in COMPARED_COLUMNS)
+    row = con.execute(f"select count(*), {fills} from {PROFILES_TABLE}").fetchall()[0]
+    plan = ModelPlan(int(row[0]), dict(zip(COMPARED_COLUMNS, (float(v) for v in row[1:]), strict=True)))
+    for evidence in EVIDENCE:
+        fill = min(plan.fill.get(c, 0.0) for c in evidence.columns)
+        if fill < config.min_field_fill:
+            if fill > 0:  # a field nobody fills is not worth a line
+                plan.skipped.append(
+                    f"comparison {evidence.name}: filled in {fill:.1%} of profiles "
+                    f"(< min_field_fill {config.min_field_fill:.0%})"
+                )
+            continue
+        plan.evidence.append(evidence.name)
+    all_pairs = plan.profiles * (plan.profiles - 1) // 2
+    if all_pairs <= config.max_exhaustive_pairs:
+        plan.blocking.append(EVERY_PAIR)
+        plan.blocking_pairs[EVERY_PAIR.label] = all_pairs
+        return plan
+    budget = min(config.max_pairs_per_profile * max(plan.profiles, 1), config.max_prediction_pairs)
+    total = 0
+    for blocking in BLOCKING_CANDIDATES:
+        if not _usable(plan, blocking.fields, config):
+            continue
+        pairs = block_pairs(con, blocking)
+        if pairs > budget - total:
+            plan.skipped.append(
+                f"blocking {blocking.label}: {pairs:,} pairs would exceed the budget of {budget:,} ({total:,} used)"
+            )
+            continue
+        plan.blocking.append(blocking)
+        plan.blocking_pairs[blocking.label] = pairs
+        total += pairs
+    return plan
 
 
 @dataclass
 class ProbabilisticResult:
     """What the Splink stage leaves behind besides table `identity_splink_edges`: the model (empty
-    when none scored) and notes on the path taken."""
+    when none scored), the plan, the threshold used and notes on the path taken."""
 
     model: dict[str, Any]
+    plan: dict[str, Any] = field(default_factory=dict)
+    threshold: float | None = None
+    threshold_source: str = ""
+    pairs_scored: int = 0
     notes: list[str] = field(default_factory=list)
 
 
-def train_model(linker: Linker, config: IdentityConfig) -> list[str]:
-    """Estimate the prior, u (random sampling) and m (EM on two blockings) in place.
+def _rule_recall(model: dict[str, Any], plan: ModelPlan, rule: Blocking) -> float | None:
+    """The share of true matches a deterministic rule finds, from the trained model: the product of
+    the m probabilities of exact agreement on each of its fields (None if one is not compared)."""
+    first_level_m = {}
+    for name, comparison in zip(plan.evidence, model.get("comparisons", []), strict=False):
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        column = next(e.columns[0] for e in EVIDENCE if e.name == name)
+        if levels and levels[0].get("m_probability") is not None:
+            first_level_m[column] = float(levels[0]["m_probability"])
+    recall = 1.0
+    for column in rule.fields:
+        if column not in first_level_m:
+            return None
+        recall *= first_level_m[column]
+    return recall
 
-    Returns notes on what could not be estimated; raises SplinkException when no EM session
-    trained (the data gives too few pairs to learn from)."""
+
+def train_model(linker: Linker, plan: ModelPlan, config: IdentityConfig) -> list[str]:
+    """Estimate u (random sampling), m (EM sessions chosen so every comparison is trained once) and
+    the prior in place. Returns notes on what could not be estimated; raises SplinkException when no
+    EM session trained (the data gives too few pairs to learn from).
+
+    The prior (the chance that two random profiles are one person) is counted from the pairs that
+    deterministic rules find, divided by the share of matches those rules find. That share is read
+    from the trained m probabilities (exact agreement on every field of a rule), so it follows the
+    data: in a clean CRM most duplicates agree exactly on name and birth date, in a typed-by-hand one
+    a minority does."""
     train = linker.training
     notes: list[str] = []
-    try:
-        train.estimate_probability_two_random_records_match(
-            [block_on("email_key", "given_name_key"), block_on("phone_nsn", "last_name_key", "given_name_key")],
-            recall=0.8,
-        )
-    except SplinkException as err:  # no deterministic matches at all: keep the prior
-        notes.append(f"prior kept: {err}")
     train.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed)
-    # Two sessions with different blocking keys, so every comparison gets m estimated in one.
-    trained = 0
-    for rule in (block_on("email_key"), block_on("last_name_key", "postal_code_key")):
+    evidence = {e.name: e for e in EVIDENCE}
+    untrained = {name: set(evidence[name].columns) for name in plan.evidence}
+    sessions = 0
+    for blocking in EM_CANDIDATES:
+        if not untrained:
+            break
+        if not _usable(plan, blocking.fields, config):
+            continue
+        trains = [name for name, cols in untrained.items() if not cols & set(blocking.fields)]
+        if not trains:
+            continue
         try:
-            train.estimate_parameters_using_expectation_maximisation(rule, max_pairs=config.em_max_pairs)
-            trained += 1
+            train.estimate_parameters_using_expectation_maximisation(blocking.rule(), max_pairs=config.em_max_pairs)
         except (SplinkException, ValueError, ZeroDivisionError) as err:  # degenerate pairs under this rule
-            notes.append(f"EM on {rule.get_blocking_rule('duckdb').blocking_rule_sql} skipped: {err}")
-    if not trained:
+            notes.append(f"EM on {blocking.label} skipped: {err}")
+            continue
+        sessions += 1
+        for name in trains:
+            untrained.pop(name)
+    if not sessions:
         raise SplinkException("no EM session could be trained: " + "; ".join(notes))
+    if untrained:
+        notes.append(f"m of {', '.join(sorted(untrained))} not trained (no EM session left them free)")
+    model = linker.misc.save_model_to_json()
+    rules = [(b, _rule_recall(model, plan, b)) for b in PRIOR_CANDIDATES if _usable(plan, b.fields, config)]
+    rules = [(b, r) for b, r in rules if r]
+    if not rules:
+        notes.append("prior kept: no deterministic rule has its fields compared")
+        return notes
+    missed = 1.0
+    for _, recall in rules:
+        missed *= 1.0 - recall
+    recall = min(max(1.0 - missed, config.min_prior_rules_recall), 1.0)
+    try:
+        train.estimate_probability_two_random_records_match([b.rule() for b, _ in rules], recall=recall)
+        notes.append(f"prior from {', '.join(b.label for b, _ in rules)} (finding ~{recall:.0%} of matches)")
+    except SplinkException as err:  # no deterministic matches at all: keep the default prior
+        notes.append(f"prior kept: {err}")
     return notes
 
 
 def link_profiles(
     con: duckdb.DuckDBPyConnection, config: IdentityConfig, previous_model: dict[str, Any] | None = None
 ) -> ProbabilisticResult:
-    """Score the profiles in `PROFILES_TABLE` and write pairs at or above the match threshold to
-    `identity_splink_edges(unique_id_l, unique_id_r, match_probability)`.
+    """Score the profiles in `PROFILES_TABLE`; write every pair scored at or above
+    `config.review_floor` to `identity_splink_scores(unique_id_l, unique_id_r, match_probability)`
+    and the pairs at or above the match threshold to `identity_splink_edges` (same columns).
 
     The model is trained on this data when there is enough of it (`min_profiles_for_training`);
     otherwise, or when training fails, the previous run's model is reused; without one, no pairs
@@ -148,41 +448,49 @@ def link_profiles(
     logging.getLogger("splink").setLevel(logging.ERROR)
     profiles = con.execute(f"select count(*) from {PROFILES_TABLE}").fetchall()[0][0]
     if profiles < 2:
-        _empty_edges(con)
-        return ProbabilisticResult({}, ["fewer than two profiles: nothing to score"])
+        _empty_scores(con)
+        return ProbabilisticResult({}, notes=["fewer than two profiles: nothing to score"])
+    plan = plan_model(con, config)
+    result = ProbabilisticResult({}, plan.describe())
+    if not plan.evidence or not plan.blocking:
+        _empty_scores(con)
+        result.notes.append("no field is filled often enough to compare or block on: deterministic rules only")
+        return result
     db_api = DuckDBAPI(connection=con)
     df = db_api.register(PROFILES_TABLE, table_name="identity_profiles_input")
-    notes: list[str] = []
     linker = None
     if profiles >= config.min_profiles_for_training:
-        linker = Linker(df, splink_settings(), log_level=None)
+        linker = Linker(df, plan.settings(), log_level=None)
         try:
-            notes += train_model(linker, config)
+            result.notes += train_model(linker, plan, config)
         except (SplinkException, ValueError, ZeroDivisionError) as err:
-            notes.append(f"training failed: {err}")
+            result.notes.append(f"training failed: {err}")
             linker = None
     else:
-        notes.append(f"{profiles} profiles < min_profiles_for_training={config.min_profiles_for_training}: not trained")
+        result.notes.append(
+            f"{profiles} profiles < min_profiles_for_training={config.min_profiles_for_training}: not trained"
+        )
     if linker is None and previous_model:
         linker = Linker(df, previous_model, log_level=None)
-        notes.append("scored with the previous run's model")
+        result.notes.append("scored with the previous run's model")
     if linker is None:
-        _empty_edges(con)
-        notes.append("no model: deterministic rules only")
-        return ProbabilisticResult({}, notes)
-    predictions = linker.inference.predict(threshold_match_probability=config.match_threshold)
+        _empty_scores(con)
+        result.notes.append("no model: deterministic rules only")
+        return result
+    predictions = linker.inference.predict(threshold_match_probability=config.review_floor)
     con.execute(
-        f"""create or replace temp table identity_splink_edges as
+        f"""create or replace temp table identity_splink_scores as
             select unique_id_l, unique_id_r, match_probability
             from {predictions.physical_name}"""
     )
-    model = linker.misc.save_model_to_json()
     predictions.drop_table_from_database_and_remove_from_cache()
-    return ProbabilisticResult(model, notes)
+    result.model = linker.misc.save_model_to_json()
+    result.pairs_scored = con.execute("select count(*) from identity_splink_scores").fetchall()[0][0]
+    return result
 
 
-def _empty_edges(con: duckdb.DuckDBPyConnection) -> None:
+def _empty_scores(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
-        "create or replace temp table identity_splink_edges "
+        "create or replace temp table identity_splink_scores "
         "(unique_id_l bigint, unique_id_r bigint, match_probability double)"
     )

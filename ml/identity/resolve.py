@@ -22,6 +22,10 @@ from warehouse.connections import duckdb_config, release_memory, use_utc
 CATALOG = "wh"
 CANDIDATES_TABLE = f"{CATALOG}.intermediate.int_identity_candidates"
 
+# The user's identity files, in the identity folder (`SEGMENTS_IDENTITY_DIR`, default `$SEGMENTS_HOME/identity`)
+LABELS_FILE = "labels.csv"  # labelled pairs that set the match threshold (ml/identity/threshold.py)
+OVERRIDES_FILE = "overrides.csv"  # reviewers' link / never-link decisions (ml/identity/overrides.py)
+
 
 @dataclass(frozen=True)
 class IdentityRun:
@@ -48,6 +52,8 @@ class IdentityRun:
             "multi_source_share": round(self.qa.multi_source_share, 4),
             "max_cluster_size": self.qa.max_cluster_size,
             "edges_by_rule": self.linkage.edges_by_rule,
+            "match_threshold": self.linkage.threshold.describe() if self.linkage.threshold else None,
+            "pairs_scored": self.linkage.pairs_scored,
             "seconds": round(self.seconds, 1),
         }
 
@@ -66,11 +72,22 @@ def resolve_identities(
     config: IdentityConfig,
     run_id: str,
     candidates_table: str = CANDIDATES_TABLE,
+    identity_dir: Path | None = None,
 ) -> IdentityRun:
-    """Resolve, assign stable ids, measure, and persist (applied only within the churn bound)."""
+    """Resolve, assign stable ids, measure, and persist (applied only within the churn bound).
+    `identity_dir`: the folder of the user's `labels.csv` (labelled pairs: they set the match threshold)
+    and `overrides.csv` (reviewers' decisions); either may be missing."""
     t0 = time.monotonic()
     ensure_schema(con, CATALOG)
-    linkage = link_records(con, config, candidates_table, previous_model(con, CATALOG))
+    labels = identity_dir / LABELS_FILE if identity_dir is not None else None
+    linkage = link_records(
+        con,
+        config,
+        candidates_table,
+        previous_model(con, CATALOG),
+        labels_path=labels if labels is not None and labels.exists() else None,
+        overrides_path=identity_dir / OVERRIDES_FILE if identity_dir is not None else None,
+    )
     load_previous(con, CATALOG)
     con.execute(
         """create or replace temp table identity_assignment_input as
@@ -92,16 +109,20 @@ def resolve_identities(
         timings=linkage.timings,
         config=asdict(config),
         splink_model=linkage.splink_model,
+        match_threshold=linkage.threshold.value if linkage.threshold else None,
+        linkage=linkage.describe(),
     )
     return IdentityRun(run_id, applied, changes, qa, linkage, time.monotonic() - t0)
 
 
-def resolve_warehouse(warehouse_path: Path | str, config: IdentityConfig, run_id: str) -> IdentityRun:
+def resolve_warehouse(
+    warehouse_path: Path | str, config: IdentityConfig, run_id: str, identity_dir: Path | None = None
+) -> IdentityRun:
     """`resolve_identities` on the warehouse file: its own in-memory connection, closed (and its
     memory handed back) when done."""
     con = connect_with_warehouse(warehouse_path)
     try:
-        return resolve_identities(con, config, run_id)
+        return resolve_identities(con, config, run_id, identity_dir=identity_dir)
     finally:
         con.close()
         release_memory()

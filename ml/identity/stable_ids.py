@@ -37,6 +37,9 @@ class IdChanges:
 
 
 ASSIGN_SQL = """
+-- reviewers' decisions behind this run's links and cuts (ml/identity/overrides.py); empty without any
+create temp table if not exists identity_override_notes (record_id varchar, note varchar);
+
 create or replace temp table identity_overlap as
 select n.cluster, p.customer_id, count(*) as records, min(n.record_id) as first_record,
     list(n.record_id order by n.record_id) as record_ids
@@ -83,7 +86,10 @@ select 'merge' as event_type, i.customer_id, k.customer_id as previous_customer_
     k.record_ids,
     'records of ' || k.customer_id || ' now linked to ' || i.customer_id || ' (' ||
         (select string_agg(distinct a.matched_on, ', ' order by a.matched_on)
-         from identity_assignment_input as a where list_contains(k.record_ids, a.record_id)) || ')' as reason
+         from identity_assignment_input as a where list_contains(k.record_ids, a.record_id)) || ')'
+        || coalesce('; ' || (select string_agg(distinct o.note, '; ' order by o.note)
+                             from identity_override_notes as o where list_contains(k.record_ids, o.record_id)), '')
+        as reason
 from identity_keepers as k
 inner join identity_cluster_ids as i using (cluster)
 where k.is_keeper and k.customer_id <> i.customer_id
@@ -91,6 +97,8 @@ union all
 -- splits: records that left their previous customer for a cluster that does not keep it
 select 'split', i.customer_id, k.customer_id, k.records, k.record_ids,
     'records of ' || k.customer_id || ' no longer linked to it; now ' || i.customer_id
+        || coalesce('; ' || (select string_agg(distinct o.note, '; ' order by o.note)
+                             from identity_override_notes as o where list_contains(k.record_ids, o.record_id)), '')
 from identity_keepers as k
 inner join identity_cluster_ids as i using (cluster)
 where not k.is_keeper;

@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 
 from ml.identity.clustering import ReviewItem
+from ml.identity.overrides import OVERRIDES_TABLE
 from ml.identity.stable_ids import IdChanges
 from warehouse.connections import transaction
 from warehouse.tables import ensure_tables
@@ -168,6 +169,8 @@ def write_run(
     timings: dict[str, float],
     config: dict[str, Any],
     splink_model: dict[str, Any],
+    match_threshold: float | None = None,
+    linkage: dict[str, Any] | None = None,
 ) -> None:
     """Persist one run in a single transaction. When `applied` is false (the churn bound was
     exceeded) only the run, its ledger rows (is_applied = false) and its review items are written:
@@ -225,8 +228,12 @@ def write_run(
                     where m.event_type = 'merge' and d.customer_id = m.previous_customer_id"""
             )
         con.execute(
-            f"insert into {c}.identity.resolution_runs values "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"""insert into {c}.identity.resolution_runs (
+                    run_id, resolved_at, is_applied, records, customers, previous_customers, new_customers, merges,
+                    splits, churn, bridges, oversized_clusters, reference_conflicts, shared_keys, vetoed_pairs,
+                    multi_source_share, max_cluster_size, cluster_size_distribution, edges_by_rule, timings, config,
+                    splink_model, match_threshold, linkage)
+                values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [
                 run_id,
                 now,
@@ -250,6 +257,8 @@ def write_run(
                 json.dumps({k: round(v, 3) for k, v in timings.items()}),
                 json.dumps(config),
                 json.dumps(splink_model),
+                match_threshold,
+                json.dumps(linkage or {}),
             ],
         )
 
@@ -336,3 +345,15 @@ def _write_reviews(
     )
     con.execute("drop table identity_review_items")
     con.execute("drop table identity_review_keyed")
+    # what reviewers decided (the overrides file as this run read it): the rest waits
+    con.execute(
+        f"""update {c}.identity.review_queue set decision = null, decided_by = null, decision_reason = null
+            where decision is not null"""
+    )
+    con.execute(
+        f"""update {c}.identity.review_queue as q
+            set decision = o.decision, decided_by = o.decided_by, decision_reason = o.reason
+            from {OVERRIDES_TABLE} as o
+            where len(q.record_ids) = 2
+                and q.record_ids = [least(o.record_id_l, o.record_id_r), greatest(o.record_id_l, o.record_id_r)]"""
+    )

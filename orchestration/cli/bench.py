@@ -18,9 +18,25 @@ def add_parser(sub) -> None:
     b = sub.add_parser("bench", help="measure a stage against the generator's ground truth")
     bench = b.add_subparsers(dest="bench", required=True)
     bi = bench.add_parser("identity", help="identity resolution: pairwise precision/recall/F1, cluster accuracy, time")
-    bi.add_argument("--customers", type=int, default=100_000)
+    bi.add_argument("--customers", type=int, default=100_000, help="generated persons (without --set)")
     bi.add_argument("--seed", type=int, default=7)
-    bi.add_argument("--workdir", help="where data and the run go (default data/bench/identity-N; data is reused)")
+    bi.add_argument(
+        "--no-contact-share",
+        type=float,
+        default=0.0,
+        help="share of generated persons with neither e-mail nor phone anywhere (e.g. 0.3)",
+    )
+    bi.add_argument(
+        "--set",
+        dest="labelled_set",
+        choices=("historical_50k", "fake_1000"),
+        help="a public labelled set of ../shared/data/identity_benchmarks, delivered as a CRM customers file",
+    )
+    bi.add_argument("--labels", action="store_true", help="with --set: give identity the set's clerical labels")
+    bi.add_argument("--data-root", help="folder of the labelled sets (default ../shared/data/identity_benchmarks)")
+    bi.add_argument(
+        "--workdir", help="where data and the run go (default data/bench/identity-...; generated data is reused)"
+    )
     bi.set_defaults(func=cmd_bench_identity)
     bs = bench.add_parser(
         "segmentation", help="whole pipeline: segments vs planted segments (ARI), model metrics, time"
@@ -42,13 +58,25 @@ def add_parser(sub) -> None:
 
 
 def cmd_bench_identity(args: argparse.Namespace) -> int:
-    """Generate N persons, resolve their identities through the real Dagster job, score vs truth."""
-    from bench.identity import bench_identity
+    """Generate N persons (or deliver a labelled set), resolve their identities through the real Dagster
+    job, score vs truth."""
+    from bench.identity import bench_identity, bench_identity_set
     from bench.jobs import BenchFailed
 
+    workdir = Path(args.workdir) if args.workdir else None
+    if not 0.0 <= args.no_contact_share <= 1.0:
+        print("--no-contact-share must be between 0 and 1", file=sys.stderr)
+        return 2
+    if args.labels and not args.labelled_set:
+        print("--labels needs --set", file=sys.stderr)
+        return 2
     try:
-        bench_identity(args.customers, args.seed, Path(args.workdir) if args.workdir else None, execute_job)
-    except BenchFailed as err:
+        if args.labelled_set:
+            root = Path(args.data_root) if args.data_root else None
+            bench_identity_set(args.labelled_set, workdir, execute_job, root=root, labels=args.labels)
+        else:
+            bench_identity(args.customers, args.seed, workdir, execute_job, no_contact_share=args.no_contact_share)
+    except (BenchFailed, FileNotFoundError) as err:
         print(f"segments bench identity: {err}", file=sys.stderr)
         return 1
     return 0

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from orchestration.defs.identity.assets import identity_resolution
-from orchestration.resources import WarehouseResource
+from orchestration.resources import IdentityFilesResource, WarehouseResource
 from tests.ml.identity.fixtures import candidate, create_candidates
 
 TABLE = "intermediate.int_identity_candidates"
@@ -37,7 +37,10 @@ def write(path, rows):
 def materialize(path, **config):
     result = dg.materialize(
         [identity_resolution],
-        resources={"warehouse": WarehouseResource(path=str(path))},
+        resources={
+            "warehouse": WarehouseResource(path=str(path)),
+            "identity_files": IdentityFilesResource(path=str(path.parent / "identity")),
+        },
         run_config={"ops": {"identity_resolution": {"config": config}}} if config else None,
         raise_on_error=False,
     )

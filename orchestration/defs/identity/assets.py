@@ -5,6 +5,8 @@ The step writes the `identity` schema (ml/identity/store.py) and reports the ide
 they are rebuilt on a suspicious identity graph.
 """
 
+from pathlib import Path
+
 import dagster as dg
 
 from ml.identity.config import IdentityConfig
@@ -12,7 +14,7 @@ from ml.identity.qa import QA_CHECKS, QaThresholds, qa_verdicts
 from ml.identity.resolve import resolve_warehouse
 from orchestration.keys import IDENTITY_CANDIDATES_KEY, SOURCE_RECORDS_KEY, WAREHOUSE_POOL, stage
 from orchestration.metadata import to_metadata
-from orchestration.resources import WarehouseResource
+from orchestration.resources import IdentityFilesResource, WarehouseResource
 
 SIDE_TABLES = {
     "identity_ledger": "Every merge and split of customer ids, with its reason and run (append-only).",
@@ -23,27 +25,48 @@ SIDE_TABLES = {
 }
 
 
-class IdentityResolutionConfig(dg.Config):
-    """Tunables of identity resolution (defaults: ml/identity/config.py and ml/identity/qa.py)."""
+# IdentityConfig fields a data engineer may set in the launchpad (their meaning: ml/identity/config.py)
+TUNABLES = (
+    "match_threshold",
+    "threshold_beta",
+    "min_match_threshold",
+    "sure_match_threshold",
+    "min_link_support",
+    "strong_match_threshold",
+    "given_name_similarity",
+    "surname_similarity",
+    "max_cluster_size",
+    "max_identity_churn",
+    "min_profiles_for_training",
+    "min_field_fill",
+    "max_pairs_per_profile",
+    "max_guard_miss",
+)
 
-    match_threshold: float = IdentityConfig.match_threshold
+
+class IdentityResolutionConfig(dg.Config):
+    """Tunables of identity resolution (defaults and meaning: ml/identity/config.py and ml/identity/qa.py).
+    `match_threshold` unset (the default) calibrates the threshold on every run."""
+
+    match_threshold: float | None = IdentityConfig.match_threshold
+    threshold_beta: float = IdentityConfig.threshold_beta
+    min_match_threshold: float = IdentityConfig.min_match_threshold
+    sure_match_threshold: float = IdentityConfig.sure_match_threshold
+    min_link_support: float = IdentityConfig.min_link_support
     strong_match_threshold: float = IdentityConfig.strong_match_threshold
     given_name_similarity: float = IdentityConfig.given_name_similarity
     surname_similarity: float = IdentityConfig.surname_similarity
     max_cluster_size: int = IdentityConfig.max_cluster_size
     max_identity_churn: float = IdentityConfig.max_identity_churn
+    min_profiles_for_training: int = IdentityConfig.min_profiles_for_training
+    min_field_fill: float = IdentityConfig.min_field_fill
+    max_pairs_per_profile: int = IdentityConfig.max_pairs_per_profile
+    max_guard_miss: float = IdentityConfig.max_guard_miss
     max_bridge_share: float = QaThresholds.max_bridge_share
     min_multi_source_share: float = QaThresholds.min_multi_source_share
 
     def identity_config(self) -> IdentityConfig:
-        return IdentityConfig(
-            match_threshold=self.match_threshold,
-            strong_match_threshold=self.strong_match_threshold,
-            given_name_similarity=self.given_name_similarity,
-            surname_similarity=self.surname_similarity,
-            max_cluster_size=self.max_cluster_size,
-            max_identity_churn=self.max_identity_churn,
-        )
+        return IdentityConfig(**{name: getattr(self, name) for name in TUNABLES})
 
     def thresholds(self) -> QaThresholds:
         return QaThresholds(self.max_bridge_share, self.min_multi_source_share)
@@ -78,12 +101,15 @@ class IdentityResolutionConfig(dg.Config):
     op_tags=stage("identity"),
 )
 def identity_resolution(
-    context: dg.AssetExecutionContext, config: IdentityResolutionConfig, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    config: IdentityResolutionConfig,
+    warehouse: WarehouseResource,
+    identity_files: IdentityFilesResource,
 ):
     """Resolve every candidate record to a stable customer and record what changed."""
     identity_config = config.identity_config()
-    run = resolve_warehouse(warehouse.path, identity_config, context.run_id)
-    qa, changes = run.qa, run.changes
+    run = resolve_warehouse(warehouse.path, identity_config, context.run_id, Path(identity_files.path))
+    qa, changes, linkage = run.qa, run.changes, run.linkage.describe()
     yield dg.MaterializeResult(
         asset_key=SOURCE_RECORDS_KEY,
         metadata={
@@ -97,6 +123,14 @@ def identity_resolution(
             "cluster_size_distribution": dg.MetadataValue.json(qa.cluster_size_distribution),
             "seconds": run.summary()["seconds"],
             "stage_seconds": dg.MetadataValue.json({k: round(v, 1) for k, v in run.linkage.timings.items()}),
+            "match_threshold": linkage["match_threshold"]["value"] if linkage["match_threshold"] else None,
+            "threshold_source": linkage["match_threshold"]["source"] if linkage["match_threshold"] else "none",
+            "pairs_scored": run.linkage.pairs_scored,
+            "comparisons": dg.MetadataValue.json(linkage.get("comparisons", [])),
+            "blocking_rules": dg.MetadataValue.json(linkage.get("blocking_rules", {})),
+            "skipped": dg.MetadataValue.json(linkage.get("skipped", [])),
+            "guards": dg.MetadataValue.json(linkage.get("guards", {})),
+            "overrides": dg.MetadataValue.json(linkage["overrides"]),
             "splink_notes": dg.MetadataValue.json(run.linkage.notes),
         },
     )

@@ -7,7 +7,14 @@ import pytest
 
 from ml.identity.config import IdentityConfig
 from ml.identity.linkage import load_records
-from ml.identity.rules import SHARED_KEYS_SQL, deterministic_edges_sql, given_names_compatible, records_conflict
+from ml.identity.rules import (
+    SHARED_KEYS_SQL,
+    Guards,
+    deterministic_edges_sql,
+    given_names_compatible,
+    measure_guards,
+    records_conflict,
+)
 from tests.ml.identity.fixtures import candidate, create_candidates
 
 CONFIG = IdentityConfig()
@@ -23,33 +30,95 @@ def con():
 @pytest.mark.parametrize(
     ("left", "right", "compatible"),
     [
-        (("robert", "robert"), ("bob", "robert"), True),  # nickname resolved upstream
-        (("ute", "ute"), ("ue", "ue"), True),  # one dropped letter
-        (("katharina", "katharina"), ("ktharina", "ktharina"), True),
-        ((None, None), ("anna", "anna"), True),  # a nameless record contradicts nobody
-        (("anna", "anna"), ("ben", "ben"), False),  # a household, not a person
-        (("thomas", "thomas"), ("laura", "laura"), False),
+        (("robert", "robert", "smith"), ("bob", "robert", "smith"), True),  # nickname resolved upstream
+        (("ute", "ute", "bauer"), ("ue", "ue", "bauer"), True),  # one dropped letter
+        (("katharina", "katharina", None), ("ktharina", "ktharina", None), True),
+        ((None, None, "smith"), ("anna", "anna", "smith"), True),  # a nameless record contradicts nobody
+        (("j", "j", "smith"), ("john", "john", "smith"), True),  # an initial
+        (("smith", "smith", "john"), ("john", "john", "smith"), True),  # given name and surname swapped
+        (("anna", "anna", "smith"), ("ben", "ben", "smith"), False),  # a household, not a person
+        (("thomas", "thomas", "meyer"), ("laura", "laura", "meyer"), False),
+        (("j", "j", "smith"), ("anna", "anna", "smith"), False),  # another initial
     ],
 )
 def test_given_name_compatibility(con, left, right, compatible):
     sql = given_names_compatible("l", "r", CONFIG)
     got = con.execute(
-        f"""select {sql} from (select ? as first_name_key, ? as given_name_key) as l,
-                              (select ? as first_name_key, ? as given_name_key) as r""",
+        f"""select {sql} from (select ? as first_name_key, ? as given_name_key, ? as last_name_key) as l,
+                              (select ? as first_name_key, ? as given_name_key, ? as last_name_key) as r""",
         [*left, *right],
     ).fetchall()[0][0]
     assert got is compatible
 
 
-def test_different_birth_dates_conflict(con):
-    sql = records_conflict("l", "r", CONFIG)
-    rows = con.execute(
-        f"""select {sql} from
-            (select 'anna' as first_name_key, 'anna' as given_name_key, date '1980-01-01' as birth_date) as l,
-            (select 'anna' as first_name_key, 'anna' as given_name_key,
-                    unnest([date '1980-01-01', date '1990-05-05', null]) as birth_date) as r"""
-    ).fetchall()
-    assert [r[0] for r in rows] == [False, True, False]
+@pytest.mark.parametrize(
+    ("other", "conflict"),
+    [
+        ("1980-03-14", False),  # the same date
+        ("1980-03-15", False),  # one typed digit
+        ("1908-03-14", False),  # two digits swapped
+        ("1980-04-03", True),  # 3 April: not day and month swapped (14 March), a different date
+        ("1990-05-05", True),
+        (None, False),  # a missing date contradicts nothing
+    ],
+)
+def test_birth_dates_conflict_unless_one_date_typed_twice(con, other, conflict):
+    sql = records_conflict("l", "r", CONFIG, Guards(given_names=False, birth_dates=True))
+    got = con.execute(
+        f"""select {sql} from (select date '1980-03-14' as birth_date) as l,
+                              (select cast(? as date) as birth_date) as r""",
+        [other],
+    ).fetchall()[0][0]
+    assert got is conflict
+
+
+def test_day_and_month_swapped_is_one_date(con):
+    sql = records_conflict("l", "r", CONFIG, Guards(given_names=False, birth_dates=True))
+    got = con.execute(
+        f"select {sql} from (select date '1980-03-04' as birth_date) as l, "
+        "(select date '1980-04-03' as birth_date) as r"
+    ).fetchall()[0][0]
+    assert got is False
+
+
+def test_guards_off_contradict_nothing(con):
+    sql = records_conflict("l", "r", CONFIG, Guards(given_names=False, birth_dates=False))
+    assert sql == "false"
+
+
+def test_guards_follow_the_data(con):
+    """Birth dates typed with errors in a third of duplicates turn the birth-date guard off; given
+    names that agree keep theirs on."""
+    rows = []
+    for i in range(40):
+        dob_b = f"19{50 + i % 40:02d}-0{1 + i % 9}-1{i % 10}" if i % 3 == 0 else f"19{50 + i % 40:02d}-01-01"
+        rows += [
+            candidate(
+                f"crm:A{i}",
+                first_name_key=f"anna{i}",
+                last_name_key=f"smith{i}",
+                email_key=f"a{i}@x.de",
+                birth_date=f"19{50 + i % 40:02d}-01-01",
+            ),
+            candidate(
+                f"crm:B{i}",
+                first_name_key=f"anna{i}",
+                last_name_key=f"smith{i}",
+                email_key=f"a{i}@x.de",
+                birth_date=dob_b,
+            ),
+        ]
+    create_candidates(con, "candidates", rows)
+    load_records(con, "candidates")
+    guards = measure_guards(con, "identity_records", CONFIG)
+    assert guards.given_names
+    assert not guards.birth_dates
+    assert guards.evidence["birth_dates"]["anchored_pairs"] == 40
+    assert guards.evidence["birth_dates"]["contradicting"] == 13
+    # too few anchored pairs: the guard stays on
+    create_candidates(con, "candidates", rows[:10])
+    load_records(con, "candidates")
+    assert measure_guards(con, "identity_records", CONFIG).birth_dates
 
 
 def _edges(con, rows, limit=60):

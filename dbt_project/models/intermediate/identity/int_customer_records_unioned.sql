@@ -20,7 +20,11 @@ with crm as (
         coalesce(updated_at, created_at) as record_updated_at,
         created_at as record_created_at,
         cast(null as varchar) as erp_account_id,
-        crm_customer_id
+        crm_customer_id,
+        gender,
+        birth_place,
+        occupation,
+        company
     from {{ ref('stg_crm__customers') }}
 ),
 
@@ -42,7 +46,11 @@ erp as (
         created_at as record_updated_at,
         created_at as record_created_at,
         erp_account_id,
-        crm_customer_id
+        crm_customer_id,
+        cast(null as varchar) as gender,
+        cast(null as varchar) as birth_place,
+        cast(null as varchar) as occupation,
+        cast(null as varchar) as company
     from {{ ref('stg_erp__accounts') }}
 ),
 
@@ -64,7 +72,11 @@ support as (
         created_at as record_updated_at,
         created_at as record_created_at,
         erp_account_id,
-        cast(null as varchar) as crm_customer_id
+        cast(null as varchar) as crm_customer_id,
+        cast(null as varchar) as gender,
+        cast(null as varchar) as birth_place,
+        cast(null as varchar) as occupation,
+        cast(null as varchar) as company
     from {{ ref('stg_support__tickets') }}
     where requester_email_normalized is not null or requester_phone_normalized is not null or erp_account_id is not null
 ),
@@ -89,7 +101,11 @@ event_users as (
         max(occurred_at) as record_updated_at,
         min(occurred_at) as record_created_at,
         cast(null as varchar) as erp_account_id,
-        mode(crm_customer_id) filter (where crm_customer_id is not null) as crm_customer_id
+        mode(crm_customer_id) filter (where crm_customer_id is not null) as crm_customer_id,
+        cast(null as varchar) as gender,
+        cast(null as varchar) as birth_place,
+        cast(null as varchar) as occupation,
+        cast(null as varchar) as company
     from {{ ref('stg_events__events') }}
     group by anonymous_id
     having count(crm_customer_id) > 0 or count(email_normalized) > 0

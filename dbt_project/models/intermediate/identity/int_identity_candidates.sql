@@ -39,6 +39,12 @@ keyed as (
         {{ normalize_person_name('city') }} as city_key,
         upper(country) as country,
         birth_date,
+        -- m / f / another value as written; empty when unknown
+        case when lower(gender) in ('m', 'male', 'man') then 'm' when lower(gender) in ('f', 'female', 'woman') then 'f'
+            else {{ normalize_person_name('gender') }} end as gender_key,
+        {{ normalize_person_name('birth_place') }} as birth_place_key,
+        {{ normalize_person_name('occupation') }} as occupation_key,
+        {{ normalize_company('company') }} as company_key,
         -- references to another system's record (a record's own id is not a reference)
         case when source_system <> 'erp' then erp_account_id end as ref_erp_account_id,
         case when source_system <> 'crm' then crm_customer_id end as ref_crm_customer_id,
@@ -162,6 +168,10 @@ final as (
         k.city_key,
         k.country,
         k.birth_date,
+        k.gender_key,
+        k.birth_place_key,
+        k.occupation_key,
+        k.company_key,
         k.ref_erp_account_id,
         k.ref_crm_customer_id,
         k.record_updated_at,
