@@ -647,8 +647,9 @@ def _events(rng, p, crm, crm_person, start, end, events_per_customer: float, as_
     return table, person, logged_in | by_email
 
 
-def _drop_contacts(silent, crm, crm_person, accounts, acct_person, tickets, ticket_person, events, event_person,
-                   event_identified):
+def _drop_contacts(
+    silent, crm, crm_person, accounts, acct_person, tickets, ticket_person, events, event_person, event_identified
+):
     """Remove every e-mail and phone of the `silent` persons (a boolean per person) in place; their
     devices identified only by an e-mail become anonymous. Returns (events, event_identified)."""
     for df, person, columns in (
@@ -661,9 +662,11 @@ def _drop_contacts(silent, crm, crm_person, accounts, acct_person, tickets, tick
             df.loc[rows, column] = None
     rows = silent[event_person]
     email = events.column("email")
-    by_email_only = rows & ~pc.is_null(email).to_numpy(zero_copy_only=False) & pc.is_null(
-        events.column("crm_customer_id")
-    ).to_numpy(zero_copy_only=False)
+    by_email_only = (
+        rows
+        & ~pc.is_null(email).to_numpy(zero_copy_only=False)
+        & pc.is_null(events.column("crm_customer_id")).to_numpy(zero_copy_only=False)
+    )
     email = pa.array(np.where(rows, None, email.to_numpy(zero_copy_only=False)), type=email.type)
     events = events.set_column(events.schema.get_field_index("email"), "email", email)
     return events, event_identified & ~by_email_only
@@ -911,7 +914,15 @@ def generate(
         # its own random stream: the data of every other person stays as without the option
         silent = np.random.default_rng(seed + 2).random(customers) < no_contact_share
         events, event_identified = _drop_contacts(
-            silent, crm, crm_person, accounts, acct_person, tickets, ticket_person, events, event_person,
+            silent,
+            crm,
+            crm_person,
+            accounts,
+            acct_person,
+            tickets,
+            ticket_person,
+            events,
+            event_person,
             event_identified,
         )
 
