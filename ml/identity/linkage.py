@@ -67,6 +67,7 @@ class LinkageResult:
     pairs_scored: int = 0  # pairs Splink kept (at or above review_floor)
     uncorroborated_links: int = 0  # probable links dropped: the pairs between their groups disagree
     overrides: OverridesApplied = NO_OVERRIDES
+    unlinked: dict[str, Any] = field(default_factory=dict)  # what stayed alone, and why (store.count_unlinked)
 
     def describe(self) -> dict[str, Any]:
         """What the run compared, blocked on and linked at, and why anything was skipped (JSON-ready)."""
@@ -75,6 +76,7 @@ class LinkageResult:
             "pairs_scored": self.pairs_scored,
             "uncorroborated_links": self.uncorroborated_links,
             "overrides": self.overrides.describe(),
+            "unlinked": self.unlinked,
             "match_threshold": (
                 {"value": self.threshold.value, "source": self.threshold.source, **self.threshold.detail}
                 if self.threshold

@@ -16,7 +16,15 @@ import duckdb
 from ml.identity.config import IdentityConfig
 from ml.identity.linkage import LinkageResult, link_records
 from ml.identity.stable_ids import IdChanges, assign_stable_ids
-from ml.identity.store import IdentityQa, ensure_schema, load_previous, measure_qa, previous_model, write_run
+from ml.identity.store import (
+    IdentityQa,
+    count_unlinked,
+    ensure_schema,
+    load_previous,
+    measure_qa,
+    previous_model,
+    write_run,
+)
 from warehouse.connections import duckdb_config, release_memory, use_utc
 
 CATALOG = "wh"
@@ -95,6 +103,7 @@ def resolve_identities(
            from identity_clusters as c inner join identity_records as r using (node)"""
     )
     changes = assign_stable_ids(con, run_id)
+    linkage.unlinked = count_unlinked(con, CATALOG)
     qa = measure_qa(con, linkage.reviews)
     applied = changes.churn <= config.max_identity_churn
     write_run(

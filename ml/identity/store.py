@@ -110,6 +110,39 @@ def load_previous(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
     )
 
 
+def run_report(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any] | None:
+    """What identity run `run_id` did, for a reader (the `segments run` summary): records, customers,
+    merges and splits, the linkage (comparisons, blocking, threshold, guards, overrides, unlinked) and
+    the review items waiting for a decision. None when that run resolved nothing (or the warehouse has
+    no identity schema yet)."""
+    exists = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'identity' and table_name = 'resolution_runs'"
+    ).fetchall()[0][0]
+    if not exists:
+        return None
+    rows = con.execute(
+        """select is_applied, records, customers, merges, splits, linkage from identity.resolution_runs
+           where run_id = ?""",
+        [run_id],
+    ).fetchall()
+    if not rows:
+        return None
+    applied, records, customers, merges, splits, linkage = rows[0]
+    waiting = con.execute(
+        "select kind, count(*) from identity.review_queue where decision is null group by kind order by kind"
+    ).fetchall()
+    return {
+        "applied": applied,
+        "records": records,
+        "customers": customers,
+        "merges": merges,
+        "splits": splits,
+        "linkage": json.loads(linkage or "{}"),
+        "review_waiting": dict(waiting),
+    }
+
+
 def previous_model(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[str, Any] | None:
     """The Splink model of the latest applied run that trained or reused one (None if none)."""
     rows = con.execute(
@@ -118,6 +151,68 @@ def previous_model(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[str, An
             order by resolved_at desc limit 1"""
     ).fetchall()
     return json.loads(rows[0][0]) if rows else None
+
+
+# What a record that stayed alone carried: the first class it falls in, strongest evidence first.
+EVIDENCE_CLASSES = """
+    case
+        when r.given_name_key is null and r.last_name_key is null then 'no name'
+        when r.email_key is not null or r.phone_nsn is not null then 'name and e-mail or phone'
+        when r.birth_date is not null then 'name and birth date'
+        when r.postal_code_key is not null or r.street_key is not null or r.city_key is not null
+            then 'name and address'
+        else 'name only'
+    end"""
+
+
+def count_unlinked(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[str, Any]:
+    """What stayed unlinked, counted and explained (needs `identity_assignment`, `identity_records`):
+
+    - `single_record_customers`: candidates that are a customer on their own, by source system and the
+      evidence they carried (a name alone links nobody; a name with a birth date or an address links
+      where another record agrees);
+    - `not_candidates`: records identity never sees because they carry nothing to resolve on: support
+      tickets with no e-mail, phone or account (a requester's name alone), and devices that never logged
+      in or gave an e-mail (anonymous browsing)."""
+    alone = con.execute(
+        f"""select r.source_system, {EVIDENCE_CLASSES} as evidence, count(*)
+            from identity_assignment as a
+            inner join identity_records as r using (record_id)
+            where a.cluster_size = 1
+            group by all order by 1, 3 desc"""
+    ).fetchall()
+    by_source: dict[str, dict[str, int]] = {}
+    for source, evidence, n in alone:
+        by_source.setdefault(source, {})[evidence] = int(n)
+    not_candidates: dict[str, int] = {}
+    tables = {
+        t
+        for (t,) in con.execute(
+            f"""select table_schema || '.' || table_name from information_schema.tables
+                where table_catalog = '{catalog}' and table_schema = 'staging'"""
+        ).fetchall()
+    }
+    if "staging.stg_support__tickets" in tables:
+        not_candidates["support tickets with only a requester name (no e-mail, phone or account)"] = int(
+            con.execute(
+                f"""select count(*) from {catalog}.staging.stg_support__tickets
+                    where requester_email_normalized is null and requester_phone_normalized is null
+                        and erp_account_id is null"""
+            ).fetchall()[0][0]
+        )
+    if "staging.stg_events__events" in tables:
+        not_candidates["devices never identified (no login, no e-mail)"] = int(
+            con.execute(
+                f"""select count(*) from (
+                        select anonymous_id from {catalog}.staging.stg_events__events group by anonymous_id
+                        having count(crm_customer_id) = 0 and count(email_normalized) = 0)"""
+            ).fetchall()[0][0]
+        )
+    return {
+        "single_record_customers": sum(sum(v.values()) for v in by_source.values()),
+        "single_record_customers_by_source": by_source,
+        "not_candidates": not_candidates,
+    }
 
 
 def measure_qa(con: duckdb.DuckDBPyConnection, reviews: list[ReviewItem]) -> IdentityQa:
@@ -355,5 +450,6 @@ def _write_reviews(
             set decision = o.decision, decided_by = o.decided_by, decision_reason = o.reason
             from {OVERRIDES_TABLE} as o
             where len(q.record_ids) = 2
-                and q.record_ids = [least(o.record_id_l, o.record_id_r), greatest(o.record_id_l, o.record_id_r)]"""
+                and list_sort(q.record_ids)
+                    = [least(o.record_id_l, o.record_id_r), greatest(o.record_id_l, o.record_id_r)]"""
     )

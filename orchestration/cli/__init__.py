@@ -5,7 +5,8 @@ segments run [--landing DIR]                          materialize the whole grap
 segments docs                                         dbt docs (lineage, exposures) as one offline HTML file
 segments import online-retail --source D --out DIR    real Online Retail II data -> landing layout
 segments quarantine                                   what was rejected, by table and reason
-segments bench identity --customers N                 identity accuracy vs ground truth + timings
+segments identity review | decide                     identity review queue; link / never-link decisions
+segments bench identity --customers N | --set NAME    identity accuracy vs ground truth + timings
 segments bench segmentation --customers N             segments vs planted segments (ARI) + timings
 segments bench pipeline [--scales 10000,100000,...]   whole pipeline vs DuckDB floor and pandas
 segments ui                                           Dagster UI + MLflow UI on 127.0.0.1
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 
-from orchestration.cli import bench, data, docs, generate, run, ui
+from orchestration.cli import bench, data, docs, generate, identity, run, ui
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_parser(sub)
     data.add_import_parser(sub)
     data.add_quarantine_parser(sub)
+    identity.add_parser(sub)
     bench.add_parser(sub)
     ui.add_parser(sub)
     return parser

@@ -16,7 +16,7 @@ from orchestration.cli import run as run_module
 from orchestration.keys import BUILD_JOB, stage
 from tests.integration.conftest import PIPELINE_ENV
 
-COMMANDS = ("generate", "docs", "run", "import", "quarantine", "bench", "ui")
+COMMANDS = ("generate", "docs", "run", "import", "quarantine", "identity", "bench", "ui")
 
 
 @pytest.fixture
@@ -76,6 +76,43 @@ def test_readers_need_a_warehouse(home, capsys):
     assert main(["docs"]) == 2
     err = capsys.readouterr().err
     assert err.count(f"no warehouse at {home / 'warehouse.duckdb'}: run `segments run` first") == 2
+
+
+def test_identity_review_lists_what_waits_and_decide_records_a_pair(home, capsys):
+    import duckdb
+
+    from ml.identity.config import IdentityConfig
+    from ml.identity.resolve import resolve_warehouse
+    from tests.ml.identity.fixtures import create_candidates
+    from tests.ml.identity.test_review_queue import candidates
+
+    home.mkdir()
+    warehouse = home / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema intermediate")
+        create_candidates(con, "intermediate.int_identity_candidates", candidates())
+    resolve_warehouse(warehouse, IdentityConfig(max_cluster_size=5), "run-1", home / "identity")
+    assert main(["identity", "review"]) == 0
+    listed = capsys.readouterr().out
+    assert "reference_conflict" in listed and "3 item(s) waiting" in listed
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        pair = con.execute("select review_key from identity.review_queue where kind = 'reference_conflict'").fetchone()[
+            0
+        ]
+        group = con.execute("select review_key from identity.review_queue where kind = 'shared_email'").fetchone()[0]
+    assert main(["identity", "decide", pair, "--never-link", "--by", "anna.k", "--reason", "other person"]) == 0
+    overrides = (home / "identity" / "overrides.csv").read_text().splitlines()
+    assert overrides[1].startswith("erp:R001,crm:C2,never_link,anna.k,other person,")
+    # an item of more than two records, no decision or an unknown key: refused, nothing written
+    assert main(["identity", "decide", group, "--link", "--by", "x", "--reason", "y"]) == 2
+    assert main(["identity", "decide", "crm:C1", "crm:C2", "--by", "x", "--reason", "y"]) == 2
+    assert main(["identity", "decide", "nope", "--link", "--by", "x", "--reason", "y"]) == 2
+    assert len((home / "identity" / "overrides.csv").read_text().splitlines()) == 2
+    # the next run applies it: the item shows as decided
+    resolve_warehouse(warehouse, IdentityConfig(max_cluster_size=5), "run-2", home / "identity")
+    capsys.readouterr()
+    assert main(["identity", "review", "--all"]) == 0
+    assert "decided: never_link by anna.k" in capsys.readouterr().out
 
 
 def test_bench_pipeline_refuses_scales_that_are_no_integers(capsys):
