@@ -150,7 +150,14 @@ def build_profiles(con: duckdb.DuckDBPyConnection) -> None:
     )
     con.execute(
         f"""create or replace temp table {PROFILES_TABLE} as
-            select *, given_name_key || ' ' || last_name_key as full_name_key
+            select *,
+                -- derived once per profile for the comparisons (probabilistic.py), not per pair
+                strftime(birth_date, '%Y-%m-%d') as birth_date_text,
+                regexp_replace(street_key, '[0-9].*$', '') as street_name,
+                regexp_extract(street_key, '[0-9]+[a-z]?') as house_number,
+                regexp_replace(split_part(email_key, '@', 1), '[._-]', '', 'g') as mailbox_name,
+                case when length(postal_code_key) >= 4 then left(postal_code_key, length(postal_code_key) - 2) end
+                    as postal_area
             from (
                 select min(node) as unique_id, {", ".join(f"any_value({c}) as {c}" for c in PROFILE_FIELDS)}
                 from identity_profile_members

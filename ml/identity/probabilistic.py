@@ -27,6 +27,7 @@ from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from splink.internals.exceptions import SplinkException
 
 from ml.identity.config import IdentityConfig
+from ml.identity.rules import given_names_compatible
 
 # The profile table Splink reads (created by linkage.build_profiles in the same connection).
 PROFILES_TABLE = "identity_profiles"
@@ -36,7 +37,6 @@ COMPARED_COLUMNS = (
     "given_name_key",
     "first_name_key",
     "last_name_key",
-    "full_name_key",
     "email_key",
     "phone_nsn",
     "postal_code_key",
@@ -70,11 +70,7 @@ def _email() -> cl.CustomComparison:
         comparison_levels=[
             cll.NullLevel("email_key"),
             cll.ExactMatchLevel("email_key"),
-            cll.CustomLevel(
-                "regexp_replace(split_part(email_key_l, '@', 1), '[._-]', '', 'g') = "
-                "regexp_replace(split_part(email_key_r, '@', 1), '[._-]', '', 'g')",
-                label_for_charts="Same mailbox name, other provider",
-            ),
+            cll.CustomLevel("mailbox_name_l = mailbox_name_r", label_for_charts="Same mailbox name, other provider"),
             cll.JaroWinklerLevel("email_key", 0.88),
             cll.ElseLevel(),
         ],
@@ -91,12 +87,7 @@ def _postal_code() -> cl.CustomComparison:
             cll.NullLevel("postal_code_key"),
             cll.ExactMatchLevel("postal_code_key").configure(tf_adjustment_column="postal_code_key"),
             cll.DamerauLevenshteinLevel("postal_code_key", 1),
-            cll.CustomLevel(
-                "length(postal_code_key_l) >= 4 and length(postal_code_key_r) >= 4 and "
-                "left(postal_code_key_l, length(postal_code_key_l) - 2) = "
-                "left(postal_code_key_r, length(postal_code_key_r) - 2)",
-                label_for_charts="Same area",
-            ),
+            cll.CustomLevel("postal_area_l = postal_area_r", label_for_charts="Same area"),
             cll.ElseLevel(),
         ],
         comparison_description="Postal code, then one typo, then the same area",
@@ -105,25 +96,39 @@ def _postal_code() -> cl.CustomComparison:
 
 def _street() -> cl.CustomComparison:
     """Street and house number: exact, a typo in the street name at the same number, then the same
-    street at another number (another address on the same street: neighbours, not the same home)."""
-    name = "regexp_replace(street_key_{s}, '[0-9].*$', '')"
-    number = "regexp_extract(street_key_{s}, '[0-9]+[a-z]?')"
+    street at another number (another address on the same street: neighbours, not the same home).
+    Street name and number are split once per profile (`linkage.build_profiles`), not per pair."""
     return cl.CustomComparison(
         output_column_name="street",
         comparison_levels=[
             cll.NullLevel("street_key"),
             cll.ExactMatchLevel("street_key"),
             cll.CustomLevel(
-                f"{number.format(s='l')} = {number.format(s='r')} and "
-                f"jaro_winkler_similarity({name.format(s='l')}, {name.format(s='r')}) >= 0.9",
+                "house_number_l = house_number_r and jaro_winkler_similarity(street_name_l, street_name_r) >= 0.9",
                 label_for_charts="Same number, street name similar",
             ),
-            cll.CustomLevel(
-                f"{name.format(s='l')} = {name.format(s='r')}", label_for_charts="Same street, other number"
-            ),
+            cll.CustomLevel("street_name_l = street_name_r", label_for_charts="Same street, other number"),
             cll.ElseLevel(),
         ],
         comparison_description="Street and house number: exact, a typo in the name, same street elsewhere",
+    )
+
+
+def _birth_date() -> cl.CustomComparison:
+    """Birth date: exact, one typed character (on the ISO text, kept per profile), then within a month,
+    a year, ten years (Splink's date-of-birth levels without formatting the dates for every pair)."""
+    return cl.CustomComparison(
+        output_column_name="birth_date",
+        comparison_levels=[
+            cll.NullLevel("birth_date"),
+            cll.ExactMatchLevel("birth_date"),
+            cll.DamerauLevenshteinLevel("birth_date_text", 1),
+            cll.AbsoluteDateDifferenceLevel("birth_date", input_is_string=False, threshold=1, metric="month"),
+            cll.AbsoluteDateDifferenceLevel("birth_date", input_is_string=False, threshold=1, metric="year"),
+            cll.AbsoluteDateDifferenceLevel("birth_date", input_is_string=False, threshold=10, metric="year"),
+            cll.ElseLevel(),
+        ],
+        comparison_description="Birth date: exact, one typo, then within a month, a year, ten years",
     )
 
 
@@ -161,12 +166,7 @@ EVIDENCE = (
     Evidence("last_name", ("last_name_key",), lambda: _one_name("last_name_key", "Surname")),
     Evidence("email", ("email_key",), _email),
     Evidence("phone", ("phone_nsn",), lambda: _exact("phone_nsn")),
-    Evidence(
-        "birth_date",
-        ("birth_date",),
-        # exact, one typo, then within a month, a year, ten years
-        lambda: cl.DateOfBirthComparison("birth_date", input_is_string=False),
-    ),
+    Evidence("birth_date", ("birth_date",), _birth_date),
     Evidence("postal_code", ("postal_code_key",), _postal_code),
     Evidence("street", ("street_key",), _street),
     Evidence("city", ("city_key",), lambda: _place("city_key", "City")),
@@ -180,13 +180,19 @@ EVIDENCE = (
 @dataclass(frozen=True)
 class Blocking:
     """A candidate blocking rule: pairs equal on every expression are compared. `fields` are the
-    profile columns it needs filled."""
+    profile columns it needs filled; `condition`, SQL on `l` and `r`, narrows the pairs further."""
 
     expressions: tuple[str, ...]
     fields: tuple[str, ...]
+    condition: str | None = None
 
     def rule(self):
-        return block_on(*self.expressions) if self.expressions else "1 = 1"
+        if not self.expressions:
+            return "1 = 1"
+        if self.condition is None:
+            return block_on(*self.expressions)
+        equal = " and ".join(f"l.{e} = r.{e}" for e in self.expressions)  # plain columns only
+        return f"{equal} and {self.condition}"
 
     @property
     def label(self) -> str:
@@ -215,7 +221,6 @@ BLOCKING_CANDIDATES = (
     _b("birth_date", "birth_place_key"),
     _b("last_name_key", "birth_place_key"),
     _b("last_name_key", "company_key"),
-    _b("given_name_key", "last_name_key", "city_key"),
     _b(
         "least(given_name_key, last_name_key)",
         "greatest(given_name_key, last_name_key)",
@@ -243,9 +248,14 @@ BLOCKING_CANDIDATES = (
 # not use its fields. Sessions are added until every comparison is trained.
 # Selective keys first: EM learns "the same person" best from pairs that mostly are one person (in
 # data where many people share a name, pairs blocked on the name alone teach it "the same family").
+# A mailbox or a landline is shared by a household: the pairs EM learns "the same person" from on them
+# must also have compatible given names, or EM learns "the same household" (matches with other birth
+# dates and other e-mails) and the model then links namesakes.
+_SAME_PERSON = given_names_compatible("l", "r", IdentityConfig())
+
 EM_CANDIDATES = (
-    _b("email_key"),
-    _b("phone_nsn"),
+    Blocking(("email_key",), ("email_key",), _SAME_PERSON),
+    Blocking(("phone_nsn",), ("phone_nsn",), _SAME_PERSON),
     _b("last_name_key", "postal_code_key"),
     _b("birth_date"),
     _b("given_name_key", "last_name_key"),
