@@ -424,6 +424,9 @@ def link_records(
     collect_edges(con, config, guards, threshold)
     never = _never_links(con)
     uncorroborated = corroborate(con, n, config, threshold)
+    # the scored pairs and profiles are done with: the clustering below needs the memory at scale
+    for table in ("identity_splink_scores", "identity_vetoed_scores", "identity_profile_members", PROFILES_TABLE):
+        con.execute(f"drop table if exists {table}")
     edges = con.execute(
         "select node_l, node_r, strength, rule = 'override_link' as forced from identity_edges"
     ).fetchnumpy()

@@ -496,7 +496,21 @@ def link_profiles(
     predictions.drop_table_from_database_and_remove_from_cache()
     result.model = linker.misc.save_model_to_json()
     result.pairs_scored = con.execute("select count(*) from identity_splink_scores").fetchall()[0][0]
+    drop_splink_tables(con)
     return result
+
+
+def drop_splink_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop what Splink cached in the connection (the profiles with term frequencies, samples, blocked
+    pairs): clustering needs the memory, and at a million persons it ran out of it with them kept."""
+    for schema, name, kind in con.execute(
+        """select schema_name, table_name, 'table' from duckdb_tables()
+           where database_name = current_database() and starts_with(table_name, '__splink__')
+           union all
+           select schema_name, view_name, 'view' from duckdb_views()
+           where database_name = current_database() and starts_with(view_name, '__splink__')"""
+    ).fetchall():
+        con.execute(f'drop {kind} if exists "{schema}"."{name}"')
 
 
 def _empty_scores(con: duckdb.DuckDBPyConnection) -> None:
