@@ -28,27 +28,13 @@ from ml.identity.clustering import (
 )
 from ml.identity.config import IdentityConfig
 from ml.identity.overrides import NO_OVERRIDES, OVERRIDES_TABLE, OverridesApplied, load_overrides
-from ml.identity.probabilistic import PROFILES_TABLE, link_profiles
+from ml.identity.probabilistic import COMPARED_COLUMNS, PROFILES_TABLE, link_profiles
 from ml.identity.rules import SHARED_KEYS_SQL, Guards, deterministic_edges_sql, measure_guards, records_conflict
 from ml.identity.threshold import Threshold, apply_threshold, borderline_pairs, calibrate, load_labels
 
-# Fields Splink compares; records equal on all of them (and identifying) are one profile.
-PROFILE_FIELDS = (
-    "given_name_key",
-    "first_name_key",
-    "last_name_key",
-    "email_key",
-    "phone_nsn",
-    "postal_code_key",
-    "street_key",
-    "city_key",
-    "birth_date",
-    "country",
-    "gender_key",
-    "birth_place_key",
-    "occupation_key",
-    "company_key",
-)
+# Fields of a profile: records equal on all of them (and identifying) are one profile. Splink compares
+# all but the country, which only keeps otherwise equal records of two countries apart.
+PROFILE_FIELDS = (*COMPARED_COLUMNS, "country")
 
 
 @dataclass
