@@ -40,8 +40,11 @@ keyed as (
         upper(country) as country,
         birth_date,
         -- m / f / another value as written; empty when unknown
-        case when lower(gender) in ('m', 'male', 'man') then 'm' when lower(gender) in ('f', 'female', 'woman') then 'f'
-            else {{ normalize_person_name('gender') }} end as gender_key,
+        case
+            when lower(gender) in ('m', 'male', 'man') then 'm'
+            when lower(gender) in ('f', 'female', 'woman') then 'f'
+            else {{ normalize_person_name('gender') }}
+        end as gender_key,
         {{ normalize_person_name('birth_place') }} as birth_place_key,
         {{ normalize_person_name('occupation') }} as occupation_key,
         {{ normalize_company('company') }} as company_key,
