@@ -28,7 +28,7 @@ from ml.identity.clustering import (
 )
 from ml.identity.config import IdentityConfig
 from ml.identity.overrides import NO_OVERRIDES, OVERRIDES_TABLE, OverridesApplied, load_overrides
-from ml.identity.probabilistic import COMPARED_COLUMNS, PROFILES_TABLE, link_profiles
+from ml.identity.probabilistic import COMPARED_COLUMNS, PROFILES_TABLE, SCORES_TABLE, link_profiles
 from ml.identity.rules import SHARED_KEYS_SQL, Guards, deterministic_edges_sql, measure_guards, records_conflict
 from ml.identity.threshold import Threshold, apply_threshold, borderline_pairs, calibrate, load_labels
 
@@ -174,7 +174,7 @@ def collect_edges(con: duckdb.DuckDBPyConnection, config: IdentityConfig, guards
     con.execute(
         f"""create or replace temp table identity_vetoed_scores as
             select e.unique_id_l as node_l, e.unique_id_r as node_r, e.match_probability
-            from identity_splink_scores as e
+            from {SCORES_TABLE} as e
             inner join identity_records as l on l.node = e.unique_id_l
             inner join identity_records as r on r.node = e.unique_id_r
             where {conflict}"""
@@ -210,7 +210,7 @@ def corroborate(con: duckdb.DuckDBPyConnection, n: int, config: IdentityConfig, 
             where rule <> 'splink' or match_probability >= {config.sure_match_threshold!r}"""
     ).fetchnumpy()
     pairs = con.execute(
-        """select s.unique_id_l, s.unique_id_r, s.match_probability from identity_splink_scores as s
+        f"""select s.unique_id_l, s.unique_id_r, s.match_probability from {SCORES_TABLE} as s
            anti join identity_vetoed_scores as v on v.node_l = s.unique_id_l and v.node_r = s.unique_id_r"""
     ).fetchnumpy()
     weight = np.zeros(n, dtype=np.float64)
@@ -255,7 +255,7 @@ def _never_links(con: duckdb.DuckDBPyConnection) -> list[tuple[int, int]]:
                     and e.node_l = least(o.node_l, o.node_r) and e.node_r = greatest(o.node_l, o.node_r)"""
         )
         con.execute(
-            f"""delete from identity_splink_scores as e using {OVERRIDES_TABLE} as o
+            f"""delete from {SCORES_TABLE} as e using {OVERRIDES_TABLE} as o
                 where o.decision = 'never_link'
                     and e.unique_id_l = least(o.node_l, o.node_r) and e.unique_id_r = greatest(o.node_l, o.node_r)"""
         )
@@ -411,7 +411,7 @@ def link_records(
     never = _never_links(con)
     uncorroborated = corroborate(con, n, config, threshold)
     # the scored pairs and profiles are done with: the clustering below needs the memory at scale
-    for table in ("identity_splink_scores", "identity_vetoed_scores", "identity_profile_members", PROFILES_TABLE):
+    for table in (SCORES_TABLE, "identity_vetoed_scores", "identity_profile_members", PROFILES_TABLE):
         con.execute(f"drop table if exists {table}")
     edges = con.execute(
         "select node_l, node_r, strength, rule = 'override_link' as forced from identity_edges"

@@ -31,6 +31,8 @@ from ml.identity.rules import given_names_compatible
 
 # The profile table Splink reads (created by linkage.build_profiles in the same connection).
 PROFILES_TABLE = "identity_profiles"
+# The pairs Splink scored at or above the review floor (created by `link_profiles`).
+SCORES_TABLE = "identity_splink_scores"
 
 # Columns of `PROFILES_TABLE` that Splink may compare (linkage.build_profiles builds them).
 COMPARED_COLUMNS = (
@@ -362,13 +364,11 @@ def plan_model(con: duckdb.DuckDBPyConnection, config: IdentityConfig) -> ModelP
 
 @dataclass
 class ProbabilisticResult:
-    """What the Splink stage leaves behind besides table `identity_splink_edges`: the model (empty
-    when none scored), the plan, the threshold used and notes on the path taken."""
+    """What the Splink stage leaves behind besides table `SCORES_TABLE`: the model (empty when none
+    scored), the plan and notes on the path taken."""
 
     model: dict[str, Any]
     plan: dict[str, Any] = field(default_factory=dict)
-    threshold: float | None = None
-    threshold_source: str = ""
     pairs_scored: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -448,8 +448,8 @@ def link_profiles(
     con: duckdb.DuckDBPyConnection, config: IdentityConfig, previous_model: dict[str, Any] | None = None
 ) -> ProbabilisticResult:
     """Score the profiles in `PROFILES_TABLE`; write every pair scored at or above
-    `config.review_floor` to `identity_splink_scores(unique_id_l, unique_id_r, match_probability)`
-    and the pairs at or above the match threshold to `identity_splink_edges` (same columns).
+    `config.review_floor` to `SCORES_TABLE(unique_id_l, unique_id_r, match_probability)` (the
+    threshold, `threshold.py`, then picks the links among them).
 
     The model is trained on this data when there is enough of it (`min_profiles_for_training`);
     otherwise, or when training fails, the previous run's model is reused; without one, no pairs
@@ -489,13 +489,13 @@ def link_profiles(
         return result
     predictions = linker.inference.predict(threshold_match_probability=config.review_floor)
     con.execute(
-        f"""create or replace temp table identity_splink_scores as
+        f"""create or replace temp table {SCORES_TABLE} as
             select unique_id_l, unique_id_r, match_probability
             from {predictions.physical_name}"""
     )
     predictions.drop_table_from_database_and_remove_from_cache()
     result.model = linker.misc.save_model_to_json()
-    result.pairs_scored = con.execute("select count(*) from identity_splink_scores").fetchall()[0][0]
+    result.pairs_scored = con.execute(f"select count(*) from {SCORES_TABLE}").fetchall()[0][0]
     drop_splink_tables(con)
     return result
 
@@ -515,6 +515,6 @@ def drop_splink_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 def _empty_scores(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
-        "create or replace temp table identity_splink_scores "
+        f"create or replace temp table {SCORES_TABLE} "
         "(unique_id_l bigint, unique_id_r bigint, match_probability double)"
     )

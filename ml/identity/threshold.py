@@ -25,8 +25,8 @@ from pathlib import Path
 import duckdb
 
 from ml.identity.config import IdentityConfig
+from ml.identity.probabilistic import SCORES_TABLE
 
-SCORES_TABLE = "identity_splink_scores"
 EDGES_TABLE = "identity_splink_edges"
 LABELS_TABLE = "identity_labels"
 
