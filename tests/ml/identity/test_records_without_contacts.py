@@ -87,12 +87,14 @@ def people(n_people: int = 200, seed: int = 3) -> tuple[list[dict], dict[str, in
         postal = f"{rng.randint(10000, 99999)}"
         for r in range(rng.choice([1, 2, 2, 3])):
             g, s, b, pc = given, surname, birth, postal
-            if r:  # a duplicate typed again: one error of one kind, sometimes a missing field
-                kind = rng.choice(["given", "surname", "birth", "postal", "missing_postal", "none"])
+            if r:  # a duplicate typed again: one error of one kind, sometimes a missing field (swapped names
+                # come without the postal code: the names and the birth date must carry the link)
+                kind = rng.choice(["given", "surname", "birth", "postal", "missing_postal", "swapped", "none"])
+                g, s = (s, g) if kind == "swapped" else (g, s)
                 g = typo(g, rng) if kind == "given" else g
                 s = typo(s, rng) if kind == "surname" else s
                 b = b[:-1] + str((int(b[-1]) + 1) % 9) if kind == "birth" else b  # a day off by one digit
-                pc = None if kind == "missing_postal" else (pc[:-1] + "0" if kind == "postal" else pc)
+                pc = None if kind in ("missing_postal", "swapped") else (pc[:-1] + "0" if kind == "postal" else pc)
             record = f"crm:P{p:03d}R{r}"
             rows.append(candidate(record, first_name_key=g, last_name_key=s, birth_date=b, postal_code_key=pc))
             person[record] = p
@@ -139,6 +141,24 @@ def test_crm_records_without_email_or_phone_link_their_duplicates(tmp_path):
             "select match_threshold, linkage ->> '$.comparisons' from identity.resolution_runs"
         ).fetchall()
     assert stored[0][0] == pytest.approx(plan["match_threshold"]["value"])
+
+
+def test_given_name_and_surname_swapped_between_records_still_link(tmp_path):
+    rows, person = people()
+    path = build(tmp_path, rows)
+    resolve_warehouse(path, IdentityConfig(), "run-1", tmp_path / "identity")
+    assigned = assignment(path)
+    by_record = {r["record_id"]: r for r in rows}
+    swapped = [
+        (f"crm:P{p:03d}R0", record)
+        for record, p in person.items()
+        if not record.endswith("R0")
+        and by_record[record]["first_name_key"] == by_record[f"crm:P{p:03d}R0"]["last_name_key"]
+        and by_record[record]["last_name_key"] == by_record[f"crm:P{p:03d}R0"]["first_name_key"]
+    ]
+    assert len(swapped) >= 10
+    linked = [pair for pair in swapped if assigned[pair[0]] == assigned[pair[1]]]
+    assert len(linked) / len(swapped) >= 0.9, (len(linked), len(swapped))
 
 
 def test_without_names_and_dates_nothing_is_linked_and_the_notes_say_why(tmp_path):
