@@ -51,6 +51,8 @@ class IdentityConfig:
         compared and no blocking rule is needed.
     min_prior_rules_recall: the least share of true matches the prior's deterministic rules are taken
         to find (the share is read from the trained model; see `probabilistic.train_model`).
+    min_em_pairs_per_profile: an EM session runs only when its blocking keys give at least this many
+        pairs per profile (fewer are a corner of the data, not a sample of its matches).
     em_max_pairs / u_max_pairs: sample sizes of Splink's EM and u estimation.
     seed: the random seed of Splink's sampling, so a re-run on the same data gives the same model.
     """
@@ -76,6 +78,7 @@ class IdentityConfig:
     max_prediction_pairs: int = 10_000_000
     max_exhaustive_pairs: int = 2_000_000
     min_prior_rules_recall: float = 0.05
+    min_em_pairs_per_profile: float = 0.1
     em_max_pairs: float = 2e6
     u_max_pairs: float = 5e6
     seed: int = 42
@@ -98,6 +101,8 @@ class IdentityConfig:
                 raise ValueError(f"{name} must be in (0, 1], got {value!r}")
         if self.strong_match_threshold < (self.match_threshold or self.min_match_threshold):
             raise ValueError("strong_match_threshold must be >= match_threshold and min_match_threshold")
+        if self.min_em_pairs_per_profile < 0:
+            raise ValueError(f"min_em_pairs_per_profile must be >= 0, got {self.min_em_pairs_per_profile!r}")
         if self.threshold_beta <= 0:
             raise ValueError(f"threshold_beta must be > 0, got {self.threshold_beta!r}")
         if self.review_floor > self.min_match_threshold:
