@@ -37,8 +37,10 @@ lint: install
 	  $(BIN)/sqlfluff lint dbt_project/models dbt_project/tests dbt_project/macros; \
 	rc=$$?; rm -rf $$tmp; exit $$rc
 
+# Two workers (pytest-xdist), a test file per worker at a time: a file's module fixtures (a pipeline run) are
+# built once. Every test has its own SEGMENTS_HOME, so the workers share nothing but the checkout.
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # The slow fault-injection scenarios (tests/faults, marker `faults`; `make test` runs only their fast part): kill -9
 # at each stage, disk full, read-only home, concurrent runs, a growing landing file, mixed time zones, each

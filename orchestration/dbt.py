@@ -21,7 +21,6 @@ from orchestration.settings import PROJECT_ROOT
 from warehouse.connections import DEFAULT_MEMORY_LIMIT
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
 # What dbt parses: a change under these folders (or to the two project files) needs a new manifest.
 SOURCE_FOLDERS = ("models", "macros", "seeds", "tests", "snapshots", "analyses")
 # Per-invocation dbt target folders (compiled SQL, run_results.json, dbt.log) kept for debugging.
@@ -56,12 +55,14 @@ def dbt_resource() -> DbtCliResource:
     )
 
 
-def use_warehouse(warehouse_path: Path | str) -> None:
-    """Point the dbt subprocesses `DbtCliResource` starts at the warehouse: it passes this process's
-    environment on, and dbt's profile reads the path from it. Tests run only when all their parents
-    are selected (a relationships test from segments.* to marts.customers belongs to the segments
-    step, not to the marts step)."""
+def use_warehouse(warehouse_path: Path | str, home: Path) -> None:
+    """Point the dbt subprocesses `DbtCliResource` starts at the warehouse and at the home's parse
+    state: it passes this process's environment on, dbt's profile reads the path from it and
+    dagster-dbt copies the partial-parse file from `DBT_TARGET_PATH`. Tests run only when all their
+    parents are selected (a relationships test from segments.* to marts.customers belongs to the
+    segments step, not to the marts step)."""
     os.environ["SEGMENTS_WAREHOUSE_PATH"] = str(warehouse_path)
+    os.environ["DBT_TARGET_PATH"] = str(parse_target(home))
     os.environ["DBT_INDIRECT_SELECTION"] = "cautious"
 
 
@@ -86,6 +87,17 @@ def dbt_target_path(home: Path, step: str, run_id: str) -> Path:
     return root / f"{step}-{run_id[:8]}"
 
 
+def parse_target(home: Path) -> Path:
+    """Where `dbt parse` leaves the manifest and partial-parse state of one `SEGMENTS_HOME`: in the
+    home, so two homes on one checkout (a demo and a bench, parallel test workers) neither overwrite
+    each other's parse nor force a re-parse on every switch."""
+    return home / "dbt" / "parse"
+
+
+def manifest_path(home: Path) -> Path:
+    return parse_target(home) / "manifest.json"
+
+
 def _profile_stamp(warehouse_path: Path) -> str:
     """What dbt's profile renders from the environment: when it differs from the last parse, dbt
     refuses partial parsing ("profile has changed") and re-parses in every one of the run's steps."""
@@ -93,24 +105,26 @@ def _profile_stamp(warehouse_path: Path) -> str:
     return f"{warehouse_path}\n{limit}\n"
 
 
-def ensure_manifest(warehouse_path: Path) -> Path:
-    """Run `dbt parse` (~3 s) when the manifest is missing, older than any project file, or parsed
-    for another warehouse, so that the run's dbt steps all reuse its partial-parse state."""
-    stamp = MANIFEST_PATH.with_name("profile_stamp.txt")
+def ensure_manifest(home: Path, warehouse_path: Path) -> Path:
+    """Run `dbt parse` (~3 s) when the home's manifest is missing, older than any project file, or
+    parsed for another warehouse, so that the run's dbt steps all reuse its partial-parse state."""
+    manifest = manifest_path(home)
+    stamp = manifest.with_name("profile_stamp.txt")
     if (
-        MANIFEST_PATH.exists()
-        and MANIFEST_PATH.stat().st_mtime >= _project_files_mtime()
+        manifest.exists()
+        and manifest.stat().st_mtime >= _project_files_mtime()
         and stamp.exists()
         and stamp.read_text() == _profile_stamp(warehouse_path)
     ):
-        return MANIFEST_PATH
-    proc = run_dbt(["parse", "--quiet"], warehouse_path)
-    if proc.returncode != 0 or not MANIFEST_PATH.exists():
+        return manifest
+    proc = run_dbt(["parse", "--quiet", "--target-path", str(parse_target(home))], warehouse_path)
+    if proc.returncode != 0 or not manifest.exists():
         raise RuntimeError(f"dbt parse failed:\n{proc.stdout}\n{proc.stderr}")
     stamp.write_text(_profile_stamp(warehouse_path))
-    return MANIFEST_PATH
+    return manifest
 
 
-def manifest_sha256() -> str:
+def manifest_sha256(home: Path) -> str:
     """Digest of the parsed manifest: a lineage tag of every model trained on the marts it describes."""
-    return hashlib.sha256(MANIFEST_PATH.read_bytes()).hexdigest() if MANIFEST_PATH.exists() else ""
+    manifest = manifest_path(home)
+    return hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.exists() else ""

@@ -32,7 +32,7 @@ from orchestration.settings import Settings, get_settings
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Every asset, check, job, schedule and resource of the project for one deployment."""
     settings.ensure_dirs()
-    dbt_defs = build_dbt_assets(ensure_manifest(settings.warehouse_path))
+    dbt_defs = build_dbt_assets(ensure_manifest(settings.home, settings.warehouse_path))
     bi_copy = build_bi_copy(segment_keys(dbt_defs))  # downstream of every segments model: runs last
     build_job = dg.define_asset_job(
         BUILD_JOB,

@@ -13,6 +13,7 @@ from ml.segmentation.scoring import score_customers
 from orchestration.dbt import manifest_sha256
 from orchestration.keys import ASSIGNMENTS_KEY, CHAMPION_KEY, FEATURES_KEY, MODEL_KEY, WAREHOUSE_POOL, stage
 from orchestration.resources import MlflowResource, WarehouseResource
+from orchestration.settings import get_settings
 
 
 class SegmentationConfig(dg.Config):
@@ -45,7 +46,11 @@ def customer_segmentation(
         seed=config.seed,
         tracking_uri=mlflow.tracking_uri,
         artifacts_dir=mlflow.artifacts_dir,
-        tags={"dagster_run_id": context.run_id, "git_sha": git_sha(), "dbt_manifest_sha": manifest_sha256()},
+        tags={
+            "dagster_run_id": context.run_id,
+            "git_sha": git_sha(),
+            "dbt_manifest_sha": manifest_sha256(get_settings().home),
+        },
     )
     metadata = {
         "trained": outcome.ref is not None and not outcome.reused,

@@ -52,8 +52,9 @@ def _dbt_step(
     """One `dbt build` step over a selection of the project (all steps share the warehouse pool)."""
 
     def step(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-        use_warehouse(warehouse.path)
-        target = dbt_target_path(get_settings().home, name, context.run_id)
+        home = get_settings().home
+        use_warehouse(warehouse.path, home)
+        target = dbt_target_path(home, name, context.run_id)
         yield from dbt.cli(["build"], context=context, target_path=target).stream()
 
     step.__doc__ = doc
