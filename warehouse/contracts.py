@@ -16,12 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # DuckDB types of the raw layer, keyed by the contract's type names.
+DECIMAL_SCALE = 2  # digits after the point a decimal keeps (money); a value with more is rejected, not rounded
 SQL_TYPES = {
     "text": "VARCHAR",
     "timestamp": "TIMESTAMP",
     "date": "DATE",
     "integer": "BIGINT",
-    "decimal": "DECIMAL(18,2)",
+    "decimal": f"DECIMAL(18,{DECIMAL_SCALE})",
     "double": "DOUBLE",
     "boolean": "BOOLEAN",
 }

@@ -32,7 +32,7 @@ def cmd_import_online_retail(args: argparse.Namespace) -> int:
 
     try:
         summary = import_online_retail(Path(args.source), Path(args.out))
-    except FileNotFoundError as err:
+    except (FileNotFoundError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(summary.describe())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from decimal import Decimal
 from pathlib import Path
 
 from warehouse.ingest import ingest_landing
@@ -144,6 +145,34 @@ def test_jsonl_events_keep_broken_lines(con, tmp_path):
     assert {r: k for r, (k, _, _) in quarantine(con).items()} == {2: "parse_error", 4: "invalid_value"}
 
 
+def test_jsonl_rejects_unreadable_lines_alone_and_reads_keys_in_any_case(con, tmp_path):
+    """A line that is not UTF-8 or longer than the reader's maximum is rejected alone (it failed the
+    whole file); `Event_ID` is `event_id`; records keep their line numbers past blank and rejected lines."""
+    event = '{{"{k}":"E{i}","occurred_at":"2024-01-01T00:00:00","anonymous_id":"a","event_type":"login"}}\n'
+    landing = tmp_path / "landing"
+    path = landing / "events" / "events" / "e.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(
+        event.format(k="event_id", i=1).encode()
+        + b'{"event_id":"E2","note":"caf\xe9"}\n'  # not UTF-8
+        + b"\n   \n"
+        + b'{"event_id":"'
+        + b"x" * 3_000_000
+        + b'"}\n'  # over the reader's 2 MB line limit
+        + event.format(k="Event_ID", i=6).encode()
+    )
+    (result,) = ingest_landing(con, landing, settle_seconds=0).files
+    assert (result.status, result.rows_read, result.rows_loaded, result.rows_quarantined) == ("loaded", 4, 2, 2)
+    assert con.execute("select event_id, _source_row from events.events order by 2").fetchall() == [
+        ("E1", 1),
+        ("E6", 6),
+    ]
+    reasons = {r: reason for r, (_, reason, _) in quarantine(con).items()}
+    assert sorted(reasons) == [2, 5]
+    assert "invalid encoding" in reasons[2] and "line size over maximum" in reasons[5]
+    assert ledger_discrepancies(con) == []
+
+
 def test_record_numbers_count_every_rejected_record(con, tmp_path):
     landing = tmp_path / "landing"
     good = "{},A,B,,,,,,,,2021-06-01T09:15:00,\n"
@@ -219,3 +248,80 @@ def test_connection_settings_are_restored(con, tmp_path):
     (_, b) = ingest_landing(con, landing, settle_seconds=0).files
     assert b.status == "loaded"
     assert con.execute("select current_setting('preserve_insertion_order')").fetchone()[0] is False
+
+
+def test_numbers_and_timestamps_are_read_exactly_or_rejected(con, tmp_path):
+    """No rounding ('1.5' is not quantity 2, '12.345' not 12.35), no NaN or infinity, offsets and zones
+    honoured (kept in UTC), whatever the session's time zone."""
+    con.execute("set TimeZone = 'America/New_York'")
+    landing = tmp_path / "landing"
+    write(
+        landing / "erp/fx_rates/fx.csv",
+        "rate_date,currency,rate_to_eur\n2024-01-01,EUR,1\n2024-01-01,GBP,NaN\n2024-01-01,USD,inf\n"
+        "2024-01-02,USD,0.9\n",
+    )
+    write(landing / "erp/accounts/a.csv", "erp_account_id,created_at\nA1,2023-01-01T00:00:00\n")
+    write(
+        landing / "erp/orders/o.csv",
+        "order_id,erp_account_id,ordered_at,channel,currency,status\n"
+        "O1,A1,2024-01-02T10:00:00+05:00,web,EUR,completed\n"
+        "O2,A1,2024-01-02T10:00:00Z,web,EUR,completed\n"
+        "O3,A1,2024-01-02T10:00:00,web,EUR,completed\n"
+        "O4,A1,2024-01-02 10:00:00 Europe/Paris,web,EUR,completed\n",
+    )
+    write(
+        landing / "erp/order_lines/l.csv",
+        "order_line_id,order_id,product_id,category,quantity,unit_price,discount_amount\n"
+        "L1,O1,P1,home,1.5,9.99,\n"
+        "L2,O1,P1,home,2,12.345,\n"
+        "L3,O1,P1,home,2.0,12.340,\n"
+        "L4,O1,P1,home,1e-1,9.99,\n"
+        "L5,O1,P1,home,3,9.99,0.005\n",
+    )
+    ingest_landing(con, landing, settle_seconds=0)
+    rejected = con.execute(
+        "select source_table, source_row, reason_kind, reason from audit.quarantine order by 1, 2"
+    ).fetchall()
+    assert [(t, r, k) for t, r, k, _ in rejected] == [
+        ("erp.fx_rates", 2, "type_error"),
+        ("erp.fx_rates", 3, "type_error"),
+        ("erp.order_lines", 1, "type_error"),
+        ("erp.order_lines", 2, "type_error"),
+        ("erp.order_lines", 4, "type_error"),
+        ("erp.order_lines", 5, "type_error"),
+    ]
+    assert "quantity=1.5 is not an integer" in rejected[2][3]
+    assert "unit_price=12.345 is not a decimal with at most 2 decimals" in rejected[3][3]
+    assert con.execute("select quantity, unit_price from erp.order_lines").fetchall() == [(2, Decimal("12.34"))]
+    assert [str(t) for (t,) in con.execute("select ordered_at from erp.orders order by order_id").fetchall()] == [
+        "2024-01-02 05:00:00",
+        "2024-01-02 10:00:00",
+        "2024-01-02 10:00:00",
+        "2024-01-02 09:00:00",
+    ]
+    assert ledger_discrepancies(con) == []
+
+
+def test_glob_names_and_symbolic_links_are_refused(con, tmp_path):
+    """`a*.csv` would make the reader load every matching file under its name; a link may point at any
+    file of the machine. Both fail with a message; a landing folder that is itself a link is the user's."""
+    real = tmp_path / "real_landing"
+    folder = real / "crm" / "customers"
+    write(folder / "a.csv", CUSTOMERS_HEADER + "\nC1,A,B,,,,,,,,2024-01-01T00:00:00,\n")
+    write(folder / "a*.csv", CUSTOMERS_HEADER + "\nC2,A,B,,,,,,,,2024-01-01T00:00:00,\n")
+    write(tmp_path / "elsewhere.csv", CUSTOMERS_HEADER + "\nC3,A,B,,,,,,,,2024-01-01T00:00:00,\n")
+    (folder / "link.csv").symlink_to(tmp_path / "elsewhere.csv")
+    (folder / "linked_folder").symlink_to(tmp_path, target_is_directory=True)
+    landing = tmp_path / "landing"
+    landing.symlink_to(real, target_is_directory=True)
+    results = {f.source_file: f for f in ingest_landing(con, landing, settle_seconds=0).files}
+    assert {k: f.status for k, f in results.items()} == {
+        "crm/customers/a.csv": "loaded",
+        "crm/customers/a*.csv": "failed",
+        "crm/customers/link.csv": "failed",
+    }
+    assert "pattern matching other files" in results["crm/customers/a*.csv"].message
+    assert "is a symbolic link" in results["crm/customers/link.csv"].message
+    assert con.execute("select crm_customer_id, _source_file from crm.customers").fetchall() == [
+        ("C1", "crm/customers/a.csv")
+    ]

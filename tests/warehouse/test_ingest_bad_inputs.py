@@ -24,7 +24,8 @@ def row(i: int, created: str = "2024-01-01T00:00:00", last: str = "Lee") -> str:
     return f"C{i},Ann,{last},a{i}@x.org,,,,,,,{created},\n"
 
 
-# name -> (file bytes, rows loaded, {record number: reason kind}, text the ledger message must contain)
+# name -> (file bytes, rows loaded (None: the file fails), {record number: reason kind}, text the ledger
+# message must contain)
 CASES = {
     "empty_file": (b"", 0, {}, "empty file"),
     "header_only": (H.encode(), 0, {}, None),
@@ -59,6 +60,35 @@ CASES = {
         "empty in every row",
     ),
     "windows_line_endings": ((H + row(1) + row(2)).replace("\n", "\r\n").encode(), 2, {}, None),
+    "quote_inside_a_value": (
+        (H + row(1) + 'C2,"An"n,Lee,,,,,,,,2024-01-01T00:00:00,\n' + row(3)).encode(),
+        2,
+        {2: "parse_error"},
+        None,
+    ),
+    # the parser would read the rest of the file as one value: the file fails, naming the line
+    "unclosed_quote": (
+        (H + row(1) + 'C2,"Ann,Lee,,,,,,,,2024-01-01T00:00:00,\n' + row(3) + row(4)).encode(),
+        None,
+        {},
+        "line 3 (record 2) opens a quoted value that runs over the 2 line(s) after it",
+    ),
+    # two stray quotes: one value of the lines between them, in a record with the right field count
+    "two_stray_quotes": (
+        (
+            H
+            + row(1)
+            + 'C2,"Ann,Lee,,,,,,,,2024-01-01T00:00:00,\n'
+            + row(3)
+            + 'C4,Ann",Lee,,,,,,,,2024-01-01T00:00:00,\n'
+            + row(5)
+        ).encode(),
+        None,
+        {},
+        "line 3 (record 2) has a quoted value running over lines that look like records",
+    ),
+    "blank_lines": ((H + row(1) + "\n\n" + row(2) + "\n").encode(), 2, {}, None),
+    "white_space_line": ((H + row(1) + "   \n" + row(2)).encode(), 2, {2: "parse_error"}, None),
     "too_many_fields": (
         (H + row(1) + "C2,Ann,Lee,x,y,z,,,,,,,2024-01-01T00:00:00,\n").encode(),
         1,
@@ -78,8 +108,11 @@ def test_bad_input(case, tmp_path):
     (result,) = ingest_landing(con, landing, settle_seconds=0).files
     if message:
         assert message in (result.message or ""), result.message
-    if case == "wrong_delimiter":
+    if loaded is None or case == "wrong_delimiter":
         assert result.status == "failed" and "f.csv" in result.message
+        assert result.rows_read == result.rows_loaded == result.rows_quarantined == 0
+        assert con.execute("select count(*) from crm.customers").fetchone()[0] == 0
+        assert con.execute("select count(*) from audit.quarantine").fetchone()[0] == 0
         return
     assert result.status == "loaded"
     assert result.rows_loaded == loaded
@@ -116,3 +149,31 @@ def test_corrected_file_loads_what_was_rejected_and_duplicates_nothing(tmp_path)
     kinds = con.execute("select source_file, reason_kind from audit.quarantine order by 1").fetchall()
     assert kinds == [("crm/customers/day1-corrected.csv", "duplicate_key"), ("crm/customers/day1.csv", "type_error")]
     assert ledger_discrepancies(con) == []
+
+
+@pytest.mark.parametrize(
+    ("broken", "loaded", "message"),
+    [
+        # never closed: the parser would read the 30,000 records after it as one value
+        ('C20000,"Ann,Lee,,,,,,,,2024-01-01T00:00:00,\n', 0, "line 20,001 (record 20,000) opens a quoted value"),
+        # a quote inside a value: that record alone is rejected
+        ('C20000,"An"n,Lee,,,,,,,,2024-01-01T00:00:00,\n', 49_999, None),
+    ],
+)
+def test_a_stray_quote_among_50000_records_loses_none_silently(tmp_path, broken, loaded, message):
+    rows = [row(i) for i in range(1, 50_001)]
+    rows[19_999] = broken
+    write(tmp_path / "landing" / "crm" / "customers" / "f.csv", H + "".join(rows))
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    (result,) = ingest_landing(con, tmp_path / "landing", settle_seconds=0).files
+    assert con.execute("select count(*) from crm.customers").fetchone()[0] == loaded
+    if message:
+        assert result.status == "failed" and message in result.message, result.message
+    else:
+        assert (result.status, result.rows_read, result.rows_loaded, result.rows_quarantined) == (
+            "loaded",
+            50_000,
+            49_999,
+            1,
+        )
+        assert ledger_discrepancies(con) == []

@@ -187,7 +187,7 @@ def append_while(monkeypatch, function: str, path: Path) -> None:
     monkeypatch.setattr(ingest, function, and_append)
 
 
-@pytest.mark.parametrize("function", ["_read_into_text_table", "sha256_file"])
+@pytest.mark.parametrize("function", ["_read_into_text_table", "scan_file"])
 def test_a_file_changed_while_it_is_read_loads_nothing(con, landing, monkeypatch, function):
     path = write(landing / "erp/payments/p.csv", PAYMENTS_HEADER + Y1 + Y2)
     with monkeypatch.context() as m:
@@ -210,7 +210,7 @@ def test_a_loaded_path_changed_while_it_is_hashed_loads_and_records_nothing(con,
     ingest_landing(con, landing, settle_seconds=0)
     os.utime(path)  # touched: hashed again (not read) to learn whether its content changed
     with monkeypatch.context() as m:
-        append_while(m, "sha256_file", path)
+        append_while(m, "scan_file", path)
         result = result_for(ingest_landing(con, landing, settle_seconds=0), "erp/payments/p.csv")
     assert result.status == "waiting"
     assert ledger(con) == [("erp/payments/p.csv", "loaded", 2)]

@@ -31,13 +31,13 @@ def landing(tmp_path) -> Path:
 
 def count_hashes(monkeypatch) -> list[Path]:
     hashed: list[Path] = []
-    real = ingest.sha256_file
+    real = ingest.scan_file
 
-    def spy(path: Path) -> str:
+    def spy(path: Path) -> ingest.FileScan:
         hashed.append(path)
         return real(path)
 
-    monkeypatch.setattr(ingest, "sha256_file", spy)
+    monkeypatch.setattr(ingest, "scan_file", spy)
     return hashed
 
 
@@ -53,10 +53,10 @@ def test_ledger_records_the_files_mtime(con, landing):
 def test_unchanged_file_is_skipped_without_hashing(con, landing, monkeypatch):
     (first,) = ingest_landing(con, landing, settle_seconds=0).files
 
-    def fail(path: Path) -> str:
+    def fail(path: Path) -> ingest.FileScan:
         raise AssertionError(f"{path} hashed although unchanged")
 
-    monkeypatch.setattr(ingest, "sha256_file", fail)
+    monkeypatch.setattr(ingest, "scan_file", fail)
     (again,) = ingest_landing(con, landing, settle_seconds=0).files
     assert again.status == "skipped"
     assert again.message == "already loaded (unchanged size and mtime)"

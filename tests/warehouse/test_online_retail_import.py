@@ -62,3 +62,14 @@ def test_import_writes_the_landing_layout_and_keeps_the_dirt_for_the_quarantine(
 def test_missing_files_say_what_is_expected(tmp_path):
     with pytest.raises(FileNotFoundError, match="Online Retail II parquet"):
         import_online_retail(tmp_path, tmp_path / "out")
+
+
+def test_a_folder_that_already_holds_deliveries_is_never_replaced(source, tmp_path):
+    out = tmp_path / "landing"
+    delivery = out / "erp" / "orders" / "delivered.csv"
+    delivery.parent.mkdir(parents=True)
+    delivery.write_text("order_id\nO1\n")
+    with pytest.raises(FileExistsError, match="already holds files"):
+        import_online_retail(source, out)
+    assert delivery.read_text() == "order_id\nO1\n"
+    assert not (out / "erp" / "order_lines").exists()

@@ -19,7 +19,6 @@ an approximation stated here because no daily rates ship with the data.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,12 +48,18 @@ class ImportSummary:
 
 
 def import_online_retail(source_dir: Path, out_dir: Path) -> ImportSummary:
-    """Write `out_dir/erp/{fx_rates,accounts,orders,order_lines}/part-0000.csv` from the two parquet files."""
+    """Write `out_dir/erp/{fx_rates,accounts,orders,order_lines}/part-0000.csv` from the two parquet files;
+    refuses (FileExistsError) when `out_dir/erp` already holds anything."""
     source_dir, out_dir = Path(source_dir), Path(out_dir)
     for name in (FIRST, SECOND):
         if not (source_dir / name).exists():
             raise FileNotFoundError(f"{source_dir / name} not found: expected the two Online Retail II parquet files")
-    shutil.rmtree(out_dir / "erp", ignore_errors=True)
+    target = out_dir / "erp"
+    if target.exists() and any(target.iterdir()):
+        raise FileExistsError(
+            f"{target} already holds files: the import writes a new landing folder and never replaces one "
+            "(files there may be deliveries); choose an empty --out or remove that folder yourself"
+        )
     con = use_utc(duckdb.connect(config=OFFLINE_CONFIG))
     first, second = (str(source_dir / n).replace("'", "''") for n in (FIRST, SECOND))
     con.execute(
