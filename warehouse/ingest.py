@@ -744,9 +744,12 @@ def _count_records(con: duckdb.DuckDBPyConnection, path: Path, rel: str, text: _
     inner = " + ".join(f"coalesce(len({c}) - len(replace({c}, chr(10), '')), 0)" for c in columns)
     (breaks,) = con.execute(f"select coalesce(sum({inner}), 0) from _landing_text").fetchone()
     if parsed + text.rejects + breaks != lines:
+        odd = _first_unbalanced_quote_line(path)
+        suspect = f"; line {odd:,} is the first with an odd number of quotes" if odd else ""
         raise LandingFileError(
             f"{rel}: the file has {lines:,} non-empty lines after the header, the CSV parser read "
-            f"{parsed + text.rejects:,} records ({breaks:,} line breaks inside quoted values): records would be lost"
+            f"{parsed + text.rejects:,} records ({breaks:,} line breaks inside quoted values){suspect}; "
+            + _QUOTE_ADVICE
         )
     # Two stray quotes make one value of the lines between them, and the record may still have the
     # right number of fields: a value line with as many commas as a record has is taken for records.
@@ -779,6 +782,17 @@ def _count_records(con: duckdb.DuckDBPyConnection, path: Path, rel: str, text: _
             + _QUOTE_ADVICE
         )
     text.records = parsed + text.rejects
+
+
+def _first_unbalanced_quote_line(path: Path) -> int | None:
+    """The number of the first line holding an odd number of `"`: where a stray quote most likely is
+    (DuckDB's reader can lose the records after one without rejecting anything: 78,402 of Online Retail
+    II's 1,044,847 order lines after a quote put before one value). Read only when the counts differ."""
+    with path.open("rb") as fh:
+        for number, line in enumerate(fh, 1):
+            if line.count(b'"') % 2:
+                return number
+    return None
 
 
 def _spanned_lines(raw: str) -> int:
