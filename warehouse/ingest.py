@@ -609,16 +609,23 @@ def _read_into_text_table(con: duckdb.DuckDBPyConnection, path: Path, contract: 
     rejects = con.execute("select count(*) from _landing_rejects").fetchone()[0]
     if not rejects:
         return _LandingText(header, "(t.rowid + 1)", 0)
-    # A parsed row's record number is its ordinal among parsed rows plus the rejected records before it:
-    # rejected record j (in file order) has gap_j = its record number - j parsed rows before it, and a
-    # parsed row with ordinal i follows every rejected record with gap_j < i. Rather than sort every row
-    # against the gaps (an ASOF join), ordinals are cut into buckets of a power of two rows, about one
-    # rejected record per bucket: a bucket holds the count of rejects before it and its own gaps, found
-    # with an equi-join and counted in a short list. Each row compares against its own bucket's gaps only,
-    # so the work stays linear in the rows however the rejects are spread.
+    return _LandingText(header, "(t.rowid + 1)", rejects, bucket_rows=_reject_buckets(con, parsed, rejects))
+
+
+def _reject_buckets(con: duckdb.DuckDBPyConnection, parsed: int, rejects: int) -> int:
+    """(Re)create `_landing_reject_buckets` from `_landing_rejects.source_row`; returns the bucket size.
+
+    A parsed row's record number is its ordinal among parsed rows plus the rejected records before it:
+    rejected record j (in file order) has gap_j = its record number - j parsed rows before it, and a
+    parsed row with ordinal i follows every rejected record with gap_j < i. Rather than sort every row
+    against the gaps (an ASOF join), ordinals are cut into buckets of a power of two rows, about one
+    rejected record per bucket: a bucket holds the count of rejects before it and its own gaps, found
+    with an equi-join and counted in a short list. Each row compares against its own bucket's gaps only,
+    so the work stays linear in the rows however the rejects are spread.
+    """
     bucket_rows = 1 << max(0, (parsed // rejects).bit_length() - 1)
     con.execute(
-        f"""create temp table _landing_reject_buckets as
+        f"""create or replace temp table _landing_reject_buckets as
             with gaps as (
                 select source_row - row_number() over (order by source_row) as gap from _landing_rejects
             ), per_bucket as (
@@ -630,7 +637,7 @@ def _read_into_text_table(con: duckdb.DuckDBPyConnection, path: Path, contract: 
                    coalesce(p.gaps, []) as gaps
             from range(0, {parsed // bucket_rows + 1}) r left join per_bucket p on p.bucket = r.range"""
     )
-    return _LandingText(header, "(t.rowid + 1)", rejects, bucket_rows=bucket_rows)
+    return bucket_rows
 
 
 _QUOTE_ADVICE = 'nothing of the file was loaded. A quote inside a value must be doubled ("") or the value quoted whole'
@@ -725,6 +732,9 @@ def _count_records(con: duckdb.DuckDBPyConnection, path: Path, rel: str, text: _
         text.records = parsed + text.rejects
         return
     lines = non_empty_lines(path) - 1  # the header
+    if text.rejects and lines < scan.lines - 1:  # blank lines: DuckDB numbers its rejects by line
+        _number_rejects_by_record(con, path)
+        text.bucket_rows = _reject_buckets(con, parsed, text.rejects)
     swallowing = con.execute(
         """select source_row, byte_position, raw_record from _landing_rejects
            where contains(trim(raw_record, chr(10) || chr(13)), chr(10)) order by source_row limit 1"""
@@ -782,6 +792,33 @@ def _count_records(con: duckdb.DuckDBPyConnection, path: Path, rel: str, text: _
             + _QUOTE_ADVICE
         )
     text.records = parsed + text.rejects
+
+
+def _number_rejects_by_record(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Renumber `_landing_rejects` by record: DuckDB gives a rejected record its line, and a blank line
+    before it is a line but no record. A record's number is the non-empty lines before its own (the
+    header is one). Read only for a file with blank lines and rejects."""
+    rejects = con.execute("select rowid, byte_position from _landing_rejects order by byte_position").fetchall()
+    numbers: list[tuple[int, int]] = []
+    seen = offset = k = 0
+    with path.open("rb") as fh:
+        for line in fh:
+            offset += len(line)
+            if not line.strip(b"\r\n"):
+                continue
+            # DuckDB's position falls in the record's line or in blank lines just before it
+            while k < len(rejects) and rejects[k][1] < offset:
+                numbers.append((rejects[k][0], seen))
+                k += 1
+            seen += 1
+    numbers += [(rid, seen) for rid, _ in rejects[k:]]
+    con.execute("create or replace temp table _landing_reject_numbers (rid bigint, record bigint)")
+    con.executemany("insert into _landing_reject_numbers values (?, ?)", numbers)
+    con.execute(
+        """update _landing_rejects set source_row = n.record from _landing_reject_numbers n
+           where _landing_rejects.rowid = n.rid"""
+    )
+    con.execute("drop table _landing_reject_numbers")
 
 
 def _first_unbalanced_quote_line(path: Path) -> int | None:

@@ -145,6 +145,31 @@ def test_jsonl_events_keep_broken_lines(con, tmp_path):
     assert {r: k for r, (k, _, _) in quarantine(con).items()} == {2: "parse_error", 4: "invalid_value"}
 
 
+def test_record_numbers_skip_blank_lines(con, tmp_path):
+    """A blank line is no record: the records after it, rejected or loaded, keep their record numbers
+    (DuckDB numbers the records it rejects by line)."""
+    good = "{},A,B,,,,,,,,2021-06-01T09:15:00,\n"
+    bad = "{},x,y,z,1,2,3,4,5,6,7,8,9,10\n"  # too many fields: rejected by the CSV reader
+    write(
+        tmp_path / "landing" / "crm/customers/c.csv",
+        CUSTOMERS_HEADER
+        + "\n"
+        + good.format("C1")
+        + "\n\n"
+        + bad.format("C2")
+        + good.format("C3")
+        + "\n"
+        + "   \n"  # white space only: a record, rejected
+        + good.format("C5")
+        + bad.format("C6"),
+    )
+    (result,) = ingest_landing(con, tmp_path / "landing", settle_seconds=0).files
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (6, 3, 3)
+    loaded = con.execute("select crm_customer_id, _source_row from crm.customers order by 2").fetchall()
+    assert loaded == [("C1", 1), ("C3", 3), ("C5", 5)]
+    assert sorted(quarantine(con)) == [2, 4, 6]
+
+
 def test_jsonl_rejects_unreadable_lines_alone_and_reads_keys_in_any_case(con, tmp_path):
     """A line that is not UTF-8 or longer than the reader's maximum is rejected alone (it failed the
     whole file); `Event_ID` is `event_id`; records keep their line numbers past blank and rejected lines."""
