@@ -6,6 +6,7 @@ quarantined row keeps its origin and raw content.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -204,3 +205,110 @@ def test_records_the_reader_drops_without_a_reject_fail_the_file_naming_the_line
     assert "the file has 1,000,000 non-empty lines after the header, the CSV parser read" in result.message
     assert "line 500,002 is the first with an odd number of quotes" in result.message
     assert con.execute("select count(*) from erp.order_lines").fetchone()[0] == 0
+
+
+def event(i: int, **fields) -> str:
+    record = {"event_id": f"E{i}", "occurred_at": "2024-01-01T00:00:00", "anonymous_id": "a", "event_type": "login"}
+    return json.dumps({**record, **fields}) + "\n"
+
+
+def parquet_bytes(tmp_path: Path, select: str) -> bytes:
+    """A Parquet file written by DuckDB from `select` (the columns a delivery would have)."""
+    path = tmp_path / "source.parquet"
+    duckdb.sql(f"copy ({select}) to '{path}' (format parquet)")
+    return path.read_bytes()
+
+
+EVENTS = "events/events/e.jsonl"
+CUSTOMERS = "select 'C' || i as crm_customer_id, 'Ann' as first_name, '2024-01-01T00:00:00' as created_at"
+# name -> (landing path, file bytes (or a function of tmp_path), rows loaded (None: the file fails),
+# {record number: reason kind}, text the ledger message must contain)
+OTHER_FORMATS = {
+    "jsonl_not_an_object": (EVENTS, event(1) + "[1, 2]\n" + event(3), 2, {2: "parse_error"}, None),
+    "jsonl_broken_json": (
+        EVENTS,
+        event(1) + '{"event_id": "E2",\n' + event(3),
+        2,
+        {2: "parse_error"},
+        None,
+    ),
+    "jsonl_keys_in_another_case": (
+        EVENTS,
+        event(1)
+        + json.dumps(
+            {"Event_ID": "E2", "Occurred_At": "2024-01-01T00:00:00", "ANONYMOUS_ID": "a", "event_type": "login"}
+        )
+        + "\n",
+        2,
+        {},
+        None,
+    ),
+    "jsonl_value_not_accepted": (
+        EVENTS,
+        event(1) + event(2, event_type="fax"),
+        1,
+        {2: "invalid_value"},
+        None,
+    ),
+    "jsonl_blank_lines": (EVENTS, "\n" + event(2) + "\n\n" + event(5), 2, {}, None),
+    "jsonl_missing_required_key": (
+        EVENTS,
+        event(1) + json.dumps({"event_id": "E2", "anonymous_id": "a", "event_type": "login"}) + "\n",
+        1,
+        {2: "missing_required"},
+        None,
+    ),
+    "parquet_good_and_bad_rows": (
+        "crm/customers/c.parquet",
+        lambda tmp: parquet_bytes(
+            tmp,
+            CUSTOMERS.replace(
+                "'2024-01-01T00:00:00'", "case when i = 2 then 'yesterday' else '2024-01-01T00:00:00' end"
+            )
+            + " from range(1, 4) t(i)",
+        ),
+        2,
+        {2: "type_error"},
+        None,
+    ),
+    "parquet_missing_required_column": (
+        "crm/customers/c.parquet",
+        lambda tmp: parquet_bytes(tmp, "select 'C1' as crm_customer_id, 'Ann' as first_name"),
+        None,
+        {},
+        "required column(s) created_at missing",
+    ),
+    "parquet_typed_columns": (
+        "crm/customers/c.parquet",
+        lambda tmp: parquet_bytes(
+            tmp,
+            "select 'C' || i as crm_customer_id, timestamp '2024-01-01 00:00:00' as created_at, "
+            "date '1980-02-03' as birth_date from range(1, 3) t(i)",
+        ),
+        2,
+        {},
+        None,
+    ),
+    "parquet_not_parquet": ("crm/customers/c.parquet", b"PAR1 this is not a parquet file", None, {}, "c.parquet"),
+}
+
+
+@pytest.mark.parametrize("case", list(OTHER_FORMATS))
+def test_bad_input_in_other_formats(case, tmp_path):
+    relative, data, loaded, rejected, message = OTHER_FORMATS[case]
+    landing = tmp_path / "landing"
+    path = landing / relative
+    path.parent.mkdir(parents=True)
+    path.write_bytes(data(tmp_path) if callable(data) else data.encode() if isinstance(data, str) else data)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    (result,) = ingest_landing(con, landing, settle_seconds=0).files
+    if message:
+        assert message in (result.message or ""), result.message
+    if loaded is None:
+        assert result.status == "failed" and result.rows_read == result.rows_loaded == 0
+        return
+    assert result.status == "loaded", result
+    assert result.rows_loaded == loaded
+    assert dict(con.execute("select source_row, reason_kind from audit.quarantine").fetchall()) == rejected
+    assert result.rows_read == loaded + len(rejected)
+    assert ledger_discrepancies(con) == []
