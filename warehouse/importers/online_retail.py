@@ -7,6 +7,8 @@ the content, so the data set's dirt is quarantined with a reason, never dropped 
 - lines without a customer id (guest checkouts) -> orders without an account: `missing_required`;
 - cancellation invoices (`C...`) become orders with status `cancelled`; their negative quantities are
   `negative_quantity`; "adjust bad debt" lines with negative prices are `negative_amount`;
+- prices are written as delivered: 18 lines priced 0.001 (cushion pads, bank charges) have more
+  decimals than money keeps and are `type_error` (they were silently written as 0.00 before);
 - the two yearly files overlap (2010-12-01 .. 2010-12-09): the overlap is taken once, from the first file.
 
 What the data set does not have is written as such: no names, e-mails, consents or tickets (identity
@@ -106,7 +108,10 @@ def import_online_retail(source_dir: Path, out_dir: Path) -> ImportSummary:
                        || lpad(cast(row_number() over (partition by invoice order by part, n) as varchar), 4, '0')
                        as order_line_id,
                    invoice as order_id, stock_code as product_id, 'general' as category, quantity,
-                   printf('%.2f', price) as unit_price, null as discount_amount
+                   -- as delivered: a price with more decimals than money keeps is the ingest's to reject
+                   case when round(price, 2) = price then printf('%.2f', price) else cast(price as varchar) end
+                       as unit_price,
+                   null as discount_amount
             from lines order by invoice, part, n""",
     }
     rows = {}
