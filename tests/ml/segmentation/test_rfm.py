@@ -50,6 +50,20 @@ def test_most_recent_frequent_big_spender_is_champion():
     assert score_rfm(df).loc[0, "rfm_segment"] == RFM_RULES[0].name == "Champions"
 
 
+def test_equal_values_get_one_score_and_one_time_buyers_are_never_frequent():
+    """A shop where most customers bought once (the e-commerce export of issue 22: 13,848): every
+    one-time buyer scores F = 1, whatever their id, so none is named Champions, Loyal or At Risk."""
+    df = frame(1000)
+    df["frequency"] = np.where(np.arange(1000) < 900, 1, df["frequency"].clip(lower=2))
+    df["recency_days"] = np.arange(1000) % 400  # every buyer has a recency; many share one
+    out = score_rfm(df)
+    once = (df["frequency"] == 1).to_numpy()
+    assert set(out.loc[once, "f_score"]) == {1}
+    assert not out.loc[once, "rfm_segment"].isin(["Champions", "Loyal", "At Risk", "Cannot Lose Them"]).any()
+    for col, feature in (("r_score", "recency_days"), ("m_score", "monetary_eur")):
+        assert (out.groupby(df[feature].to_numpy())[col].nunique() == 1).all()
+
+
 def test_deterministic_under_row_order():
     df = frame()
     a = score_rfm(df).set_index("customer_id").sort_index()
