@@ -730,9 +730,10 @@ def _count_records(con: duckdb.DuckDBPyConnection, path: Path, rel: str, text: _
             )
         text.records = parsed + text.rejects
         return
+    columns = [r[0] for r in con.execute("describe _landing_text").fetchall()]
     if parsed + text.rejects == scan.lines - 1:  # every line after the header one record: none blank
         text.records = parsed + text.rejects
-        _check_fields(con, path, rel, text, scan)
+        _check_fields(con, path, rel, scan, columns, parsed)
         return
     lines = non_empty_lines(path) - 1  # the header
     if text.rejects and lines < scan.lines - 1:  # blank lines: DuckDB numbers its rejects by line
@@ -746,16 +747,14 @@ def _count_records(con: duckdb.DuckDBPyConnection, path: Path, rel: str, text: _
         record, position, raw = swallowing
         with path.open("rb") as fh:
             line = fh.read(position).count(b"\n") + 1 if position is not None else None
-        spans = _spanned_lines(raw)
+        after = raw.strip("\r\n").count("\n")
         where = f"line {line:,} (record {record:,})" if line else f"record {record:,}"
         raise LandingFileError(
-            f"{rel}: {where} opens a quoted value that runs over the {spans - 1:,} line(s) after it "
+            f"{rel}: {where} opens a quoted value that runs over the {after:,} line(s) after it "
             "(a quote never closed, or closed by a stray one): the parser read them as one broken record; "
             + _QUOTE_ADVICE
         )
-    columns = [r[0] for r in con.execute("describe _landing_text").fetchall()]
-    inner = " + ".join(f"coalesce(len({c}) - len(replace({c}, chr(10), '')), 0)" for c in columns)
-    (breaks,) = con.execute(f"select coalesce(sum({inner}), 0) from _landing_text").fetchone()
+    breaks = _in_values(con, columns, "chr(10)")
     if parsed + text.rejects + breaks != lines:
         odd = _first_unbalanced_quote_line(path)
         suspect = f"; line {odd:,} is the first with an odd number of quotes" if odd else ""
@@ -779,26 +778,29 @@ def _count_records(con: duckdb.DuckDBPyConnection, path: Path, rel: str, text: _
     )
     if suspect:
         (ordinal,) = suspect
-        gaps = [
-            r - j
-            for j, (r,) in enumerate(
-                con.execute("select source_row from _landing_rejects order by source_row").fetchall(), 1
-            )
-        ]
-        record = ordinal + sum(1 for g in gaps if g < ordinal)
-        (before,) = con.execute(
-            f"select coalesce(sum({inner}), 0) from _landing_text where rowid + 1 < ?", [ordinal]
+        join, number = text.record_number("(t.rowid + 1)")
+        (record,) = con.execute(
+            f"select {number} from _landing_text t {join} where t.rowid + 1 = ?", [ordinal]
         ).fetchone()
+        before = _in_values(con, columns, "chr(10)", f"rowid + 1 < {int(ordinal)}")
         raise LandingFileError(
             f"{rel}: line {record + 1 + before:,} (record {record:,}) has a quoted value running over lines that "
             "look like records of their own (a quote opened there is closed by another stray quote further down); "
             + _QUOTE_ADVICE
         )
     text.records = parsed + text.rejects
-    _check_fields(con, path, rel, text, scan)
+    _check_fields(con, path, rel, scan, columns, parsed)
 
 
-def _check_fields(con: duckdb.DuckDBPyConnection, path: Path, rel: str, text: _LandingText, scan: FileScan) -> None:
+def _in_values(con: duckdb.DuckDBPyConnection, columns: list[str], char: str, where: str = "true") -> int:
+    """How often the character `char` (SQL) occurs in the values of `_landing_text` (rows `where`)."""
+    inner = " + ".join(f"coalesce(len({c}) - len(replace({c}, {char}, '')), 0)" for c in columns)
+    return con.execute(f"select coalesce(sum({inner}), 0) from _landing_text where {where}").fetchone()[0]
+
+
+def _check_fields(
+    con: duckdb.DuckDBPyConnection, path: Path, rel: str, scan: FileScan, columns: list[str], parsed: int
+) -> None:
     """Raise `LandingFileError` when a CSV record has more fields than the header and was loaded
     anyway: DuckDB's reader drops one surplus empty field at a record's end, so one stray comma in a
     record ending with an empty field shifts its values (a city read as the postal code). The file's
@@ -806,18 +808,14 @@ def _check_fields(con: duckdb.DuckDBPyConnection, path: Path, rel: str, text: _L
     inside values and in rejected records; only when they are not is the file read line by line, for a
     record without quotes that has too many commas and was not rejected. (A difference it cannot place,
     in records with quotes, is let through: their values are DuckDB's reading.)"""
-    delimiters = len(con.execute("describe _landing_text").fetchall()) - 1
-    parsed = con.execute("select count(*) from _landing_text").fetchone()[0]
+    delimiters = len(columns) - 1
     (in_rejects,) = con.execute(
         "select coalesce(sum(len(raw_record) - len(replace(raw_record, ',', ''))), 0) from _landing_rejects"
     ).fetchone()
     expected = delimiters * (parsed + 1) + in_rejects
     if scan.commas == expected:
         return
-    columns = [r[0] for r in con.execute("describe _landing_text").fetchall()]
-    inner = " + ".join(f"coalesce(len({c}) - len(replace({c}, ',', '')), 0)" for c in columns)
-    (in_values,) = con.execute(f"select coalesce(sum({inner}), 0) from _landing_text").fetchone()
-    if scan.commas == expected + in_values:
+    if scan.commas == expected + _in_values(con, columns, "','"):
         return
     rejected = {
         raw.strip("\r\n").encode()
@@ -871,11 +869,6 @@ def _first_unbalanced_quote_line(path: Path) -> int | None:
             if line.count(b'"') % 2:
                 return number
     return None
-
-
-def _spanned_lines(raw: str) -> int:
-    """The lines a raw record spans, ignoring line breaks at its ends."""
-    return raw.strip("\r\n").count("\n") + 1
 
 
 def _text_expr(name: str) -> str:

@@ -24,6 +24,7 @@ import duckdb
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+from splink.internals.comparison_level import _default_m_values
 from splink.internals.exceptions import SplinkException
 from splink.internals.splink_dataframe import SplinkDataFrame
 
@@ -460,11 +461,11 @@ def unseen_levels_without_credit(model: dict[str, Any]) -> dict[str, int]:
         levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
         if len(levels) < 2 or all(lv.get("m_probability") is None for lv in levels):
             continue  # untrained as a whole: the notes already say so
-        default_m = 0.05 / (len(levels) - 1)
-        for i, level in enumerate(levels):
+        defaults = _default_m_values(len(levels))[::-1]  # Splink lists them from the last level
+        for level, default_m in zip(levels, defaults, strict=True):
             u = level.get("u_probability")
             if level.get("m_probability") is None and u is not None:
-                level["m_probability"] = min(0.95 if i == 0 else default_m, u)
+                level["m_probability"] = min(default_m, u)
                 name = comparison["output_column_name"]
                 capped[name] = capped.get(name, 0) + 1
     return capped
