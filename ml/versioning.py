@@ -41,11 +41,33 @@ def check_version_lock(item: Versioned, lock: dict[str, dict[str, str]]) -> None
     recorded = lock.get(item.name, {}).get(item.version)
     if recorded is None:
         raise VersionLockError(
-            f"{item.name} {item.version} is not in versions.lock: record it "
-            f'("{item.version}": "{item.content_sha256}") when you release it'
+            f"{item.name} {item.version} is not in versions.lock: when you release it, run "
+            f"`segments definitions lock` (it records the digest {item.content_sha256})"
         )
     if recorded != item.content_sha256:
         raise VersionLockError(
-            f"{item.name} changed but its version {item.version} did not: bump the version "
-            f"and record the new digest {item.content_sha256} in versions.lock"
+            f"{item.name} changed but its version {item.version} did not: bump the version, then run "
+            f"`segments definitions lock` (new digest {item.content_sha256})"
         )
+
+
+def record_versions(path: Path, items: list[Versioned]) -> list[str]:
+    """Record in the lock file at `path` every item's version not recorded yet; return what was added
+    ("name version"). Content that differs from the digest of an already recorded version is refused
+    (VersionLockError, nothing written): a released version never changes."""
+    lock = read_lock(path)
+    added = []
+    for item in items:
+        recorded = lock.get(item.name, {}).get(item.version)
+        if recorded is not None and recorded != item.content_sha256:
+            raise VersionLockError(
+                f"{item.name} {item.version} was released with other content: bump its version "
+                "(a released version never changes), then lock again"
+            )
+        if recorded is None:
+            lock.setdefault(item.name, {})[item.version] = item.content_sha256
+            added.append(f"{item.name} {item.version}")
+    if added or not Path(path).exists():
+        ordered = {name: dict(sorted(versions.items())) for name, versions in sorted(lock.items())}
+        Path(path).write_text(json.dumps(ordered, indent=2) + "\n")
+    return added

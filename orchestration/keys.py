@@ -17,6 +17,7 @@ from warehouse.contracts import CONTRACTS
 RAW_KEYS = [dg.AssetKey([c.source, c.table]) for c in CONTRACTS]
 LEDGER_KEY = dg.AssetKey(["audit", "ingest_ledger"])
 QUARANTINE_KEY = dg.AssetKey(["audit", "quarantine"])
+LAWFUL_BASES_KEY = dg.AssetKey(["audit", "lawful_bases"])
 # --- dbt models other assets name ---
 IDENTITY_CANDIDATES_KEY = dg.AssetKey(["intermediate", "int_identity_candidates"])
 CUSTOMERS_KEY = dg.AssetKey(["marts", "customers"])

@@ -8,15 +8,25 @@ Everything the pipeline writes is under `SEGMENTS_HOME` (default `./data`):
     serving/           the published read-only copy BI tools read
     dagster/           DAGSTER_HOME: run history, event logs, dagster.yaml
     landing/           default landing folder (override with SEGMENTS_LANDING or `segments run --landing`)
+    mapped/            the user's export files turned into landing tables by the project's source mappings
+    definition_in_use.json  the segment definition later runs train with (`segments run --definition`)
+
+The user project (`SEGMENTS_PROJECT`, orchestration/project.py) supplies the definitions, playbooks,
+mappings and lawful bases, and the defaults of SEGMENTS_HOME, the landing and the identity folders;
+without one the embedded demo project is used.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from warehouse.ingest import DEFAULT_SETTLE_SECONDS
+
+if TYPE_CHECKING:
+    from orchestration.project import Project
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,6 +60,28 @@ class Settings:
     landing_settle_seconds: float = DEFAULT_SETTLE_SECONDS
     # The user's identity files: labelled pairs (labels.csv) and reviewers' decisions (overrides.csv).
     identity_dir: Path | None = None
+    # Reference date of the features (YYYY-MM-DD, `segments run --as-of`); None: the latest completed order.
+    as_of: str | None = None
+    # The user project (None: the embedded demo project, `orchestration.project.embedded_project()`).
+    project_dir: Path | None = None
+    _project: list = field(default_factory=list, compare=False, repr=False)
+
+    @property
+    def project(self) -> Project:
+        """The user project, read and validated once (raises ProjectError when it cannot be used)."""
+        from orchestration.project import embedded_project, load_project
+
+        if not self._project:
+            self._project.append(load_project(self.project_dir) if self.project_dir else embedded_project())
+        return self._project[0]
+
+    @property
+    def mapped_dir(self) -> Path:
+        return self.home / "mapped"
+
+    @property
+    def definition_state_path(self) -> Path:
+        return self.home / "definition_in_use.json"
 
     @property
     def identity_files_dir(self) -> Path:
@@ -88,18 +120,29 @@ class Settings:
 
 
 def get_settings() -> Settings:
-    """Read SEGMENTS_HOME / SEGMENTS_LANDING / SEGMENTS_GX_SAMPLE_ROWS / SEGMENTS_LANDING_SETTLE_SECONDS /
-    SEGMENTS_IDENTITY_DIR now (call it lazily)."""
-    home = Path(os.environ.get("SEGMENTS_HOME") or "data").expanduser().resolve()
-    landing = Path(os.environ.get("SEGMENTS_LANDING") or home / "landing").expanduser().resolve()
-    return Settings(
+    """Read SEGMENTS_PROJECT / SEGMENTS_HOME / SEGMENTS_LANDING / SEGMENTS_GX_SAMPLE_ROWS /
+    SEGMENTS_LANDING_SETTLE_SECONDS / SEGMENTS_IDENTITY_DIR / SEGMENTS_AS_OF now (call it lazily). A variable wins over
+    the project's setting, the project's over the default."""
+    project = None
+    if os.environ.get("SEGMENTS_PROJECT"):
+        from orchestration.project import load_project
+
+        project = load_project(Path(os.environ["SEGMENTS_PROJECT"]))
+
+    def path(variable: str, from_project: Path | None, default: Path | str) -> Path:
+        return Path(os.environ.get(variable) or from_project or default).expanduser().resolve()
+
+    home = path("SEGMENTS_HOME", project and project.home, "data")
+    identity = path("SEGMENTS_IDENTITY_DIR", project and project.identity_dir, home / "identity")
+    settings = Settings(
         home=home,
-        landing_dir=landing,
+        landing_dir=path("SEGMENTS_LANDING", project and project.landing_dir, home / "landing"),
         gx_sample_rows=int(os.environ.get("SEGMENTS_GX_SAMPLE_ROWS") or 100_000),
         landing_settle_seconds=float(os.environ.get("SEGMENTS_LANDING_SETTLE_SECONDS") or DEFAULT_SETTLE_SECONDS),
-        identity_dir=(
-            Path(os.environ["SEGMENTS_IDENTITY_DIR"]).expanduser().resolve()
-            if os.environ.get("SEGMENTS_IDENTITY_DIR")
-            else None
-        ),
+        identity_dir=identity if identity != home / "identity" else None,
+        project_dir=project.root if project else None,
+        as_of=os.environ.get("SEGMENTS_AS_OF") or None,
     )
+    if project is not None:
+        settings._project.append(project)
+    return settings

@@ -52,3 +52,38 @@ def segment_sizes(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, s
                   count(*) / sum(count(*)) over (partition by segment_family) as share
            from segments.customer_segments group by 1, 2, 3, 4 order by segment_family, n desc, segment_name"""
     ).fetchall()
+
+
+def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchall()[0][0]
+    )
+
+
+def profiling_bases(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
+    """(lawful basis for profiling, customers) of marts.customers, largest first (empty before dbt ran)."""
+    if not _exists(con, "marts", "customers"):
+        return []
+    return con.execute(
+        "select profiling_basis, count(*) from marts.customers group by all order by 2 desc, 1"
+    ).fetchall()
+
+
+def family_placement(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, int, list[tuple[str, int]]]]:
+    """Per segment family: (family, customers, placed by the model or rules, [(fallback reason, customers)])."""
+    if not _exists(con, "segments", "customer_segments"):
+        return []
+    reasons: dict[str, list[tuple[str, int]]] = {}
+    for family, reason, n in con.execute(
+        """select segment_family, fallback_reason, count(*) from segments.customer_segments
+           where is_fallback group by 1, 2 order by 1, 3 desc, 2"""
+    ).fetchall():
+        reasons.setdefault(family, []).append((reason, n))
+    totals = con.execute(
+        """select segment_family, count(*), count(*) filter (where not is_fallback)
+           from segments.customer_segments group by 1 order by 1"""
+    ).fetchall()
+    return [(family, n, placed, reasons.get(family, [])) for family, n, placed in totals]

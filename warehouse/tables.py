@@ -42,6 +42,17 @@ TABLES: dict[str, str] = {
         ended_at timestamp,               -- UTC
         message varchar
     )""",
+    # the lawful basis of each purpose in force, per source system ('*' = default), from the user's
+    # project (warehouse/lawful_bases.py); replaced whole when the project changes it
+    "audit.lawful_bases": """(
+        purpose varchar not null,         -- profiling | marketing_email | marketing_sms
+        source_system varchar not null,   -- crm | erp | support | events | '*' (every other source)
+        basis varchar not null,           -- consent | legitimate_interest | contract
+        project varchar not null,
+        recorded_at timestamp not null,
+        run_id varchar,
+        primary key (purpose, source_system)
+    )""",
     "audit.quarantine": """(
         source_table varchar not null,
         source_file varchar not null,
@@ -160,6 +171,10 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
         "add column if not exists decision varchar",
         "add column if not exists decided_by varchar",
         "add column if not exists decision_reason varchar",
+    ),
+    "ml.segment_actions": (
+        # the lawful basis the action rests on when it was created (consent, legitimate_interest, contract)
+        "add column if not exists lawful_basis varchar",
     ),
     "audit.ingest_ledger": (
         # rows identical to a row loaded before (a corrected file delivered again): neither loaded nor rejected

@@ -19,15 +19,20 @@
     nullif(trim({{ column }}), '')
 {%- endmacro %}
 
-{#- The features' reference date: var as_of_date, else the latest day the data knows of (the latest
-    order, or the latest customer record when a record arrived after the last order). -#}
+{#- The features' reference date ("today" for recency): var as_of_date, else SEGMENTS_AS_OF (`segments run
+    --as-of`), else the day of the latest completed order (cancelled and returned orders do not move it), or
+    of the latest customer record when a record arrived after it, so every customer is known on that date. -#}
 {% macro as_of_date() -%}
-    {%- if var('as_of_date') -%}
-        cast('{{ var("as_of_date") }}' as date)
+    {%- set chosen = var('as_of_date') or env_var('SEGMENTS_AS_OF', '') -%}
+    {%- if chosen and not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', chosen | string) -%}
+        {{ exceptions.raise_compiler_error("as_of_date must be a date YYYY-MM-DD, got " ~ chosen) }}
+    {%- endif -%}
+    {%- if chosen -%}
+        cast('{{ chosen }}' as date)
     {%- else -%}
         (select coalesce(
             greatest(
-                (select max(cast(ordered_at as date)) from {{ ref('stg_erp__orders') }}),
+                (select max(cast(ordered_at as date)) from {{ ref('stg_erp__orders') }} where status = 'completed'),
                 (select max(cast(first_seen_at as date)) from {{ ref('customers') }})
             ),
             current_date))

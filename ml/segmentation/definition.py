@@ -8,8 +8,14 @@ semantic `version` travels with every model (MLflow param and tag) and every ass
 written to `segments.segment_definitions`.
 
 The version must change when the content changes: `versions.lock` records the content digest of
-every released version; `ml.versioning.check_version_lock()` (run by the tests and at load time)
-refuses content that differs from the digest recorded for its version.
+every released version (`segments definitions lock` writes it); `ml.versioning.check_version_lock()`
+(run by the tests and at load time) refuses content that differs from the digest recorded for its version.
+
+Each definition registers its models under its own `model_name` (default `customer_segmentation`), so
+training under another definition never replaces the champion of the first one. `eligibility:
+require_lawful_basis` (formerly `require_profiling_consent`, still read) profiles only customers with a
+lawful basis for profiling: a granted consent, or the legitimate interest or contract the user's
+project configures, and never someone who objected.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from ml.model_registry import SEGMENTATION_MODEL
 from ml.versioning import VersionLockError, check_version_lock, content_digest, read_lock
 from warehouse.feature_registry import FeatureRegistryError, load_registry, require_purpose
 
@@ -32,6 +39,7 @@ TRANSFORMS = ("none", "log", "ln", "sqrt")
 K_SELECTION = ("silhouette", "gap")  # how k-means' k is chosen (the Gaussian mixture's by BIC)
 MISSING = ("zero", "mean", "max")
 SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
+MODEL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
 class DefinitionError(ValueError):
@@ -122,11 +130,12 @@ class SegmentDefinition:
     surrogate_max_depth: int
     surrogate_min_samples_leaf: int
     min_orders: int
-    require_profiling_consent: bool
+    require_lawful_basis: bool
     min_training_customers: int
     gates: PromotionGates
     content_sha256: str
     raw: dict[str, Any]
+    model_name: str = SEGMENTATION_MODEL
 
     @property
     def k_range(self) -> range:
@@ -247,7 +256,9 @@ def parse_definition(raw: dict[str, Any], registry: dict | None = None) -> Segme
             surrogate_max_depth=int(sur["max_depth"]),
             surrogate_min_samples_leaf=int(sur["min_samples_leaf"]),
             min_orders=int(elig["min_orders"]),
-            require_profiling_consent=bool(elig["require_profiling_consent"]),
+            require_lawful_basis=bool(
+                elig["require_lawful_basis"] if "require_lawful_basis" in elig else elig["require_profiling_consent"]
+            ),
             min_training_customers=int(elig["min_training_customers"]),
             gates=PromotionGates(
                 min_silhouette=float(gates["min_silhouette"]),
@@ -259,9 +270,14 @@ def parse_definition(raw: dict[str, Any], registry: dict | None = None) -> Segme
             ),
             content_sha256=content_digest(raw),
             raw=raw,
+            model_name=str(raw.get("model_name", SEGMENTATION_MODEL)),
         )
     except KeyError as err:
         raise DefinitionError(f"missing field {err}") from None
+    if not MODEL_NAME.match(definition.model_name):
+        raise DefinitionError(
+            f"model_name {definition.model_name!r}: lowercase letters, digits and _, starting with a letter"
+        )
     if definition.k_selection not in K_SELECTION:
         raise DefinitionError(f"k_selection {definition.k_selection!r} not in {K_SELECTION}")
     if definition.bootstrap_rounds < 2:

@@ -1,6 +1,7 @@
 """Fallback segments: who the behavioural model may not place, and what they get instead.
 
-No customer is left without a segment. A customer without profiling consent is never profiled;
+No customer is left without a segment. A customer without a lawful basis for profiling (no consent
+where the project requires consent) or who objected to it is never profiled;
 a customer with too little history cannot be placed meaningfully; when no model has ever passed the
 promotion gate there is no champion to place anyone. Each case is a fallback segment with a reason
 code, flagged `is_fallback` on the assignment row.
@@ -18,6 +19,11 @@ FALLBACKS = {
         "Not profiled (no consent)",
         "no profiling consent: not profiled",
     ),
+    "profiling_objection": (
+        "fallback_objected",
+        "Not profiled (objected)",
+        "refused or withdrew consent to profiling: not profiled, whatever the project's basis",
+    ),
     "insufficient_history": (
         "fallback_too_little_history",
         "Too little history",
@@ -31,15 +37,21 @@ FALLBACKS = {
 }
 
 
+NOT_PROFILED_REASONS = ("no_profiling_consent", "profiling_objection")
+
+
 def fallback_reasons(features: pd.DataFrame, definition) -> pd.Series:
     """Per customer: the fallback reason code, or None when the model may place them.
-    Consent comes first: a customer without consent is not profiled, whatever their history."""
+
+    The lawful basis comes first: a customer without one (`profiling_basis` 'none': no consent where
+    the project requires it) or who objected ('objected') is not profiled, whatever their history."""
     reasons = pd.Series([None] * len(features), index=features.index, dtype=object)
     orders = pd.to_numeric(features["frequency"], errors="coerce").fillna(0).to_numpy()
     reasons[orders < definition.min_orders] = "insufficient_history"
-    if definition.require_profiling_consent:
-        consent = features["has_profiling_consent"].fillna(False).astype(bool).to_numpy()
-        reasons[~consent] = "no_profiling_consent"
+    if definition.require_lawful_basis:
+        basis = features["profiling_basis"].fillna("none").to_numpy()
+        reasons[basis == "none"] = "no_profiling_consent"
+        reasons[basis == "objected"] = "profiling_objection"
     return reasons
 
 

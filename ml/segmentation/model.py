@@ -385,9 +385,11 @@ def train_and_register(
         )
     if reuse:
         identity = model_identity(eligible, definition.input_columns, definition.version, seed)
-        existing = reusable_version(tracking_uri, identity)
+        existing = reusable_version(tracking_uri, identity, definition.model_name)
         if existing is not None:
-            ref, params, metrics = reuse_version(tracking_uri, existing, tags.get(DAGSTER_RUN_TAG))
+            ref, params, metrics = reuse_version(
+                tracking_uri, existing, tags.get(DAGSTER_RUN_TAG), definition.model_name
+            )
             return TrainingOutcome(
                 definition.version,
                 len(eligible),
@@ -407,6 +409,7 @@ def train_and_register(
         tags=tags,
         training_df_digest_source=eligible,
         definition_yaml=definition_yaml,
+        registered_model_name=definition.model_name,
     )
     return TrainingOutcome(
         definition.version,

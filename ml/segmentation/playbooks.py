@@ -8,9 +8,11 @@ segments for customers above a revenue threshold, with owner and due date. After
 - `ml.segment_actions`, an append-only **outbox** for reverse-ETL consumers: only actions not emitted
   before. The idempotency key `action_id` is md5(action, customer, segment, start of the membership
   period), so a customer who stays At Risk gets the win-back once, and again only after leaving and
-  re-entering. No action is created for a purpose the customer has not consented to (counted, not
-  written). A deterministic hash-based holdout (`holdout_share`) keeps a control group: its rows are
-  written with `is_holdout` and must not be sent, so lift can be measured.
+  re-entering. No action is created for a purpose the customer has no lawful basis for (counted, not
+  written): a granted consent, or the contract or legitimate interest the project configures, never
+  after an objection; the row records the basis it rests on. A deterministic hash-based holdout
+  (`holdout_share`) keeps a control group: its rows are written with `is_holdout` and must not be
+  sent, so lift can be measured.
 - `ml.segment_alerts`: one alert per customer and edge crossing, with owner and due date.
 
 Names in the YAML are validated identifiers and every value reaches SQL as a bound parameter.
@@ -36,8 +38,10 @@ PLAYBOOKS = DEFINITIONS_DIR / "playbooks.yaml"
 ACTIONS_TABLE = "ml.segment_actions"
 ALERTS_TABLE = "ml.segment_alerts"
 _CANDIDATES = "playbook_candidates"  # temp table: one action rule's candidates while it is evaluated
-# consent purpose -> the golden record's flag (marts.customers)
-CONSENT_COLUMNS = {"marketing_email": "has_marketing_email_consent", "marketing_sms": "has_marketing_sms_consent"}
+# purpose -> the golden record's lawful basis for it (marts.customers): consent, contract,
+# legitimate_interest, objected or none; an action is created only under the first three
+BASIS_COLUMNS = {"marketing_email": "marketing_email_basis", "marketing_sms": "marketing_sms_basis"}
+LAWFUL = ("consent", "contract", "legitimate_interest")
 CHANNELS = ("email", "sms", "phone", "push")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -118,8 +122,8 @@ def parse_playbooks(raw: dict[str, Any]) -> Playbooks:
                 raise PlaybookError(f"action {rule.name}: give either a segment or a transition rule")
             if rule.to_segments and not rule.from_segments:
                 raise PlaybookError(f"action {rule.name}: a transition needs from and to")
-            if rule.purpose not in CONSENT_COLUMNS:
-                raise PlaybookError(f"action {rule.name}: purpose {rule.purpose!r} not in {sorted(CONSENT_COLUMNS)}")
+            if rule.purpose not in BASIS_COLUMNS:
+                raise PlaybookError(f"action {rule.name}: purpose {rule.purpose!r} not in {sorted(BASIS_COLUMNS)}")
             if rule.channel not in CHANNELS:
                 raise PlaybookError(f"action {rule.name}: channel {rule.channel!r} not in {CHANNELS}")
             actions.append(rule)
@@ -189,7 +193,7 @@ def emit_playbooks(con: duckdb.DuckDBPyConnection, run_id: str, books: Playbooks
             params.update(run_id=run_id, from_segments=list(rule.from_segments), to_segments=list(rule.to_segments))
         else:
             params["segments"] = list(rule.segments)
-        consent = CONSENT_COLUMNS[rule.purpose]  # a fixed column name from the mapping above
+        basis = BASIS_COLUMNS[rule.purpose]  # a fixed column name from the mapping above
         # the candidate query (history, consent, outbox lookup) runs once: into a temp table that
         # gives both the counts and the rows to insert
         con.execute(
@@ -199,7 +203,8 @@ def emit_playbooks(con: duckdb.DuckDBPyConnection, run_id: str, books: Playbooks
                 select m.*,
                        md5($action || '|' || m.customer_id || '|' || m.segment_key || '|' || m.valid_from::varchar)
                            as action_id,
-                       coalesce(c.{consent}, false) as has_consent
+                       c.{basis} as lawful_basis,
+                       coalesce(list_contains({list(LAWFUL)}, c.{basis}), false) as has_consent
                 from matched as m left join marts.customers as c using (customer_id)
             )
             select keyed.*,
@@ -217,7 +222,8 @@ def emit_playbooks(con: duckdb.DuckDBPyConnection, run_id: str, books: Playbooks
             select action_id, $action, $version, customer_id, segment_family, segment_key, $trigger,
                    from_segment_key, $channel, $purpose, $template_key, $owner,
                    md5_number($action || '|' || customer_id) % 10000 < $holdout * 10000,
-                   current_timestamp::timestamp + to_hours($sla_hours), current_timestamp::timestamp, $run_id
+                   current_timestamp::timestamp + to_hours($sla_hours), current_timestamp::timestamp, $run_id,
+                   lawful_basis
             from {_CANDIDATES}
             where has_consent and is_new""",
             {

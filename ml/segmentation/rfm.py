@@ -46,7 +46,7 @@ RFM_RULES: tuple[RfmRule, ...] = (
 )
 NO_PURCHASE = "No purchase yet"
 OTHERS = "Others"  # buyers no rule names
-NOT_PROFILED = "Not profiled"  # customers without profiling consent: never scored
+NOT_PROFILED = "Not profiled"  # customers without a lawful basis for profiling: never scored
 
 FAMILY = "rfm"
 MODEL_NAME = "rfm_rules"  # the model_name of rfm assignment rows
@@ -190,15 +190,21 @@ def _rule_reasons(scored: pd.DataFrame, by_name: dict[str, RfmRule]) -> pd.Categ
     return _labelled(codes, [_rule_reason(by_name.get(n), r, f, m, n) for n, r, f, m in firsts.itertuples(index=False)])
 
 
-def rfm_assignments(features: pd.DataFrame, not_profiled: pd.Series | np.ndarray | None = None) -> pd.DataFrame:
+def rfm_assignments(
+    features: pd.DataFrame,
+    not_profiled: pd.Series | np.ndarray | None = None,
+    objected: pd.Series | np.ndarray | None = None,
+) -> pd.DataFrame:
     """One rfm-family row per customer of `features`: customer_id, segment_key, segment_name, reason
     (scores and the rule text), r/f/m_score, is_fallback, fallback_reason.
 
-    Customers flagged in `not_profiled` (no profiling consent) are not scored at all: they are left out
-    of the quintiles, get null scores and the fallback segment "Not profiled" with reason code
-    `no_profiling_consent`. The rest are scored among themselves by `score_rfm`.
+    Customers flagged in `not_profiled` (no lawful basis for profiling) are not scored at all: they are
+    left out of the quintiles, get null scores and the fallback segment "Not profiled" with reason code
+    `no_profiling_consent`, or `profiling_objection` for those also flagged in `objected` (they refused
+    or withdrew consent). The rest are scored among themselves by `score_rfm`.
     """
     mask = np.zeros(len(features), dtype=bool) if not_profiled is None else np.asarray(not_profiled, dtype=bool)
+    objection = np.zeros(len(features), dtype=bool) if objected is None else np.asarray(objected, dtype=bool)
     by_name = {rule.name: rule for rule in RFM_RULES}
     profiled = features.loc[~mask]
     scored = (
@@ -221,17 +227,22 @@ def rfm_assignments(features: pd.DataFrame, not_profiled: pd.Series | np.ndarray
         }
     )
     skipped = features.loc[mask, "customer_id"].to_numpy()
+    refused = objection[mask]
     fallback = pd.DataFrame(
         {
             "customer_id": skipped,
             "segment_key": segment_key(NOT_PROFILED),
             "segment_name": NOT_PROFILED,
-            "reason": "fallback: no profiling consent: not scored",
+            "reason": np.where(
+                refused,
+                "fallback: objected to profiling: not scored",
+                "fallback: no lawful basis for profiling (no consent): not scored",
+            ),
             "r_score": pd.array([None] * len(skipped), dtype="Int64"),
             "f_score": pd.array([None] * len(skipped), dtype="Int64"),
             "m_score": pd.array([None] * len(skipped), dtype="Int64"),
             "is_fallback": True,
-            "fallback_reason": "no_profiling_consent",
+            "fallback_reason": np.where(refused, "profiling_objection", "no_profiling_consent"),
         }
     )
     frames = [f for f in (rows, fallback) if len(f)]

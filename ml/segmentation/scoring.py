@@ -43,15 +43,14 @@ import yaml
 
 from ml.model_registry import SEGMENTATION_MODEL, client, load_by_alias
 from ml.segmentation.definition import SegmentDefinition, load_definition, parse_definition
-from ml.segmentation.fallback import fallback_assignments, fallback_reasons
-from ml.segmentation.playbooks import emit_playbooks, load_playbooks
+from ml.segmentation.fallback import NOT_PROFILED_REASONS, fallback_assignments, fallback_reasons
+from ml.segmentation.playbooks import Playbooks, emit_playbooks, load_playbooks
 from ml.segmentation.rfm import FAMILY as RFM_FAMILY
 from ml.segmentation.rfm import MODEL_NAME as RFM_MODEL_NAME
 from ml.segmentation.rfm import rfm_assignments, rule_table
 from ml.segmentation.store import (
     ASSIGNMENTS_TABLE,
     FEATURES_TABLE,
-    definition_used_by_run,
     drop_stage,
     family_rows,
     fold_membership_history,
@@ -123,34 +122,45 @@ def definition_version_of(tracking_uri: str, version: str, name: str = SEGMENTAT
     return mlflow_client.get_run(run_id).data.tags.get("definition_version", "unknown")
 
 
-def score_customers(con: duckdb.DuckDBPyConnection, tracking_uri: str, run_id: str) -> ScoringResult:
+def score_customers(
+    con: duckdb.DuckDBPyConnection,
+    tracking_uri: str,
+    run_id: str,
+    definition: SegmentDefinition | None = None,
+    playbooks: Playbooks | None = None,
+) -> ScoringResult:
     """Place every customer in every family with the champion (if any) and the RFM rule table, then
     write assignments, profiles, history, run record and playbook actions of `run_id` in one transaction
-    (see the module docstring: what a repeat and a recovery run write)."""
-    champion = load_by_alias(tracking_uri, SEGMENTATION_MODEL)
+    (see the module docstring: what a repeat and a recovery run write).
+
+    `definition`: the definition in use (default: the embedded one); its `model_name` says whose
+    champion places customers, and it decides who may be placed while that model has no champion.
+    `playbooks`: the actions and alerts to emit (default: the embedded playbooks)."""
+    definition = definition or load_definition()
+    model_name = definition.model_name
+    champion = load_by_alias(tracking_uri, model_name)
     # only what scoring needs: eligibility, the RFM inputs and the champion's declared input columns
     model_inputs = champion[0].metadata.get_input_schema().input_names() if champion else []
     columns = list(dict.fromkeys([*ELIGIBILITY_COLUMNS, *RFM_COLUMNS, *model_inputs]))
     require_purpose(columns[len(ELIGIBILITY_COLUMNS) :], "profiling", load_registry())
     features = con.execute(f"select {', '.join(columns)} from {FEATURES_TABLE} order by customer_id").df()
     if champion is None:
-        # the definition this run's training step used (e.g. --definition), else the default
-        used = definition_used_by_run(con, run_id)
-        definition = parse_definition(used) if used else load_definition()
         model, version, definition_version = None, "none", definition.version
     else:
         model, version = champion
-        definition_version = definition_version_of(tracking_uri, version)
+        definition_version = definition_version_of(tracking_uri, version, model_name)
         # the definition the champion was trained under decides who it may place
-        definition = trained_definition(tracking_uri, version)
+        definition = trained_definition(tracking_uri, version, model_name)
     reasons = fallback_reasons(features, definition)
     # rfm family: the behavioural definition's consent rule applies (no consent -> not scored, "Not
     # profiled"); its history rule does not (no purchase yet is an rfm segment of its own)
     rules = rule_table()
-    rfm = rfm_assignments(features, (reasons == "no_profiling_consent").to_numpy())
+    rfm = rfm_assignments(
+        features, reasons.isin(NOT_PROFILED_REASONS).to_numpy(), (reasons == "profiling_objection").to_numpy()
+    )
     behavioural = {
         "family": "behavioural",
-        "model_name": SEGMENTATION_MODEL,
+        "model_name": model_name,
         "model_version": version,
         "definition_version": definition_version,
         "scores": rfm,
@@ -161,7 +171,7 @@ def score_customers(con: duckdb.DuckDBPyConnection, tracking_uri: str, run_id: s
     placed = features[reasons.isna()]
     unplaced = reasons.notna()
     # read (and validated) before anything is written: a broken playbook file fails the run, not its commit
-    playbooks = load_playbooks()
+    playbooks = playbooks or load_playbooks()
     # a generator: the model places one chunk of customers at a time, each staged as it comes
     placed_rows = (
         (
@@ -193,6 +203,8 @@ def score_customers(con: duckdb.DuckDBPyConnection, tracking_uri: str, run_id: s
     try:
         # the run's whole write-back, with its run record (ml.segment_scoring_runs), in one transaction
         with transaction(con):
+            # the definitions the rows were placed under: the champion's (or the one in use) and the rfm rules
+            write_definition(con, definition, run_id)
             write_definition(con, rules, run_id)
             rows = publish_assignments(con, run_id)
             profiles = insert_profiles(con, run_id)

@@ -294,23 +294,6 @@ def write_definition(con: duckdb.DuckDBPyConnection, definition, run_id: str) ->
     )
 
 
-def definition_used_by_run(con: duckdb.DuckDBPyConnection, run_id: str, family: str = "behavioural") -> dict | None:
-    """The definition content (dict) of `family` the training step of `run_id` used, or None (the rfm
-    rule table is recorded by the same run, hence the family)."""
-    import json
-
-    exists = con.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'ml' and table_name = 'segment_definitions'"
-    ).fetchall()[0][0]
-    if not exists:
-        return None
-    rows = con.execute(
-        f"select content from {DEFINITIONS_TABLE} where last_used_run_id = ? and family = ?", [run_id, family]
-    ).fetchall()
-    return json.loads(rows[0][0]) if rows else None
-
-
 @dataclass(frozen=True)
 class Coverage:
     """How far `segments.customer_segments` breaks "one segment per customer per family, from the

@@ -18,6 +18,7 @@ GaussianMixture. What it may be is set by the segment definition
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -199,12 +200,27 @@ def _trait(feature: str, z: float) -> str:
     return f"{'high' if z > 0 else 'low'} {feature.replace('_', ' ')}"
 
 
+# Names that promise repeat purchases; given only to a cluster where most customers bought more than once.
+REPEAT_WORDS = re.compile(r"\b(regular|regulars|loyal|loyalists?|champions?|frequent|repeat)\b", re.IGNORECASE)
+ONE_TIME_NAME = "One-time buyers"
+MIN_REPEAT_SHARE = 0.5
+
+
 def name_clusters(
-    centroids: np.ndarray, sizes: np.ndarray, definition: SegmentDefinition
+    centroids: np.ndarray,
+    sizes: np.ndarray,
+    definition: SegmentDefinition,
+    repeat_share: dict[int, float] | None = None,
 ) -> tuple[dict[int, str], dict[int, str], dict[int, str]]:
     """Names, keys and trait texts from standardised centroids (columns in the definition's feature
     order), by the definition's naming rules: first match wins, larger clusters choose first; a
-    name already taken gets the cluster's strongest trait appended."""
+    name already taken gets the cluster's strongest trait appended.
+
+    A guard on the measured profile: a name promising repeat purchases ("regulars", "loyal",
+    "champions", "frequent") goes only to a cluster where at least half the customers placed two or
+    more orders (`repeat_share`, per cluster); otherwise the cluster is named "One-time buyers". A
+    z-score above average says "more than the others", not "more than once": on data where most
+    customers bought once, the above-average cluster may still be mostly one-time buyers."""
     features = definition.features
     names: dict[int, str] = {}
     traits: dict[int, str] = {}
@@ -212,6 +228,8 @@ def name_clusters(
         # centroids come from the caller: keep zip's truncating behaviour rather than assert their width here
         z = dict(zip(features, centroids[c].tolist(), strict=False))
         name = next((r.name for r in definition.naming_rules if r.matches(z)), definition.default_name)
+        if repeat_share is not None and REPEAT_WORDS.search(name) and repeat_share.get(int(c), 0.0) < MIN_REPEAT_SHARE:
+            name = ONE_TIME_NAME
         order = np.argsort(-np.abs(centroids[c]), kind="stable")[:3]
         words = [_trait(features[i], centroids[c][i]) for i in order]
         traits[int(c)] = ", ".join(words)
@@ -352,7 +370,12 @@ def train_segmentation(
     centroids = np.vstack(
         [z_all[labels == c].mean(axis=0) if sizes[c] else np.zeros(z_all.shape[1]) for c in range(chosen.k)]
     )
-    names, keys, traits = name_clusters(centroids, sizes, definition)
+    # the share of repeat buyers per cluster: names that promise repeat purchases need them (`name_clusters`)
+    repeat_share = None
+    if "frequency" in features:
+        orders = pd.to_numeric(features["frequency"], errors="coerce").fillna(0).to_numpy()
+        repeat_share = {c: float((orders[labels == c] >= 2).mean()) for c in range(chosen.k) if sizes[c]}
+    names, keys, traits = name_clusters(centroids, sizes, definition, repeat_share)
     # fidelity is measured on the whole population: the rules must hold for everyone, not a sample
     surrogate = fit_surrogate(
         pipeline.named_steps["prepare"].readable(features),

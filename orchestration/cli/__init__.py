@@ -1,5 +1,8 @@
 """`segments`: the command line of the project.
 
+segments init DIR [--example NAME]                    a user project (then SEGMENTS_PROJECT=DIR or --project DIR)
+segments definitions lock | show                      record definition versions; which definition is in use
+segments map check                                    what the project's mappings would load and reject
 segments generate --customers N --seed S --out DIR   demo landing data + ground truth
 segments run [--landing DIR]                          materialize the whole graph in-process
 segments docs                                         dbt docs (lineage, exposures) as one offline HTML file
@@ -21,15 +24,21 @@ segments ui                                           Dagster UI + MLflow UI on 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from pathlib import Path
 
-from orchestration.cli import bench, data, docs, generate, identity, run, ui
+from orchestration.cli import bench, data, docs, generate, identity, project, run, ui
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="segments", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--project", help="the user project folder (default: $SEGMENTS_PROJECT, else the demo)")
     sub = parser.add_subparsers(dest="command", required=True)
+    project.add_parser(sub)
+    project.add_map_parser(sub)
     generate.add_parser(sub)
     docs.add_parser(sub)
     run.add_parser(sub)
@@ -42,8 +51,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from orchestration.project import ProjectError
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    if args.project:
+        os.environ["SEGMENTS_PROJECT"] = str(Path(args.project).expanduser().resolve())
+    try:
+        return args.func(args)
+    except ProjectError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 __all__ = ["build_parser", "main"]

@@ -32,9 +32,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from orchestration.cli.summary import print_summary
+from orchestration.cli.summary import print_summary, run_warnings
 from orchestration.runs import HomeBusy, home_lock
-from orchestration.settings import PROJECT_ROOT, Settings, get_settings
+from orchestration.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     import dagster as dg
@@ -115,11 +115,15 @@ class RunOutcome:
 
 
 def add_parser(sub) -> None:
-    from ml.segmentation.definition import BEHAVIOURAL
-
     r = sub.add_parser("run", help="materialize the whole pipeline in-process")
-    r.add_argument("--landing", help="landing folder (default: $SEGMENTS_LANDING or $SEGMENTS_HOME/landing)")
-    r.add_argument("--definition", help=f"segment definition YAML (default: {BEHAVIOURAL.relative_to(PROJECT_ROOT)})")
+    r.add_argument(
+        "--landing", help="landing folder (default: $SEGMENTS_LANDING, the project's landing or $SEGMENTS_HOME/landing)"
+    )
+    r.add_argument(
+        "--definition",
+        help="segment definition YAML to train and score with, remembered for later runs of this home "
+        "(default: the one remembered, else the project's `definition`)",
+    )
     r.add_argument(
         "--force",
         action="store_true",
@@ -129,13 +133,29 @@ def add_parser(sub) -> None:
         ),
     )
     r.add_argument(
+        "--as-of",
+        type=_iso_date,
+        help="reference date of the features (YYYY-MM-DD; default: the day of the latest completed order)",
+    )
+    r.add_argument(
         "--wait", action="store_true", help="if another run holds this SEGMENTS_HOME, wait for it instead of exiting"
     )
     r.set_defaults(func=cmd_run)
 
 
+def _iso_date(text: str) -> str:
+    import datetime
+
+    try:
+        return datetime.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     settings = get_settings()
+    if args.as_of:
+        settings = dataclasses.replace(settings, as_of=args.as_of)
     try:
         outcome = run_pipeline(
             settings,
@@ -159,10 +179,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise
         print(line, file=sys.stderr)
         return EXIT_FAILED
-    print(
-        f"run {'succeeded' if outcome.success else 'FAILED'} in {outcome.seconds:.1f} s "
-        f"(full log: {outcome.log_path})\n"
-    )
+    warnings = run_warnings(outcome.settings, outcome.result)
+    state = "succeeded" if not warnings else f"succeeded with {len(warnings)} warning(s)"
+    state = state if outcome.success else "FAILED"
+    print(f"run {state} in {outcome.seconds:.1f} s (full log: {outcome.log_path})\n")
     if outcome.nothing_new:
         print(
             "No new landing file, and everything loaded before is published: every step after the ingest was "
@@ -170,7 +190,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     if not outcome.success and (line := explain_failure(outcome.failure_text(), outcome.settings.home)):
         print(line + "\n", file=sys.stderr)
-    print_summary(outcome.settings, outcome.result)
+    print_summary(outcome.settings, outcome.result, warnings=warnings)
     return outcome.exit_code
 
 
@@ -202,29 +222,61 @@ def run_pipeline(
             f"landing folder {settings.landing_dir} does not exist: create it and put deliveries under "
             "<source>/<table>/, or pass --landing DIR"
         )
+    from orchestration.project import ProjectError, definition_in_use, remember_definition
+
+    try:
+        project = settings.project
+    except ProjectError as err:
+        raise RunRefused(str(err)) from err
+    print(project.describe(), file=out)
     if definition is not None:
-        definition = Path(definition)
-        _check_definition(definition)
+        definition = Path(definition).expanduser().resolve()
+        _check_definition(settings, definition)
+        remember_definition(project, settings.definition_state_path, definition)
+    else:
+        in_use = definition_in_use(project, settings.definition_state_path)
+        _check_definition(settings, in_use.path)
+        if in_use.source == "remembered":
+            print(f"definition     {in_use.path} (remembered from an earlier `segments run --definition`)", file=out)
+    _check_playbooks(project)
     return execute_job(
         settings, BUILD_JOB, definition=definition, force=force or definition is not None, wait=wait, out=out
     )
 
 
-def _check_definition(definition: Path) -> None:
+def _check_definition(settings: Settings, definition: Path) -> None:
     from ml.segmentation.definition import DefinitionError, load_definition
+    from orchestration.project import lock_for
 
     if not definition.is_file():
         raise RunRefused(f"segment definition {definition} does not exist")
     try:
-        load_definition(definition)
+        load_definition(definition, lock_for(settings.project, definition))
     except (OSError, DefinitionError) as err:
         raise RunRefused(f"segment definition {definition}: {err}") from err
+
+
+def _check_playbooks(project) -> None:
+    from ml.segmentation.playbooks import PlaybookError, load_playbooks
+
+    try:
+        load_playbooks(project.playbooks, project.lock)
+    except (OSError, PlaybookError) as err:
+        raise RunRefused(f"playbooks {project.playbooks}: {err}") from err
 
 
 def prepare_environment(settings: Settings) -> Settings:
     """Pin `settings` for this process and its children before anything loads (the assets read them
     back with `get_settings()`, dbt's profile reads the warehouse path, Dagster its home); create its
     folders. The variables stay set for the rest of the process."""
+    if settings.project_dir is not None:
+        os.environ["SEGMENTS_PROJECT"] = str(settings.project_dir)
+    if settings.identity_dir is not None:
+        os.environ["SEGMENTS_IDENTITY_DIR"] = str(settings.identity_dir)
+    if settings.as_of:
+        os.environ["SEGMENTS_AS_OF"] = settings.as_of
+    else:
+        os.environ.pop("SEGMENTS_AS_OF", None)
     os.environ["SEGMENTS_HOME"] = str(settings.home)
     os.environ["SEGMENTS_LANDING"] = str(settings.landing_dir)
     os.environ["SEGMENTS_GX_SAMPLE_ROWS"] = str(settings.gx_sample_rows)

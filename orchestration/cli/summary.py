@@ -8,14 +8,87 @@ from typing import TextIO
 from orchestration.settings import Settings
 
 
-def print_summary(settings: Settings, result, out: TextIO | None = None) -> None:
+def _value(metadata: dict, key: str):
+    entry = metadata.get(key)
+    return getattr(entry, "value", entry)
+
+
+def explain_check(evaluation) -> list[str]:
+    """What a failed check found, in numbers, and what to do (no row values: they may be personal data)."""
+    md = evaluation.metadata or {}
+    name = evaluation.check_name
+    if _value(md, "failures") is not None:  # the promotion gate
+        champion = _value(md, "champion_version") or "none"
+        return [
+            f"challenger v{_value(md, 'challenger_version')} not promoted: " + "; ".join(_value(md, "failures")),
+            f"the champion ({'v' + champion if champion != 'none' else 'none yet'}) keeps scoring. Look at the "
+            "challenger's segment profiles in MLflow; a tiny segment is often customers whose data was "
+            "quarantined (`segments quarantine`). To accept such models, change promotion_gates in the "
+            "definition, bump its version and run `segments definitions lock`.",
+        ]
+    results = _value(md, "results")
+    if results is not None:  # a GX suite
+        failed = [r for r in results if not r.get("success")]
+        lines = [
+            f"{r['expectation']}({r.get('column') or ''}): "
+            + (
+                f"{r['unexpected_count']:,} unexpected of {_value(md, 'rows_validated') or 0:,} rows validated"
+                if r.get("unexpected_count")
+                else f"observed {r.get('observed')}"
+            )
+            + f" ({r.get('severity')})"
+            for r in failed[:6]
+        ]
+        return lines + [f"report: {_value(md, 'report')}"]
+    if name == "every_file_reconciles" or _value(md, "files") is not None:
+        return [f"{k}: {_value(md, k)}" for k in sorted(md) if k != "files"][:6]
+    return [f"{k}: {_value(md, k)}" for k in sorted(md)][:6]
+
+
+def run_warnings(settings: Settings, result) -> list[str]:
+    """What a succeeded run did not do and why: training skipped, checks that failed, families that
+    placed nobody. The command line says `succeeded with N warning(s)` and lists them."""
+    from orchestration.defs.ml.assets import customer_segmentation
+    from warehouse.connections import connect
+    from warehouse.summary import family_placement
+
+    warnings = []
+    try:
+        trained = result.asset_materializations_for_node(customer_segmentation.op.name)
+    except Exception:  # the node is not in this job
+        trained = []
+    for m in trained:
+        if _value(m.metadata, "reason"):
+            warnings.append(
+                f"training skipped: {_value(m.metadata, 'reason')} (fallback reasons: "
+                f"{_value(m.metadata, 'fallback_customers')}). Customers need a lawful basis for profiling "
+                "(segments.yaml lawful_basis; see docs/projects.md) and min_orders completed orders."
+            )
+    for e in result.get_asset_check_evaluations():
+        if not e.passed:
+            warnings.append(
+                f"check {e.asset_key.to_user_string()} / {e.check_name} failed ({e.severity.value.lower()}): "
+                f"{explain_check(e)[0]}"
+            )
+    if settings.warehouse_path.exists():
+        with connect(settings.warehouse_path, read_only=True) as con:
+            placement = family_placement(con)
+        for family, customers, placed, reasons in placement:
+            if customers and not placed:
+                why = ", ".join(f"{reason} {n:,}" for reason, n in reasons)
+                warnings.append(f"segment family {family} placed nobody: all {customers:,} customers fell back ({why})")
+    return warnings
+
+
+def print_summary(settings: Settings, result, out: TextIO | None = None, warnings: list[str] | None = None) -> None:
     """The summary of a finished run (`result`: its `ExecuteInProcessResult`), read from the warehouse."""
     from ml.identity.store import run_report
-    from ml.model_registry import CHAMPION, SEGMENTATION_MODEL
+    from ml.model_registry import CHAMPION
+    from ml.segmentation.rfm import FAMILY as RFM_FAMILY
     from warehouse.connections import connect
     from warehouse.ingest import quarantine_summary
     from warehouse.serving import current_version
-    from warehouse.summary import segment_sizes, table_row_counts
+    from warehouse.summary import profiling_bases, segment_sizes, table_row_counts
 
     out = out or sys.stdout
     evaluations = result.get_asset_check_evaluations()
@@ -27,6 +100,7 @@ def print_summary(settings: Settings, result, out: TextIO | None = None) -> None
         sizes = segment_sizes(con)
         quarantine = quarantine_summary(con)
         identity = run_report(con, result.run_id)
+        bases = profiling_bases(con)
     print("Rows per layer", file=out)
     current = None
     for schema, table, n in counts:
@@ -37,21 +111,33 @@ def print_summary(settings: Settings, result, out: TextIO | None = None) -> None
     print(f"\nChecks: {passed} passed, {len(warned)} warned, {len(failed) - len(warned)} failed", file=out)
     for e in failed:
         print(f"  {e.severity.value.lower():<5} {e.asset_key.to_user_string()} / {e.check_name}", file=out)
+        for line in explain_check(e):
+            print(f"        {line}", file=out)
     if quarantine:
         print(f"\nQuarantine: {sum(q[2] for q in quarantine):,} rows", file=out)
         for table, kind, n in quarantine[:12]:
             print(f"  {table:<18} {kind:<20} {n:>8,}", file=out)
     if identity:
         print_identity(identity, settings, out)
+    if bases:
+        print(
+            "\nLawful basis for profiling (marts.customers.profiling_basis): "
+            + ", ".join(f"{basis} {n:,}" for basis, n in bases),
+            file=out,
+        )
     if sizes:
         print("\nSegments per family (segments.customer_segments; profiles in segments.segment_profiles)", file=out)
         family = None
         for fam, model, version, name, n, share in sizes:
             if fam != family:
-                source = f"alias {CHAMPION}" if model == SEGMENTATION_MODEL else "rule table"
+                source = "rule table" if fam == RFM_FAMILY else f"alias {CHAMPION}"
                 print(f"  {fam} ({model} v{version}, {source})", file=out)
                 family = fam
             print(f"    {name:<38} {n:>9,}  {share:6.1%}", file=out)
+    if warnings:
+        print(f"\nWarnings ({len(warnings)})", file=out)
+        for line in warnings:
+            print(f"  {line}", file=out)
     print(
         "\nWhere to look\n"
         f"  warehouse      {settings.warehouse_path}  (pipeline only; BI opens the serving copy)\n"

@@ -16,7 +16,7 @@ from orchestration.cli import run as run_module
 from orchestration.keys import BUILD_JOB, stage
 from tests.integration.conftest import PIPELINE_ENV
 
-COMMANDS = ("generate", "docs", "run", "import", "quarantine", "identity", "bench", "ui")
+COMMANDS = ("init", "definitions", "map", "generate", "docs", "run", "import", "quarantine", "identity", "bench", "ui")
 
 
 @pytest.fixture
@@ -141,7 +141,8 @@ def test_run_wraps_run_pipeline(home, tmp_path, monkeypatch, capsys, success):
         )
 
     monkeypatch.setattr(run_module, "execute_job", fake_execute_job)
-    monkeypatch.setattr(run_module, "print_summary", lambda s, r: summaries.append(r))
+    monkeypatch.setattr(run_module, "print_summary", lambda s, r, warnings: summaries.append(r))
+    monkeypatch.setattr(run_module, "run_warnings", lambda s, r: [])
     definition = str(DEFINITIONS_DIR / "behavioural_public_data.yaml")
     assert main(["run", "--landing", str(tmp_path), "--definition", definition]) == (0 if success else 1)
     ((settings, job_name, passed, force),) = calls

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.keys import LEDGER_KEY, QUARANTINE_KEY, RAW_KEYS, WAREHOUSE_POOL, stage
+from orchestration.keys import LAWFUL_BASES_KEY, LEDGER_KEY, QUARANTINE_KEY, RAW_KEYS, WAREHOUSE_POOL, stage
 from orchestration.resources import WarehouseResource
 from orchestration.settings import get_settings
 from warehouse.contracts import CONTRACTS
@@ -15,6 +15,8 @@ from warehouse.ingest import (
     describe_failures,
     ingest_landing,
 )
+from warehouse.lawful_bases import LAWFUL_BASES_TABLE, record_lawful_bases
+from warehouse.mapped_deliveries import apply_mappings, load_mappings
 from warehouse.run_records import record_ingest, record_start, unpublished_loads
 from warehouse.summary import row_counts
 
@@ -55,6 +57,12 @@ class IngestConfig(dg.Config):
             skippable=True,
         ),
         dg.AssetSpec(
+            LAWFUL_BASES_KEY,
+            description="The lawful basis of each purpose per source system, from the user's project.",
+            kinds={"duckdb"},
+            skippable=True,
+        ),
+        dg.AssetSpec(
             QUARANTINE_KEY,
             description="One row per rejected landing row: reason, origin (file, row), raw content.",
             kinds={"duckdb"},
@@ -72,17 +80,30 @@ def landing_files(context: dg.AssetExecutionContext, config: IngestConfig, wareh
     orchestrator's event log: a run killed after its ingest is completed by the next plain run. Files
     still being written are left for a later run, with a warning.
     """
-    landing = Path(config.landing_dir).resolve() if config.landing_dir else get_settings().landing_dir
-    context.log.info(f"Ingesting landing folder {landing}")
+    settings = get_settings()
+    project = settings.project
+    landing = Path(config.landing_dir).resolve() if config.landing_dir else settings.landing_dir
+    context.log.info(f"Ingesting landing folder {landing}; {project.describe()}")
     with warehouse.connect() as con:
         record_start(con, context.run_id)
+        bases_changed = record_lawful_bases(con, project.basis_rows(), project.name, context.run_id)
+        if bases_changed:
+            context.log.info("The project's lawful bases changed: every customer's basis is recomputed")
+        mappings = load_mappings(project.mappings_dir)
+        mapping_run = apply_mappings(mappings, landing, settings.mapped_dir, settle_seconds=config.settle_seconds)
+        for path, message in mapping_run.waiting.items():
+            context.log.warning(f"{path}: {message}")
         report = ingest_landing(con, landing, run_id=context.run_id, settle_seconds=config.settle_seconds)
+        if mappings:  # the mapped files: contract-shaped, loaded like any landing file
+            mapped = ingest_landing(con, settings.mapped_dir, run_id=context.run_id, settle_seconds=0)
+            report.files.extend(mapped.files)
         loaded = sum(f.status == "loaded" for f in report.files)
         record_ingest(con, context.run_id, loaded)
         for waiting in report.waiting:
             context.log.warning(f"{waiting.source_file}: {waiting.message}")
         unpublished = unpublished_loads(con, excluding=context.run_id)
-        if not loaded and not report.failures and config.skip_when_unchanged and not unpublished:
+        nothing_changed = not loaded and not report.failures and not bases_changed and not mapping_run.failures
+        if nothing_changed and config.skip_when_unchanged and not unpublished:
             context.log.info(
                 f"No new landing file among {len(report.files)} and everything loaded before is published: "
                 "nothing to do, downstream steps are skipped (segments run --force rebuilds anyway)."
@@ -115,8 +136,18 @@ def landing_files(context: dg.AssetExecutionContext, config: IngestConfig, wareh
             "dagster/row_count": totals[LEDGER_TABLE],
             "table": LEDGER_TABLE,
             "files_this_run": len(report.files),
+            "source_files_mapped_this_run": len(mapping_run.mapped),
             "files_waiting": len(report.waiting),
             "unpublished_earlier_files": unpublished.files,
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=LAWFUL_BASES_KEY,
+        metadata={
+            "table": LAWFUL_BASES_TABLE,
+            "project": project.name,
+            "changed_this_run": bases_changed,
+            "bases": dg.MetadataValue.json([list(r) for r in project.basis_rows()]),
         },
     )
     yield dg.MaterializeResult(
@@ -127,8 +158,16 @@ def landing_files(context: dg.AssetExecutionContext, config: IngestConfig, wareh
             "quarantined_this_run": sum(f.rows_quarantined for f in report.files),
         },
     )
+    problems = []
+    if mapping_run.failures:
+        problems.append(
+            f"{len(mapping_run.failures)} file(s) could not be mapped (nothing of them was loaded):\n"
+            + mapping_run.describe()
+        )
     if report.failures:
+        problems.append(f"{len(report.failures)} landing file(s) could not be loaded:\n{describe_failures(report)}")
+    if problems:
         raise dg.Failure(
-            description=f"{len(report.failures)} landing file(s) could not be loaded:\n{describe_failures(report)}",
-            metadata={"failed_files": [f.source_file for f in report.failures]},
+            description="\n".join(problems) + "\nEvery other file was loaded.",
+            metadata={"failed_files": list(mapping_run.failures) + [f.source_file for f in report.failures]},
         )

@@ -6,21 +6,33 @@ from pathlib import Path
 import dagster as dg
 
 from ml.model_registry import git_sha
-from ml.segmentation.definition import BEHAVIOURAL, load_definition
+from ml.segmentation.definition import SegmentDefinition, load_definition
 from ml.segmentation.model import read_training_features, train_and_register
+from ml.segmentation.playbooks import load_playbooks
 from ml.segmentation.promotion import promote, version_trained_by
 from ml.segmentation.scoring import score_customers
 from orchestration.dbt import manifest_sha256
 from orchestration.keys import ASSIGNMENTS_KEY, CHAMPION_KEY, FEATURES_KEY, MODEL_KEY, WAREHOUSE_POOL, stage
+from orchestration.project import definition_in_use, lock_for
 from orchestration.resources import MlflowResource, WarehouseResource
 from orchestration.settings import get_settings
 
 
 class SegmentationConfig(dg.Config):
-    """The behavioural segmentation run: which definition file (algorithms, k range, gates) and seed."""
+    """The behavioural segmentation run: which definition file (algorithms, k range, gates; empty = the
+    project's definition in use, `orchestration.project.definition_in_use`) and seed."""
 
-    definition_file: str = str(BEHAVIOURAL)
+    definition_file: str = ""
     seed: int = 0
+
+
+def definition_of_run(definition_file: str = "") -> tuple[SegmentDefinition, Path]:
+    """The definition (validated against its version lock) and its file: `definition_file`, or the one
+    the project uses."""
+    settings = get_settings()
+    in_use = definition_in_use(settings.project, settings.definition_state_path)
+    path = Path(definition_file) if definition_file else in_use.path
+    return load_definition(path, lock_for(settings.project, path)), path
 
 
 @dg.asset(
@@ -36,13 +48,13 @@ class SegmentationConfig(dg.Config):
 def customer_segmentation(
     context: dg.AssetExecutionContext, config: SegmentationConfig, warehouse: WarehouseResource, mlflow: MlflowResource
 ) -> dg.MaterializeResult:
-    definition = load_definition(Path(config.definition_file))
+    definition, path = definition_of_run(config.definition_file)
     with warehouse.connect() as con:
         features = read_training_features(con, definition, context.run_id)
     outcome = train_and_register(
         features,
         definition,
-        Path(config.definition_file).read_text(),
+        path.read_text(),
         seed=config.seed,
         tracking_uri=mlflow.tracking_uri,
         artifacts_dir=mlflow.artifacts_dir,
@@ -60,6 +72,9 @@ def customer_segmentation(
         "fallback_customers": dg.MetadataValue.json(outcome.fallback_customers),
     }
     if outcome.ref is None:
+        context.log.warning(
+            f"training skipped: {outcome.skipped_reason}; fallback reasons {outcome.fallback_customers}"
+        )
         return dg.MaterializeResult(metadata={**metadata, "reason": outcome.skipped_reason})
     ref = outcome.ref
     return dg.MaterializeResult(
@@ -91,12 +106,14 @@ def customer_segmentation(
     "untouched. The check `challenger_passes_promotion_gates` reports the verdict.",
 )
 def customer_segmentation_champion(context: dg.AssetExecutionContext, mlflow: MlflowResource) -> dg.MaterializeResult:
-    version = version_trained_by(mlflow.tracking_uri, context.run_id)
+    model_name = definition_of_run()[0].model_name
+    version = version_trained_by(mlflow.tracking_uri, context.run_id, model_name)
     if version is None:
         return dg.MaterializeResult(metadata={"promoted_to_champion": False, "note": "no model trained in this run"})
-    decision = promote(mlflow.tracking_uri, version)
+    decision = promote(mlflow.tracking_uri, version, model_name)
     return dg.MaterializeResult(
         metadata={
+            "model_name": model_name,
             "challenger_version": decision.version,
             "promoted_to_champion": decision.passed,
             "failures": dg.MetadataValue.json(decision.failures),
@@ -122,8 +139,11 @@ def customer_segmentation_champion(context: dg.AssetExecutionContext, mlflow: Ml
 def customer_segment_assignments(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, mlflow: MlflowResource
 ) -> dg.MaterializeResult:
+    settings = get_settings()
+    definition = definition_of_run()[0]
+    playbooks = load_playbooks(settings.project.playbooks, settings.project.lock)
     with warehouse.connect() as con:
-        result = score_customers(con, mlflow.tracking_uri, context.run_id)
+        result = score_customers(con, mlflow.tracking_uri, context.run_id, definition, playbooks)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": result.rows,

@@ -2,17 +2,18 @@
 
 import dagster as dg
 
-from ml.model_registry import CHAMPION, SEGMENTATION_MODEL, version_by_alias
+from ml.model_registry import CHAMPION, version_by_alias
 from ml.segmentation.promotion import judge, version_trained_by
 from ml.segmentation.rfm import FAMILY as RFM_FAMILY
 from ml.segmentation.rfm import RFM_RULES_VERSION
 from ml.segmentation.store import segment_coverage
+from orchestration.defs.ml.assets import definition_of_run
 from orchestration.keys import CHAMPION_KEY, CUSTOMER_SEGMENTS_KEY, WAREHOUSE_POOL, stage
 from orchestration.resources import MlflowResource, WarehouseResource
 
 
-def _champion_version(mlflow: MlflowResource) -> str | None:
-    champion = version_by_alias(mlflow.tracking_uri, SEGMENTATION_MODEL, CHAMPION)
+def _champion_version(mlflow: MlflowResource, model_name: str) -> str | None:
+    champion = version_by_alias(mlflow.tracking_uri, model_name, CHAMPION)
     return None if champion is None else str(champion.version)
 
 
@@ -26,7 +27,7 @@ def _champion_version(mlflow: MlflowResource) -> str | None:
 )
 def assignments_cover_all_customers(warehouse: WarehouseResource, mlflow: MlflowResource) -> dg.AssetCheckResult:
     # the version every behavioural row must carry ('none' while no model has passed the promotion gate)
-    champion = _champion_version(mlflow) or "none"
+    champion = _champion_version(mlflow, definition_of_run()[0].model_name) or "none"
     with warehouse.connect(read_only=True) as con:
         coverage = segment_coverage(con, {"behavioural": champion, RFM_FAMILY: RFM_RULES_VERSION})
     return dg.AssetCheckResult(
@@ -57,13 +58,14 @@ def assignments_cover_all_customers(warehouse: WarehouseResource, mlflow: Mlflow
 def challenger_passes_promotion_gates(
     context: dg.AssetCheckExecutionContext, mlflow: MlflowResource
 ) -> dg.AssetCheckResult:
-    version = version_trained_by(mlflow.tracking_uri, context.run.run_id)
+    model_name = definition_of_run()[0].model_name
+    version = version_trained_by(mlflow.tracking_uri, context.run.run_id, model_name)
     if version is None:  # training was skipped (too few eligible customers): nothing to judge
         return dg.AssetCheckResult(
             passed=True, metadata={"promoted_to_champion": False, "note": "no model trained in this run"}
         )
-    decision = judge(mlflow.tracking_uri, version)
-    champion = _champion_version(mlflow)
+    decision = judge(mlflow.tracking_uri, version, model_name)
+    champion = _champion_version(mlflow, model_name)
     return dg.AssetCheckResult(
         passed=decision.passed,
         severity=dg.AssetCheckSeverity.WARN if champion else dg.AssetCheckSeverity.ERROR,

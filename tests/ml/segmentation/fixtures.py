@@ -48,6 +48,7 @@ def planted_features(n_per_group: int = 300, seed: int = 0) -> tuple[pd.DataFram
                     "category_breadth": 3,
                     "event_count": rng.poisson(5, n),
                     "has_profiling_consent": True,
+                    "profiling_basis": "consent",
                 }
             )
         )

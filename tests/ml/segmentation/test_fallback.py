@@ -6,16 +6,25 @@ from ml.segmentation.definition import load_definition
 from ml.segmentation.fallback import FALLBACKS, fallback_assignments, fallback_reasons
 
 
-def test_consent_comes_before_history_and_eligible_customers_get_none():
+def test_lawful_basis_comes_before_history_and_eligible_customers_get_none():
     features = pd.DataFrame(
         {
-            "customer_id": ["a", "b", "c", "d"],
-            "frequency": [5, 0, 0, 3],
-            "has_profiling_consent": [True, True, False, None],
+            "customer_id": ["a", "b", "c", "d", "e", "f", "g"],
+            "frequency": [5, 0, 0, 3, 4, 4, 0],
+            "profiling_basis": ["consent", "consent", "none", None, "objected", "legitimate_interest", "contract"],
         }
     )
     reasons = fallback_reasons(features, load_definition())
-    assert reasons.tolist() == [None, "insufficient_history", "no_profiling_consent", "no_profiling_consent"]
+    assert reasons.tolist() == [
+        None,
+        "insufficient_history",
+        "no_profiling_consent",
+        "no_profiling_consent",  # no basis recorded is no basis
+        "profiling_objection",
+        None,  # the project's legitimate interest is a basis
+        "insufficient_history",  # a contract is one too: only the history is missing
+    ]
+    assert FALLBACKS["profiling_objection"][1] == "Not profiled (objected)"
 
 
 def test_fallback_rows_carry_key_name_reason_and_flag():

@@ -45,13 +45,13 @@ def con():
     ids = [f"cus_{i:04d}" for i in range(400)]
     c.execute(
         """create table marts.customers as
-           select unnest($ids) as customer_id, true as has_marketing_email_consent,
-                  false as has_marketing_sms_consent""",
+           select unnest($ids) as customer_id, 'consent' as marketing_email_basis, 'none' as marketing_sms_basis""",
         {"ids": ids},
     )
-    c.execute(
-        "update marts.customers set has_marketing_email_consent = false where customer_id in ('cus_0000', 'cus_0001')"
-    )
+    # one objected, one without a basis; one under the project's legitimate interest (may be contacted)
+    c.execute("update marts.customers set marketing_email_basis = 'objected' where customer_id = 'cus_0000'")
+    c.execute("update marts.customers set marketing_email_basis = 'none' where customer_id = 'cus_0001'")
+    c.execute("update marts.customers set marketing_email_basis = 'legitimate_interest' where customer_id = 'cus_0002'")
     c.execute("create table marts.customer_features as select customer_id, 1000.0 as monetary_eur from marts.customers")
     c.execute("update marts.customer_features set monetary_eur = 10 where customer_id = 'cus_0003'")
     yield c, ids
@@ -79,6 +79,8 @@ def test_actions_once_with_consent_and_holdout_and_alerts_on_edges(con):
     assert second["valuable_customer_slipping"]["new"] == 199
     outbox = c.execute("select count(*), count(distinct action_id) from ml.segment_actions").fetchall()[0]
     assert outbox == (396, 396)
+    bases = c.execute("select lawful_basis, count(*) from ml.segment_actions group by all order by all").fetchall()
+    assert bases == [("consent", 394), ("legitimate_interest", 2)]  # each row says what it rests on
     assert (
         c.execute("select count(*) from ml.segment_actions where customer_id in ('cus_0000', 'cus_0001')").fetchall()[
             0

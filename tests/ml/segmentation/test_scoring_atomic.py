@@ -48,6 +48,7 @@ def customer_features(slipped: bool = False) -> pd.DataFrame:
     df, truth = planted_features(200)
     df["as_of_date"] = pd.Timestamp("2025-01-31").date()
     df["has_profiling_consent"] = df.index % 9 != 0
+    df["profiling_basis"] = np.where(df["has_profiling_consent"], "consent", "none")
     df.loc[df.index % 13 == 0, ["frequency", "monetary_eur", "aov_eur"]] = [0, 0.0, np.nan]
     if slipped:
         gone = (truth == 0) & (df.index % 3 == 0)
@@ -62,8 +63,9 @@ def load_marts(con, features: pd.DataFrame) -> None:
     con.unregister("_features")
     con.execute(
         """create or replace table marts.customers as
-           select customer_id, hash(customer_id) % 5 <> 0 as has_marketing_email_consent,
-                  hash(customer_id) % 2 = 0 as has_marketing_sms_consent
+           select customer_id,
+                  case when hash(customer_id) % 5 <> 0 then 'consent' else 'none' end as marketing_email_basis,
+                  case when hash(customer_id) % 2 = 0 then 'consent' else 'objected' end as marketing_sms_basis
            from marts.customer_features"""
     )
 

@@ -13,7 +13,7 @@ with as_of as (
 ),
 
 customers as (
-    select c.customer_id, c.first_seen_at, c.country, c.has_profiling_consent
+    select c.customer_id, c.first_seen_at, c.country, c.has_profiling_consent, c.profiling_basis
     from {{ ref('customers') }} as c
     cross join as_of as a
     where cast(c.first_seen_at as date) <= a.as_of_date
@@ -143,7 +143,8 @@ final as (
         -- geography
         c.country,
         -- governance
-        c.has_profiling_consent
+        c.has_profiling_consent,
+        c.profiling_basis
     from customers as c
     cross join as_of as a
     left join order_features as f on f.customer_id = c.customer_id

@@ -3,6 +3,11 @@
 -- sets for past dates (and labels such as "ordered in the 90 days after as_of") can be rebuilt
 -- without leaking the future.
 
-{{ config(materialized='incremental', unique_key=['as_of_date', 'customer_id'], incremental_strategy='delete+insert') }}
+{{ config(
+    materialized='incremental',
+    unique_key=['as_of_date', 'customer_id'],
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns'
+) }}
 
 select * from {{ ref('customer_features') }}

@@ -64,14 +64,74 @@ consents as (
     group by customer_id
 ),
 
+-- The lawful basis of each purpose per customer. The project configures a basis per purpose and
+-- source system (stg_audit__lawful_bases; '*' = default). A customer known to a source whose basis is
+-- contract or legitimate interest has that basis (contract first); otherwise only a granted consent
+-- is one. An explicit refusal or withdrawal (the latest consent decision) always wins: 'objected'.
+customer_sources as (
+    select distinct customer_id, source_system
+    from resolved
+),
+
+purposes as (
+    select unnest(['profiling', 'marketing_email', 'marketing_sms']) as purpose
+),
+
+configured as (
+    select
+        s.customer_id,
+        p.purpose,
+        max(
+            case coalesce(o.basis, d.basis, 'consent')
+                when 'contract' then 2 when 'legitimate_interest' then 1 else 0
+            end
+        ) as basis_rank
+    from customer_sources as s
+    cross join purposes as p
+    left join {{ ref('stg_audit__lawful_bases') }} as d
+        on d.purpose = p.purpose and d.source_system = '*'
+    left join {{ ref('stg_audit__lawful_bases') }} as o
+        on o.purpose = p.purpose and o.source_system = s.source_system
+    group by s.customer_id, p.purpose
+),
+
+purpose_bases as (
+    select
+        cf.customer_id,
+        cf.purpose,
+        case
+            when lc.is_granted = false then 'objected'
+            when lc.is_granted then 'consent'
+            when cf.basis_rank = 2 then 'contract'
+            when cf.basis_rank = 1 then 'legitimate_interest'
+            else 'none'
+        end as basis
+    from configured as cf
+    left join latest_consents as lc on lc.customer_id = cf.customer_id and lc.purpose = cf.purpose
+),
+
+bases as (
+    select
+        customer_id,
+        any_value(basis) filter (where purpose = 'profiling') as profiling_basis,
+        any_value(basis) filter (where purpose = 'marketing_email') as marketing_email_basis,
+        any_value(basis) filter (where purpose = 'marketing_sms') as marketing_sms_basis
+    from purpose_bases
+    group by customer_id
+),
+
 final as (
     select
         g.*,
         coalesce(c.has_profiling_consent, false) as has_profiling_consent,
         coalesce(c.has_marketing_email_consent, false) as has_marketing_email_consent,
-        coalesce(c.has_marketing_sms_consent, false) as has_marketing_sms_consent
+        coalesce(c.has_marketing_sms_consent, false) as has_marketing_sms_consent,
+        b.profiling_basis,
+        b.marketing_email_basis,
+        b.marketing_sms_basis
     from golden as g
     left join consents as c using (customer_id)
+    left join bases as b using (customer_id)
 )
 
 select * from final

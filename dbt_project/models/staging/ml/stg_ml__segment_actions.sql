@@ -19,6 +19,7 @@ renamed as (
         from_segment_key,
         channel,
         purpose,
+        lawful_basis,
         template_key,
         owner,
         is_holdout,
