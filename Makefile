@@ -38,9 +38,10 @@ lint: install
 	rc=$$?; rm -rf $$tmp; exit $$rc
 
 # Two workers (pytest-xdist), a test file per worker at a time: a file's module fixtures (a pipeline run) are
-# built once. Every test has its own SEGMENTS_HOME, so the workers share nothing but the checkout.
+# built once. Every test has its own SEGMENTS_HOME, so the workers share nothing but the checkout. Files go out
+# in the order tests/conftest.py sets (those running whole pipelines first, longest first), not xdist's.
 test: lint
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 # The slow fault-injection scenarios (tests/faults, marker `faults`; `make test` runs only their fast part): kill -9
 # at each stage, disk full, read-only home, concurrent runs, a growing landing file, mixed time zones, each

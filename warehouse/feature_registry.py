@@ -20,7 +20,14 @@ FEATURES_MODEL = "customer_features"
 PII_CLASSES = ("none", "pseudonymous_id", "quasi_identifier", "direct")
 PURPOSES = ("profiling", "reporting", "eligibility")
 # Columns the scoring path needs besides the model's features: who may be placed (ml/segmentation/fallback.py).
-ELIGIBILITY_COLUMNS = ("customer_id", "as_of_date", "frequency", "has_profiling_consent", "profiling_basis")
+ELIGIBILITY_COLUMNS = (
+    "customer_id",
+    "as_of_date",
+    "frequency",
+    "lineless_order_count",
+    "has_profiling_consent",
+    "profiling_basis",
+)
 
 
 class FeatureRegistryError(ValueError):

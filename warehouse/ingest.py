@@ -39,7 +39,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -52,6 +52,11 @@ from warehouse.tables import ensure_tables
 AUDIT_SCHEMA = "audit"
 LEDGER_TABLE = f"{AUDIT_SCHEMA}.ingest_ledger"
 QUARANTINE_TABLE = f"{AUDIT_SCHEMA}.quarantine"
+VERSIONS_TABLE = f"{AUDIT_SCHEMA}.record_versions"
+# what the loader writes per rejected row (resolved_by_file / resolved_at are set by a later correction)
+QUARANTINE_COLUMNS = (
+    "source_table, source_file, source_row, file_sha256, stage, reason_kind, reason, raw_record, quarantined_at, run_id"
+)
 
 FILE_EXTENSIONS = {"csv": (".csv",), "jsonl": (".jsonl", ".ndjson")}
 PARQUET_EXTENSIONS = (".parquet",)
@@ -60,6 +65,8 @@ PARQUET_EXTENSIONS = (".parquet",)
 DEFAULT_SETTLE_SECONDS = 2.0
 # ... or at once when a marker `<file name>.done` next to it declares it complete.
 DONE_MARKER_SUFFIX = ".done"
+# Under a table's landing folder: files listing the primary keys of records to delete.
+DELETES_FOLDER = "deletes"
 # Never landing files: names a writer uses while a file is incomplete (write-then-rename), hidden and
 # lock files, and the staging folder of Hadoop/Spark output committers (checked on every path part below
 # the table's folder, case-insensitively).
@@ -88,6 +95,8 @@ class FileResult:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     rows_already_loaded: int = 0
+    rows_updated: int = 0
+    rows_deleted: int = 0
     extra_columns: list[str] = field(default_factory=list)
     message: str | None = None
 
@@ -121,12 +130,14 @@ class IngestReport:
             "rows_loaded": sum(f.rows_loaded for f in files),
             "rows_quarantined": sum(f.rows_quarantined for f in files),
             "rows_already_loaded": sum(f.rows_already_loaded for f in files),
+            "rows_updated": sum(f.rows_updated for f in files),
+            "rows_deleted": sum(f.rows_deleted for f in files),
         }
 
 
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection, contracts: Iterable[TableContract] = CONTRACTS) -> None:
     """Create the audit tables and every raw table (empty when its source has no files)."""
-    ensure_tables(con, LEDGER_TABLE, QUARANTINE_TABLE)
+    ensure_tables(con, LEDGER_TABLE, QUARANTINE_TABLE, VERSIONS_TABLE)
     for contract in contracts:
         cols = [f"{c.name} {SQL_TYPES[c.type]}" for c in contract.columns]
         cols += [f"{name} {type_}" for name, type_ in LINEAGE_COLUMNS]
@@ -201,9 +212,7 @@ def is_landing_name(relative: Path) -> bool:
     )
 
 
-def landing_files(landing_dir: Path, contract: TableContract) -> list[Path]:
-    """The table's files in a stable order (sorted by relative path), temporary names left out."""
-    folder = landing_dir / contract.landing_path
+def _table_files(folder: Path, contract: TableContract) -> list[Path]:
     if not folder.is_dir():
         return []
     extensions = FILE_EXTENSIONS[contract.file_format] + PARQUET_EXTENSIONS
@@ -212,6 +221,29 @@ def landing_files(landing_dir: Path, contract: TableContract) -> list[Path]:
         for p in folder.rglob("*")
         if p.name.lower().endswith(extensions) and is_landing_name(p.relative_to(folder)) and p.is_file()
     )
+
+
+def landing_files(landing_dir: Path, contract: TableContract) -> list[Path]:
+    """The table's files in a stable order (sorted by relative path), temporary names and the deletion
+    files (`deletes/`) left out."""
+    folder = landing_dir / contract.landing_path
+    return [p for p in _table_files(folder, contract) if p.relative_to(folder).parts[0] != DELETES_FOLDER]
+
+
+def deletion_files(landing_dir: Path, contract: TableContract) -> list[Path]:
+    """The table's deletion files (`<source>/<table>/deletes/`, the primary key columns of the records to
+    delete), sorted by relative path."""
+    return _table_files(landing_dir / contract.landing_path / DELETES_FOLDER, contract)
+
+
+def deletion_contract(contract: TableContract) -> TableContract:
+    """What a deletion file of `contract`'s table must hold: its primary key columns (others are ignored)."""
+    key_columns = tuple(
+        replace(c, required=True, accepted=None, minimum=None, maximum=None, not_future=False)
+        for c in contract.columns
+        if c.name in contract.primary_key
+    )
+    return replace(contract, columns=key_columns, references=(), row_rules=())
 
 
 def _changed_at(st: os.stat_result) -> float:
@@ -314,6 +346,9 @@ def ingest_landing(
     if max_wait_seconds is None:
         max_wait_seconds = 3 * settle_seconds
     found = {path: contract for contract in contracts for path in landing_files(landing_dir, contract)}
+    # deletions after every load of the run: a key delivered and deleted in one run ends deleted
+    deletions = {path: contract for contract in contracts for path in deletion_files(landing_dir, contract)}
+    found.update(deletions)
 
     def loaded(path: Path, st: os.stat_result) -> bool:
         rel = path.relative_to(landing_dir).as_posix()
@@ -332,7 +367,16 @@ def ingest_landing(
                 report.files.append(FileResult(contract.qualified_name, rel, "", "waiting", message=waiting[path]))
             elif path in complete:
                 report.files.append(
-                    _ingest_file(con, landing_dir, path, contract, run_id, complete[path], settle_seconds)
+                    _ingest_file(
+                        con,
+                        landing_dir,
+                        path,
+                        contract,
+                        run_id,
+                        complete[path],
+                        settle_seconds,
+                        deletes=path in deletions,
+                    )
                 )
     finally:
         con.execute(f"set preserve_insertion_order = {'true' if preserve else 'false'}")
@@ -347,6 +391,7 @@ _TEMP_TABLES = (
     "_landing_reject_scans",
     "_landing_reject_buckets",
     "_landing_verdicts",
+    "_landing_retired_keys",
 )
 
 
@@ -391,10 +436,13 @@ def _ingest_file(
     run_id: str | None,
     stat: os.stat_result,
     settle_seconds: float,
+    deletes: bool = False,
 ) -> FileResult:
     """Load one complete file; `stat` is the file's stat when it was found complete (before any read): the
-    bytes hashed and read are the file's only if it still has that stat once both are done."""
+    bytes hashed and read are the file's only if it still has that stat once both are done. `deletes`:
+    a deletion file (the keys of records to delete, `_apply_deletions`)."""
     rel = path.relative_to(landing_dir).as_posix()
+    table_contract, contract = contract, deletion_contract(contract) if deletes else contract
     table = contract.qualified_name
     cached = _stat_cached(con, table, rel, stat)
     if cached:  # stat cache: the same path, size, mtime and ctime as a loaded file, so not even hashed
@@ -490,7 +538,10 @@ def _ingest_file(
         result.extra_columns = [h for h in header if h not in contract.column_names]
         # one transaction per file: its rows, its quarantined rows and its ledger row, or nothing
         with transaction(con):
-            _validate_and_load(con, contract, text, rel, result.file_sha256, run_id, result)
+            if deletes:
+                _apply_deletions(con, table_contract, text, rel, result.file_sha256, run_id, result)
+            else:
+                _validate_and_load(con, contract, text, rel, result.file_sha256, run_id, result)
             _write_ledger(con, result, stat, run_id)
     except EmptyLandingFile as exc:
         result.message = str(exc)
@@ -499,6 +550,7 @@ def _ingest_file(
         result.status = "failed"
         result.message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         result.rows_read = result.rows_loaded = result.rows_quarantined = result.rows_already_loaded = 0
+        result.rows_updated = result.rows_deleted = 0
         _write_ledger(con, result, stat, run_id)
     finally:
         for tmp in _TEMP_TABLES:
@@ -1036,7 +1088,7 @@ def _validate_and_load(
         else "[]::varchar[]"
     )
     flags = "".join(f", {f}" for f in _reference_flags(contract))
-    duplicate = f"['duplicate_key: primary key ({', '.join(pk)}) already loaded with other values or repeated in file']"
+    duplicate = f"['duplicate_key: primary key ({', '.join(pk)}) repeated in the file']"
     # Keys that occur more than once in the file, with the first row that has them: a hash aggregate,
     # instead of ranking every row. Every later row with such a key is a duplicate (its first
     # occurrence stays, whether loaded or quarantined for another reason).
@@ -1047,18 +1099,23 @@ def _validate_and_load(
     joins = f"left join repeated d on {' and '.join(f'd._d_{k} is not distinct from c._t_{k}' for k in pk)}"
     repeated_later = "coalesce(c._row > d._first_row, false)"
     keep = f"c._broken or {repeated_later}"
-    clash = "false"
+    clash, stale = "false", "false"
     if con.execute(f"select count(*) from (select 1 from {contract.qualified_name} limit 1)").fetchone()[0]:
         # One join on the primary key (unique in the raw table: the loader never inserts a key twice)
         # finds both a key loaded before and whether that row equals this one in every contract column
         # (a corrected file delivered again: neither loaded again nor rejected). An empty table skips it.
+        # A known key with other values is an update (this delivery's version replaces the loaded one),
+        # unless the table has a change timestamp and this version is older than the loaded one.
         same_row = " and ".join(f"r._r_{c} is not distinct from c._t_{c}" for c in contract.column_names)
         joins += (
             f" left join (select {', '.join(f'{c} as _r_{c}' for c in contract.column_names)}, true as _loaded"
             f" from {contract.qualified_name}) r on {' and '.join(f'r._r_{k} = c._t_{k}' for k in pk)}"
         )
         clash = f"coalesce(r._loaded and not ({same_row}), false)"
+        if CHANGE_TIMESTAMP in contract.column_names:
+            stale = f"coalesce(c._t_{CHANGE_TIMESTAMP} < r._r_{CHANGE_TIMESTAMP}, false)"
         keep += " or coalesce(r._loaded, false)"
+    outdated = f"['stale_update: a newer version of this key ({CHANGE_TIMESTAMP}) was loaded before']"
     # Only the verdicts are kept: rejected rows (reasons and raw content) and rows loaded before (no
     # reasons). Every other row of `_landing_text` is loaded.
     con.execute(
@@ -1074,15 +1131,18 @@ def _validate_and_load(
             ), repeated as (
                 {repeated}
             )
-            select _row, _all_reasons, case when len(_all_reasons) > 0 then {raw_json} end as _raw
+            select _row, _all_reasons, case when len(_all_reasons) > 0 then {raw_json} end as _raw, _update
             from (
                 select c.*,
-                       case when not c._broken and ({repeated_later} or {clash}) then {duplicate}
-                            else {reasons} end as _all_reasons
+                       case when not c._broken and {repeated_later} then {duplicate}
+                            when not c._broken and {clash} and {stale} then {outdated}
+                            else {reasons} end as _all_reasons,
+                       not c._broken and not {repeated_later} and {clash} and not {stale} as _update
                 from checked c {joins}
                 where {keep}
             )"""
     )
+    updated = _replace_updated_versions(con, contract, text, typed, rel, run_id)
     buckets, source_row = text.record_number(text.ordinal)
     loaded_at = "current_timestamp::timestamp"
     target_cols = ", ".join(contract.column_names + tuple(n for n, _ in LINEAGE_COLUMNS))
@@ -1090,12 +1150,13 @@ def _validate_and_load(
         f"""insert into {contract.qualified_name} ({target_cols})
             select {", ".join(typed[c] for c in contract.column_names)}, ?, {source_row}, ?, {loaded_at}
             from _landing_text t {buckets}
-            anti join _landing_verdicts v on v._row = {text.ordinal}""",
+            anti join (select _row from _landing_verdicts where not _update) v on v._row = {text.ordinal}""",
         [rel, sha],
     ).fetchone()
+    loaded -= updated  # the new versions of updated keys are inserted with the new rows, counted apart
     buckets, source_row = text.record_number("v._row")
     con.execute(
-        f"""insert into {QUARANTINE_TABLE}
+        f"""insert into {QUARANTINE_TABLE} ({QUARANTINE_COLUMNS})
             select ?, ?, {source_row}, ?, 'ingest', split_part(v._all_reasons[1], ':', 1),
                    array_to_string(v._all_reasons, '; '), v._raw, {loaded_at}, ?
             from _landing_verdicts v {buckets}
@@ -1113,30 +1174,189 @@ def _validate_and_load(
         for c in required_present
     )
     counts = con.execute(
-        "select count(*) filter (where len(_all_reasons) > 0), count(*) filter (where len(_all_reasons) = 0)"
+        "select count(*) filter (where len(_all_reasons) > 0), "
+        "count(*) filter (where len(_all_reasons) = 0 and not _update)"
         f"{missing_counts} from _landing_verdicts"
     ).fetchone()
     quarantined, already_loaded, missing = counts[0], counts[1], counts[2:]
-    parsed = loaded + quarantined + already_loaded  # the rows of `_landing_text`
-    result.rows_loaded, result.rows_already_loaded = loaded, already_loaded
+    parsed = loaded + updated + quarantined + already_loaded  # the rows of `_landing_text`
+    result.rows_loaded, result.rows_already_loaded, result.rows_updated = loaded, already_loaded, updated
     result.rows_quarantined = quarantined + text.rejects
     result.rows_read = text.records
-    if result.rows_read != result.rows_loaded + result.rows_quarantined + result.rows_already_loaded:
+    if result.rows_read != (
+        result.rows_loaded + result.rows_quarantined + result.rows_already_loaded + result.rows_updated
+    ):
         raise LandingFileError(
             f"{rel}: {result.rows_read:,} records read but {result.rows_loaded:,} loaded + "
-            f"{result.rows_quarantined:,} quarantined + {result.rows_already_loaded:,} already loaded"
+            f"{result.rows_quarantined:,} quarantined + {result.rows_already_loaded:,} already loaded + "
+            f"{result.rows_updated:,} updated"
         )
+    _resolve_quarantined(con, contract, rel)
     empty_required = [c for c, n in zip(required_present, missing, strict=True) if parsed and n == parsed]
     if empty_required:
         result.message = f"required column(s) {', '.join(empty_required)} empty in every row"
+
+
+# The column that orders versions of one key, where a table has it: an older version delivered later is stale.
+CHANGE_TIMESTAMP = "updated_at"
+
+
+def _replace_updated_versions(
+    con: duckdb.DuckDBPyConnection,
+    contract: TableContract,
+    text: _LandingText,
+    typed: dict[str, str],
+    rel: str,
+    run_id: str | None,
+) -> int:
+    """Move the loaded versions of the keys this file updates (`_landing_verdicts._update`) from the raw
+    table to `audit.record_versions`, with their origin and what replaced them; the caller inserts the
+    new versions. Returns how many keys were updated."""
+    (n,) = con.execute("select count(*) from _landing_verdicts where _update").fetchone()
+    if not n:
+        return 0
+    pk = contract.primary_key
+    keys = f"""(select {", ".join(f"{typed[k]} as _t_{k}" for k in pk)}
+               from _landing_text t semi join (select _row from _landing_verdicts where _update) v
+                   on v._row = {text.ordinal})"""
+    _retire_versions(con, contract, keys, "updated", rel, run_id)
+    return n
+
+
+def _retire_versions(
+    con: duckdb.DuckDBPyConnection, contract: TableContract, keys: str, change: str, rel: str, run_id: str | None
+) -> int:
+    """Move the raw rows whose primary key is in `keys` (a relation of `_t_<key column>` columns) to
+    `audit.record_versions` with `change` (updated | deleted) and the file that replaced them; returns
+    how many rows moved."""
+    pk = contract.primary_key
+    key_json = "to_json(struct_pack(" + ", ".join(f"{k} := r.{k}" for k in pk) + "))"
+    row_json = "to_json(struct_pack(" + ", ".join(f"{c} := r.{c}" for c in contract.column_names) + "))"
+    on = " and ".join(f"r.{k} = k._t_{k}" for k in pk)
+    con.execute(f"create or replace temp table _landing_retired_keys as select * from {keys}")
+    con.execute(
+        f"""insert into {VERSIONS_TABLE}
+            select ?, {key_json}, {row_json}, r._source_file, r._source_row, r._file_sha256, r._loaded_at,
+                   ?, ?, current_timestamp::timestamp, ?
+            from {contract.qualified_name} r semi join _landing_retired_keys k on {on}""",
+        [contract.qualified_name, change, rel, run_id],
+    )
+    (moved,) = con.execute(
+        f"delete from {contract.qualified_name} r using _landing_retired_keys k where {on}"
+    ).fetchone()
+    con.execute("drop table _landing_retired_keys")
+    return moved
+
+
+def _apply_deletions(
+    con: duckdb.DuckDBPyConnection,
+    contract: TableContract,
+    text: _LandingText,
+    rel: str,
+    sha: str,
+    run_id: str | None,
+    result: FileResult,
+) -> None:
+    """Delete the records whose primary keys a deletion file lists: each loaded one moves from the raw
+    table to `audit.record_versions` (change 'deleted', with the file that deleted it). A key that is
+    empty or not a valid value, repeated in the file, not loaded, or still referenced by another raw
+    table's rows (deleting it would orphan them) is quarantined with its reason."""
+    pk = contract.primary_key
+    keys = deletion_contract(contract)
+    typed = {c.name: _typed_expr(c, True) for c in keys.columns}
+    key_json = "to_json(struct_pack(" + ", ".join(f"{k} := {k}" for k in pk) + "))::varchar"
+    referencing = [
+        (other, ref)
+        for other in CONTRACTS
+        for ref in other.references
+        if ref.target_table == contract.qualified_name and len(pk) == 1 and ref.target_column == pk[0]
+    ]
+    still_used = " or ".join(
+        f"exists (select 1 from {other.qualified_name} o where o.{ref.column} = k._t_{pk[0]})"
+        for other, ref in referencing
+    )
+    on = " and ".join(f"r.{k} = k._t_{k}" for k in pk)
+    con.execute(
+        f"""create temp table _landing_verdicts as
+            with k as (
+                select {text.ordinal} as _row, {", ".join(f"{typed[c]} as _t_{c}" for c in pk)},
+                       {", ".join(f"{_text_expr(c)} as _s_{c}" for c in pk)},
+                       count(*) over (partition by {", ".join(typed[c] for c in pk)}) as _n,
+                       row_number() over (partition by {", ".join(typed[c] for c in pk)}
+                                          order by {text.ordinal}) as _nth
+                from _landing_text t
+            ), judged as (
+                select k.*,
+                       case when {" or ".join(f"k._t_{c} is null" for c in pk)}
+                                then 'missing_required: a key column is empty or not a valid value'
+                            when k._nth > 1 then 'duplicate_key: primary key repeated in the file'
+                            when not exists (select 1 from {contract.qualified_name} r where {on})
+                                then 'unknown_key: no loaded record has this key'
+                            {
+            f"when {still_used} then 'still_referenced: rows of another table refer to it'" if still_used else ""
+        }
+                       end as _reason
+                from k
+            )
+            select _row, case when _reason is null then [] else [_reason] end as _all_reasons,
+                   case when _reason is not null then {key_json.replace(" := ", " := _s_")} end as _raw,
+                   _reason is null as _update, {", ".join(f"_t_{c}" for c in pk)}
+            from judged"""
+    )
+    deleting = f"(select {', '.join(f'_t_{c}' for c in pk)} from _landing_verdicts where _update)"
+    deleted = _retire_versions(con, contract, deleting, "deleted", rel, run_id)
+    buckets, source_row = text.record_number("v._row")
+    con.execute(
+        f"""insert into {QUARANTINE_TABLE} ({QUARANTINE_COLUMNS})
+            select ?, ?, {source_row}, ?, 'ingest', split_part(v._all_reasons[1], ':', 1),
+                   v._all_reasons[1], v._raw, current_timestamp::timestamp, ?
+            from _landing_verdicts v {buckets}
+            where len(v._all_reasons) > 0
+            union all
+            select ?, ?, source_row, ?, 'ingest', 'parse_error', reason, raw_record, current_timestamp::timestamp, ?
+            from _landing_rejects""",
+        [contract.qualified_name, rel, sha, run_id] * 2,
+    )
+    (quarantined,) = con.execute("select count(*) from _landing_verdicts where len(_all_reasons) > 0").fetchone()
+    result.rows_deleted = deleted
+    result.rows_quarantined = quarantined + text.rejects
+    result.rows_read = text.records
+    if result.rows_read != result.rows_deleted + result.rows_quarantined:
+        raise LandingFileError(
+            f"{rel}: {result.rows_read:,} records read but {result.rows_deleted:,} deleted + "
+            f"{result.rows_quarantined:,} quarantined"
+        )
+
+
+def _resolve_quarantined(con: duckdb.DuckDBPyConnection, contract: TableContract, rel: str) -> None:
+    """Mark the unresolved quarantine rows of this table whose primary key this file has just loaded
+    (new or updated): a later delivery corrected them. Rows whose key cannot be read stay open."""
+    (open_rows,) = con.execute(
+        f"select count(*) from (select 1 from {QUARANTINE_TABLE} where source_table = ? and resolved_by_file is null"
+        " and source_file <> ? limit 1)",
+        [contract.qualified_name, rel],
+    ).fetchone()
+    if not open_rows:
+        return
+    pk = contract.primary_key
+    key = " and ".join(f"q_key.{k} = r.{k}::varchar" for k in pk)
+    extract = ", ".join(f"json_extract_string(try_cast(raw_record as json), '$.{k}') as {k}" for k in pk)
+    con.execute(
+        f"""update {QUARANTINE_TABLE} q set resolved_by_file = ?, resolved_at = current_timestamp::timestamp
+            from (select rowid as _qid, {extract} from {QUARANTINE_TABLE}
+                  where source_table = ? and resolved_by_file is null and source_file <> ?) q_key
+            semi join {contract.qualified_name} r on {key} and r._source_file = ?
+            where q.rowid = q_key._qid""",
+        [rel, contract.qualified_name, rel, rel],
+    )
 
 
 def _write_ledger(con: duckdb.DuckDBPyConnection, r: FileResult, stat: os.stat_result, run_id: str | None) -> None:
     con.execute(
         f"""insert into {LEDGER_TABLE} (source_table, source_file, file_sha256, file_bytes, rows_read, rows_loaded,
                 rows_quarantined, status, message, extra_columns, loaded_at, run_id, rows_already_loaded, file_mtime_ns,
-                file_ctime_ns)
-            values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp::timestamp, ?, ?, ?, ?)""",
+                file_ctime_ns, rows_updated, rows_deleted)
+            values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp::timestamp, ?, ?, ?, ?, ?, ?)""",
         [
             r.source_table,
             r.source_file,
@@ -1152,14 +1372,60 @@ def _write_ledger(con: duckdb.DuckDBPyConnection, r: FileResult, stat: os.stat_r
             r.rows_already_loaded,
             stat.st_mtime_ns,
             stat.st_ctime_ns,
+            r.rows_updated,
+            r.rows_deleted,
         ],
     )
 
 
-def quarantine_summary(con: duckdb.DuckDBPyConnection) -> list[tuple]:
-    """(source_table, reason_kind, rows) for every quarantined kind, largest first."""
+def _quarantine_filter(
+    table: str | None, reason: str | None, file: str | None, open_only: bool
+) -> tuple[str, list[str]]:
+    """A where clause and its parameters (values are bound, never spliced)."""
+    conditions, params = ["true"], []
+    for column, value in (("source_table", table), ("reason_kind", reason), ("source_file", file)):
+        if value:
+            conditions.append(f"{column} = ?")
+            params.append(value)
+    if open_only:
+        conditions.append("resolved_by_file is null")
+    return " and ".join(conditions), params
+
+
+def quarantine_summary(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    table: str | None = None,
+    reason: str | None = None,
+    file: str | None = None,
+    open_only: bool = False,
+) -> list[tuple]:
+    """(source_table, reason_kind, rows, rows resolved by a later delivery) per quarantined kind, largest
+    first, of the rows matching the filters."""
+    where, params = _quarantine_filter(table, reason, file, open_only)
     return con.execute(
-        f"select source_table, reason_kind, count(*) from {QUARANTINE_TABLE} group by all order by 3 desc, 1, 2"
+        f"""select source_table, reason_kind, count(*), count(resolved_by_file) from {QUARANTINE_TABLE}
+            where {where} group by all order by 3 desc, 1, 2""",
+        params,
+    ).fetchall()
+
+
+def quarantined_rows(
+    con: duckdb.DuckDBPyConnection,
+    limit: int,
+    *,
+    table: str | None = None,
+    reason: str | None = None,
+    file: str | None = None,
+    open_only: bool = False,
+) -> list[tuple]:
+    """(source_table, source_file, record number, reason, resolved_by_file) of the first `limit` rows
+    matching the filters, in file order: where to look, not the rows' content (which may be personal data)."""
+    where, params = _quarantine_filter(table, reason, file, open_only)
+    return con.execute(
+        f"""select source_table, source_file, source_row, reason, resolved_by_file from {QUARANTINE_TABLE}
+            where {where} order by source_table, source_file, source_row limit ?""",
+        [*params, limit],
     ).fetchall()
 
 

@@ -83,7 +83,8 @@ Every source value becomes text, trimmed, an empty one null. `_record` numbers t
 raise `MappingError` naming the line; nothing is written). Parquet columns keep their native types until
 they are rendered as text: VARCHAR as is; DOUBLE/FLOAT as DuckDB's shortest text that reads back as the
 same number (2.95 -> '2.95', never '2.9500000000000002'), whole numbers below 2^53 without '.0'
-(13085.0 -> '13085', so an id stored as a double reads as an id); DECIMAL with its scale ('2.950');
+(13085.0 -> '13085', so an id stored as a double reads as an id); DECIMAL with its scale ('2.950'),
+a whole one without it (12346.0 -> '12346');
 TIMESTAMP as `YYYY-MM-DDTHH:MM:SS[.ffffff]` (local: `timestamp:` converts it, a plain `from` does not);
 TIMESTAMP WITH TIME ZONE as that in UTC plus '+00:00'; DATE as `YYYY-MM-DD`; BOOLEAN as true/false;
 anything else as DuckDB casts it to VARCHAR. JSONL: one JSON object per line, values as
@@ -675,6 +676,8 @@ def _render(column: str, type_: str) -> str:
             f"case when isfinite({x}) and {x} = trunc({x}) and abs({x}) < {_MAX_EXACT_INTEGER} "
             f"then cast(cast({x} as bigint) as varchar) else cast({x} as varchar) end"
         )
+    if t.startswith("DECIMAL"):  # a whole decimal reads as an integer (12346.0 -> '12346'), like a double
+        return f"case when {x} = trunc({x}) then cast(cast({x} as hugeint) as varchar) else cast({x} as varchar) end"
     if t in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"):
         return _iso(f"timezone('UTC', {x})") + " || '+00:00'"
     if t in ("TIMESTAMP", "TIMESTAMP_MS", "TIMESTAMP_S", "DATETIME"):

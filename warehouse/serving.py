@@ -32,6 +32,12 @@ What is published (all copied as tables, PII-free):
 - `serving.publication` (one row: version, run_id, published_at) and `serving.published_tables`
   (one row per table with its row count), so a reader knows what it reads from the file alone.
 
+RESTRICTED, apart from the BI copy: `restricted_activation.duckdb` (in the version and as
+`serving/restricted_activation.duckdb`, swapped the same way, mode 0600) holds the warehouse's `activation`
+schema: the crosswalk from published customer ids to the user's source keys and the outbox with
+destination keys, for reverse-ETL consumers. It may carry source keys (`crm_customer_id`,
+`erp_account_id`) and no other PII column.
+
 Every published column is checked against `PII_COLUMN` as a last guard: a PII column added to the
 `segments` schema stops the publication instead of reaching BI.
 """
@@ -74,6 +80,13 @@ STAGING_PREFIX = ".staging-"
 TEMP_PREFIX = ".tmp-"
 DEFAULT_KEEP = 3
 
+# RESTRICTED: the activation schema (source keys for reverse ETL) is published into its own file, never
+# into bi.duckdb, readable by the owner only (mode 0600).
+ACTIVATION_FILE = "restricted_activation.duckdb"
+ACTIVATION_SCHEMA = "activation"
+ACTIVATION_MODE = 0o600
+# The source keys the activation file exists to carry; every other PII column is refused there too.
+ACTIVATION_KEY_COLUMN = re.compile(r"^(crm_customer_ids?|erp_account_ids?)$")
 SEGMENTS_SCHEMA = "segments"
 REPORTING_SCHEMA = "reporting"
 META_SCHEMA = "serving"
@@ -193,6 +206,45 @@ def _plan(con: duckdb.DuckDBPyConnection, feature_columns: Sequence[str]) -> lis
     return plan
 
 
+def _activation_plan(con: duckdb.DuckDBPyConnection) -> list[tuple[str, list[str]]]:
+    """(table, columns) of the warehouse's activation schema, validated: source keys only, no other PII."""
+    plan = []
+    for table in _relations(con, "wh", ACTIVATION_SCHEMA):
+        validate_identifier(table)
+        columns = _columns(con, "wh", ACTIVATION_SCHEMA, table)
+        for column in columns:
+            validate_identifier(column)
+            if PII_COLUMN.match(column) and not ACTIVATION_KEY_COLUMN.match(column):
+                raise ServingError(f"refusing to publish {ACTIVATION_SCHEMA}.{table}.{column}: looks like PII")
+        plan.append((table, columns))
+    return plan
+
+
+def _write_activation(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, int]:
+    """The restricted file: the activation schema alone, created owner-only before anything is written."""
+    plan = _activation_plan(con)
+    if not plan:
+        return {}
+    con.execute(f"attach {_sql_string(path)} as act (storage_version '{STORAGE_VERSION}')")
+    os.chmod(path, ACTIVATION_MODE)  # owner-only before any row is written
+    with transaction(con):
+        con.execute(f"create schema act.{ACTIVATION_SCHEMA}")
+        for table, columns in plan:
+            con.execute(
+                f"create table act.{ACTIVATION_SCHEMA}.{table} as "
+                f"select {', '.join(columns)} from wh.{ACTIVATION_SCHEMA}.{table}"
+            )
+    counts = {
+        f"{ACTIVATION_SCHEMA}.{table}": con.execute(f"select count(*) from act.{ACTIVATION_SCHEMA}.{table}").fetchone()[
+            0
+        ]
+        for table, _ in plan
+    }
+    con.execute("checkpoint act")
+    con.execute("detach act")
+    return counts
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -227,6 +279,7 @@ def _write_snapshot(
                 con.execute(f"create schema pub.{schema}")
             for schema, table, source, columns in plan:
                 con.execute(f"create table pub.{schema}.{table} as select {', '.join(columns)} from wh.{source}")
+        _write_activation(con, staging / ACTIVATION_FILE)
         con.execute("detach wh")  # the warehouse is free again; the rest reads the new file only
         counts = {
             (schema, table): con.execute(f"select count(*) from pub.{schema}.{table}").fetchall()[0][0]
@@ -308,6 +361,7 @@ def _link_or_copy(source: Path, temp: Path) -> None:
         os.link(source, temp)  # same inode as the version's file: no second copy on disk
     except OSError:  # file systems without hard links
         shutil.copyfile(source, temp)
+        shutil.copymode(source, temp)  # a restricted file stays restricted
         _fsync(temp)
 
 
@@ -396,6 +450,7 @@ def publish(
             _write_manifest(staging, version, run_id, published_at, tables)
             for path in [
                 *(staging / PARQUET_DIR).iterdir(),
+                *[staging / ACTIVATION_FILE] * (staging / ACTIVATION_FILE).exists(),
                 staging / DUCKDB_FILE,
                 staging / MANIFEST_FILE,
                 staging / PARQUET_DIR,
@@ -406,7 +461,10 @@ def publish(
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        # The two pointers, each one atomic rename: first the file most BI tools open, then `current`.
+        # The pointers, each one atomic rename: the restricted activation file, the file most BI tools
+        # open, then `current`.
+        if (version_dir / ACTIVATION_FILE).exists():
+            _swap(serving_dir / ACTIVATION_FILE, lambda temp: _link_or_copy(version_dir / ACTIVATION_FILE, temp))
         _swap(serving_dir / DUCKDB_FILE, lambda temp: _link_or_copy(version_dir / DUCKDB_FILE, temp))
         _swap(serving_dir / CURRENT_LINK, lambda temp: os.symlink(f"{VERSIONS_DIR}/{version}", temp))
         _fsync(serving_dir)

@@ -53,6 +53,22 @@ TABLES: dict[str, str] = {
         run_id varchar,
         primary key (purpose, source_system)
     )""",
+    # every version of a raw row that a later delivery replaced (updated: same key, other values) or
+    # deleted (a deletion file), with where it came from and what replaced it: the raw tables hold the
+    # current version of each key
+    "audit.record_versions": """(
+        source_table varchar not null,
+        record_key json not null,         -- the primary key's values
+        record json not null,             -- the replaced row (contract columns)
+        source_file varchar not null,     -- the file the replaced row came from
+        source_row bigint,
+        file_sha256 varchar not null,
+        loaded_at timestamp not null,
+        change varchar not null,          -- updated | deleted
+        replaced_by_file varchar not null,
+        replaced_at timestamp not null,
+        run_id varchar
+    )""",
     "audit.quarantine": """(
         source_table varchar not null,
         source_file varchar not null,
@@ -184,6 +200,15 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
         # ... and its inode change time, which no tool can set back: a rewrite that restores size and mtime
         # (`cp -p`, `rsync -t`, `touch -r`) still misses the cache and is hashed
         "add column if not exists file_ctime_ns bigint",
+        # rows whose key was loaded before with other values: the new version replaced it (audit.record_versions)
+        "add column if not exists rows_updated bigint default 0",
+        # rows of a deletion file (<table>/deletes/) whose record was deleted (audit.record_versions)
+        "add column if not exists rows_deleted bigint default 0",
+    ),
+    "audit.quarantine": (
+        # set when a later delivery loaded a row with this row's key: the rejection was corrected
+        "add column if not exists resolved_by_file varchar",
+        "add column if not exists resolved_at timestamp",
     ),
 }
 

@@ -24,6 +24,12 @@ FALLBACKS = {
         "Not profiled (objected)",
         "refused or withdrew consent to profiling: not profiled, whatever the project's basis",
     ),
+    "incomplete_order_data": (
+        "fallback_data_problem",
+        "Data problem (orders without lines)",
+        "every completed order lacks its lines (quarantined at ingest): a data problem, not a behaviour; "
+        "see `segments quarantine --table erp.order_lines`",
+    ),
     "insufficient_history": (
         "fallback_too_little_history",
         "Too little history",
@@ -44,10 +50,15 @@ def fallback_reasons(features: pd.DataFrame, definition) -> pd.Series:
     """Per customer: the fallback reason code, or None when the model may place them.
 
     The lawful basis comes first: a customer without one (`profiling_basis` 'none': no consent where
-    the project requires it) or who objected ('objected') is not profiled, whatever their history."""
+    the project requires it) or who objected ('objected') is not profiled, whatever their history. A
+    customer whose every completed order came without its lines (they were quarantined) is a data
+    problem, reported as such instead of being clustered on missing values."""
     reasons = pd.Series([None] * len(features), index=features.index, dtype=object)
     orders = pd.to_numeric(features["frequency"], errors="coerce").fillna(0).to_numpy()
     reasons[orders < definition.min_orders] = "insufficient_history"
+    # customers whose every completed order came without lines would form a "segment" of missing data
+    lineless = pd.to_numeric(features["lineless_order_count"], errors="coerce").fillna(0).to_numpy()
+    reasons[(orders > 0) & (lineless >= orders)] = "incomplete_order_data"
     if definition.require_lawful_basis:
         basis = features["profiling_basis"].fillna("none").to_numpy()
         reasons[basis == "none"] = "no_profiling_consent"

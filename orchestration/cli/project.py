@@ -126,6 +126,8 @@ def cmd_map_check(args: argparse.Namespace) -> int:
         print(
             f"  {f.source_table:<16} {Path(f.source_file).name:<48} {f.status:<7} read {f.rows_read:>9,} = loaded "
             f"{f.rows_loaded:,} + quarantined {f.rows_quarantined:,} + already loaded {f.rows_already_loaded:,}"
+            + (f" + updated {f.rows_updated:,}" if f.rows_updated else "")
+            + (f" + deleted {f.rows_deleted:,}" if f.rows_deleted else "")
             + (f"  ({f.message})" if f.message else "")
         )
     for table, kinds in trial.reasons.items():

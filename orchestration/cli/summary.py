@@ -74,6 +74,12 @@ def run_warnings(settings: Settings, result) -> list[str]:
         with connect(settings.warehouse_path, read_only=True) as con:
             placement = family_placement(con)
         for family, customers, placed, reasons in placement:
+            lineless = dict(reasons).get("incomplete_order_data")
+            if lineless:
+                warnings.append(
+                    f"data problem: {lineless:,} customers' completed orders all lack their lines (quarantined): "
+                    f"not segmented in {family} (segments quarantine --table erp.order_lines)"
+                )
             if customers and not placed:
                 why = ", ".join(f"{reason} {n:,}" for reason, n in reasons)
                 warnings.append(f"segment family {family} placed nobody: all {customers:,} customers fell back ({why})")
@@ -114,8 +120,14 @@ def print_summary(settings: Settings, result, out: TextIO | None = None, warning
         for line in explain_check(e):
             print(f"        {line}", file=out)
     if quarantine:
-        print(f"\nQuarantine: {sum(q[2] for q in quarantine):,} rows", file=out)
-        for table, kind, n in quarantine[:12]:
+        resolved = sum(q[3] for q in quarantine)
+        print(
+            f"\nQuarantine: {sum(q[2] for q in quarantine):,} rows"
+            + (f" ({resolved:,} corrected by a later delivery)" if resolved else "")
+            + " (segments quarantine --table T --reason R --rows N)",
+            file=out,
+        )
+        for table, kind, n, _ in quarantine[:12]:
             print(f"  {table:<18} {kind:<20} {n:>8,}", file=out)
     if identity:
         print_identity(identity, settings, out)

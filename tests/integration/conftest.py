@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -31,5 +32,9 @@ def segments_home(tmp_path_factory) -> Path:
     # the tests write landing files and run at once: no settle wait (tests/warehouse/test_ingest_complete_files.py
     # and the fault suite test the wait itself)
     mp.setenv("SEGMENTS_LANDING_SETTLE_SECONDS", "0")
+    # what earlier test files of this worker left alive stays out of the full collections the pipeline runs
+    # after each warehouse step (see pytest_collection_finish in tests/conftest.py)
+    gc.collect()
+    gc.freeze()
     yield home
     mp.undo()

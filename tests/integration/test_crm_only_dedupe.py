@@ -10,10 +10,13 @@ import shutil
 
 import duckdb
 import pandas as pd
+import pytest
 
 from demo.generator import generate
 from orchestration.cli.run import run_pipeline
 from orchestration.settings import get_settings
+
+pytestmark = pytest.mark.pipeline_runs(1)
 
 
 def test_crm_export_with_internal_duplicates_is_deduplicated(segments_home):

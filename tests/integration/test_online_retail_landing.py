@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import duckdb
+import pytest
 
 from orchestration.cli import main
 from orchestration.settings import get_settings
 from tests.warehouse.test_online_retail_import import write_sample
+
+pytestmark = pytest.mark.pipeline_runs(1)
 
 
 def test_imported_retail_data_runs_with_the_public_data_definition(segments_home):

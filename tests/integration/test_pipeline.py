@@ -22,6 +22,8 @@ from orchestration.settings import get_settings
 from warehouse.contracts import CONTRACTS
 from warehouse.reconcile import ledger_discrepancies
 
+pytestmark = pytest.mark.pipeline_runs(5)
+
 CUSTOMERS = 2_000
 # the third run validates GX suites on samples of this many rows (SEGMENTS_GX_SAMPLE_ROWS): fewer than
 # marts.customers holds, more than the 40 CRM rows that run loads

@@ -233,7 +233,7 @@ def test_record_numbers_with_many_rejects_spread_and_clustered(con, tmp_path):
     assert set(quarantine(con)) == bad
 
 
-def test_duplicate_keys_in_file_and_against_loaded_rows(con, tmp_path):
+def test_keys_repeated_in_a_file_are_duplicates_and_known_keys_with_new_values_updates(con, tmp_path):
     landing = tmp_path / "landing"
     write(
         landing / "crm/customers/1.csv",
@@ -247,19 +247,59 @@ def test_duplicate_keys_in_file_and_against_loaded_rows(con, tmp_path):
         "C3,A,B,,,,,,,,2021-06-01T09:15:00,\n"  # 2 duplicate of row 1
         "C1,A,B,,,,,,,,2021-06-01T09:15:00,\n"  # 3 loaded before, same values: already loaded
         "C1,A,B,,,,,,,,2021-06-01T09:15:00,\n"  # 4 repeated in file: duplicate
-        "C2,A,Changed,,,,,,,,2021-06-01T09:15:00,\n"  # 5 loaded before with other values: duplicate
+        "C2,A,Changed,,,,,,,,2021-06-01T09:15:00,\n"  # 5 loaded before with other values: an update
         "C4,A,B,,,,,,,,2021-06-01T09:15:00,\n",  # 6 new
     )
     (second,) = [f for f in ingest_landing(con, landing, settle_seconds=0).files if f.source_file.endswith("2.csv")]
-    assert (second.rows_read, second.rows_loaded, second.rows_quarantined, second.rows_already_loaded) == (6, 1, 4, 1)
+    counts = (second.rows_read, second.rows_loaded, second.rows_quarantined, second.rows_already_loaded)
+    assert counts + (second.rows_updated,) == (6, 1, 3, 1, 1)
     kinds = con.execute(
         "select source_row, reason_kind, raw_record from audit.quarantine where source_file like '%2.csv'"
     ).fetchall()
-    assert {r: k for r, k, _ in kinds} == {1: "type_error", 2: "duplicate_key", 4: "duplicate_key", 5: "duplicate_key"}
-    assert json.loads(next(raw for r, _, raw in kinds if r == 5))["last_name"] == "Changed"
+    assert {r: k for r, k, _ in kinds} == {1: "type_error", 2: "duplicate_key", 4: "duplicate_key"}
     assert con.execute(
-        "select crm_customer_id, _source_row from crm.customers where _source_file like '%2.csv'"
-    ).fetchall() == [("C4", 6)]
+        "select crm_customer_id, last_name, _source_row from crm.customers where _source_file like '%2.csv' order by 1"
+    ).fetchall() == [("C2", "Changed", 5), ("C4", "B", 6)]
+    # the replaced version is kept, with where it came from and what replaced it
+    versions = con.execute(
+        "select record_key, record, source_file, source_row, change, replaced_by_file from audit.record_versions"
+    ).fetchall()
+    ((key, record, source_file, source_row, change, replaced_by),) = versions
+    assert json.loads(key) == {"crm_customer_id": "C2"} and json.loads(record)["last_name"] == "B"
+    assert (source_file, source_row, change, replaced_by) == (
+        "crm/customers/1.csv",
+        2,
+        "updated",
+        "crm/customers/2.csv",
+    )
+    assert ledger_discrepancies(con) == []
+    ledger = con.execute("select rows_updated from audit.ingest_ledger where source_file like '%2.csv'").fetchall()
+    assert ledger == [(1,)]
+
+
+def test_an_older_version_delivered_later_is_stale_not_an_update(con, tmp_path):
+    landing = tmp_path / "landing"
+    write(landing / "crm/customers/1.csv", CUSTOMERS_HEADER + "\nC1,A,New,,,,,,,,2021-06-01T09:15:00,2024-05-01\n")
+    ingest_landing(con, landing, settle_seconds=0)
+    write(landing / "crm/customers/2.csv", CUSTOMERS_HEADER + "\nC1,A,Old,,,,,,,,2021-06-01T09:15:00,2024-01-01\n")
+    (second,) = [f for f in ingest_landing(con, landing, settle_seconds=0).files if f.source_file.endswith("2.csv")]
+    assert (second.rows_updated, second.rows_quarantined) == (0, 1)
+    assert quarantine(con)[1][0] == "stale_update"
+    assert con.execute("select last_name from crm.customers").fetchall() == [("New",)]
+    assert ledger_discrepancies(con) == []
+
+
+def test_a_corrected_delivery_resolves_the_quarantined_row(con, tmp_path):
+    landing = tmp_path / "landing"
+    write(landing / "crm/customers/1.csv", CUSTOMERS_HEADER + "\nC1,A,B,,,,,,,,yesterday,\nC2,A,B,,,,,,,,yesterday,\n")
+    ingest_landing(con, landing, settle_seconds=0)
+    write(landing / "crm/customers/2.csv", CUSTOMERS_HEADER + "\nC1,A,B,,,,,,,,2021-06-01T09:15:00,\n")
+    ingest_landing(con, landing, settle_seconds=0)
+    rows = con.execute(
+        "select source_row, reason_kind, resolved_by_file from audit.quarantine order by source_row"
+    ).fetchall()
+    assert rows == [(1, "type_error", "crm/customers/2.csv"), (2, "type_error", None)]
+    assert ledger_discrepancies(con) == []
     assert ledger_discrepancies(con) == []
 
 
@@ -350,3 +390,39 @@ def test_glob_names_and_symbolic_links_are_refused(con, tmp_path):
     assert con.execute("select crm_customer_id, _source_file from crm.customers").fetchall() == [
         ("C1", "crm/customers/a.csv")
     ]
+
+
+def test_a_deletion_file_deletes_loaded_records_and_quarantines_what_it_cannot(con, tmp_path):
+    landing = tmp_path / "landing"
+    write(
+        landing / "crm/customers/1.csv",
+        CUSTOMERS_HEADER + "\nC1,A,B,,,,,,,,2021-06-01T09:15:00,\nC2,A,B,,,,,,,,2021-06-01T09:15:00,\n"
+        "C3,A,B,,,,,,,,2021-06-01T09:15:00,\n",
+    )
+    write(
+        landing / "crm/consents/1.csv",
+        "consent_id,crm_customer_id,purpose,is_granted,recorded_at\nK1,C3,profiling,true,2024-01-01T00:00:00\n",
+    )
+    ingest_landing(con, landing, settle_seconds=0)
+    write(
+        landing / "crm/customers/deletes/2024-02-01.csv",
+        "crm_customer_id,reason\nC1,erasure request\nC1,again\nC9,typo\nC3,still has consents\n,empty\n",
+    )
+    report = ingest_landing(con, landing, run_id="r2", settle_seconds=0)
+    (deletion,) = [f for f in report.files if "deletes" in f.source_file]
+    assert (deletion.rows_read, deletion.rows_deleted, deletion.rows_quarantined) == (5, 1, 4)
+    assert deletion.extra_columns == ["reason"]
+    assert [r for (r,) in con.execute("select crm_customer_id from crm.customers order by 1").fetchall()] == [
+        "C2",
+        "C3",
+    ]
+    kinds = {row: kind for row, (kind, _, _) in quarantine(con).items()}
+    assert kinds == {2: "duplicate_key", 3: "unknown_key", 4: "still_referenced", 5: "missing_required"}
+    (version,) = con.execute(
+        "select record_key, change, replaced_by_file, source_file from audit.record_versions"
+    ).fetchall()
+    assert json.loads(version[0]) == {"crm_customer_id": "C1"}
+    assert version[1:] == ("deleted", "crm/customers/deletes/2024-02-01.csv", "crm/customers/1.csv")
+    assert ledger_discrepancies(con) == []  # the deleted row's file still reconciles: raw + versions
+    # a deletion file is never read as a delivery of the table
+    assert not [f for f in report.files if f.source_file.endswith("2024-02-01.csv") and f.rows_loaded]

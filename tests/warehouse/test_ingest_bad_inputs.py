@@ -146,7 +146,7 @@ def test_corrected_file_loads_what_was_rejected_and_duplicates_nothing(tmp_path)
     (first,) = ingest_landing(con, landing, settle_seconds=0).files
     assert (first.rows_loaded, first.rows_quarantined) == (2, 1)
 
-    # the source fixes row 2 and delivers the whole file again, plus one row that reuses a key with other values
+    # the source fixes row 2 and delivers the whole file again, plus one row that repeats a key in the file
     write(landing / "crm/customers/day1-corrected.csv", H + row(1) + row(2) + row(3) + row(3, last="Changed"))
     (second,) = [
         f for f in ingest_landing(con, landing, settle_seconds=0).files if f.source_file.endswith("day1-corrected.csv")
@@ -154,8 +154,11 @@ def test_corrected_file_loads_what_was_rejected_and_duplicates_nothing(tmp_path)
     assert (second.rows_loaded, second.rows_already_loaded, second.rows_quarantined) == (1, 2, 1)
     ids = [r[0] for r in con.execute("select crm_customer_id from crm.customers order by 1").fetchall()]
     assert ids == ["C1", "C2", "C3"]
-    kinds = con.execute("select source_file, reason_kind from audit.quarantine order by 1").fetchall()
-    assert kinds == [("crm/customers/day1-corrected.csv", "duplicate_key"), ("crm/customers/day1.csv", "type_error")]
+    kinds = con.execute("select source_file, reason_kind, resolved_by_file from audit.quarantine order by 1").fetchall()
+    assert kinds == [
+        ("crm/customers/day1-corrected.csv", "duplicate_key", None),
+        ("crm/customers/day1.csv", "type_error", "crm/customers/day1-corrected.csv"),  # corrected
+    ]
     assert ledger_discrepancies(con) == []
 
 

@@ -773,3 +773,24 @@ def test_the_shop_orders_example_loads_with_no_quarantine(con, tmp_path):
     assert str(first[0]) == "2026-11-03 08:15:00" and str(first[1]) == "1234.56" and first[2] == "completed"
     assert str(first[3]) == "2026-11-03 08:15:00"  # the account starts with its first order
     assert con.execute("select currency from erp.orders where order_id = '100247'").fetchone() == ("EUR",)  # default
+
+
+def test_a_whole_decimal_id_reads_as_an_integer(tmp_path):
+    from warehouse.mapping import map_file, parse_mapping
+
+    con = duckdb.connect()
+    source = tmp_path / "export.parquet"
+    con.execute(f"copy (select 12346.0 as id, 2.950::decimal(6,3) as price) to '{source}' (format parquet)")
+    mapping = parse_mapping(
+        {
+            "name": "shop",
+            "tables": {
+                "erp.accounts": {
+                    "columns": {"erp_account_id": {"template": "OR{id}"}, "created_at": {"value": "2024-01-01"}}
+                }
+            },
+        },
+        tmp_path / "m.yaml",
+    )
+    (out,) = map_file(con, mapping, source, tmp_path / "out").values()
+    assert con.execute(f"select erp_account_id from '{out.path}'").fetchone()[0] == "OR12346"

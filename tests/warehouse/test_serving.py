@@ -213,3 +213,41 @@ def test_missing_marts_are_an_error(tmp_path):
 def test_keep_must_be_positive(warehouse, serving):
     with pytest.raises(ServingError):
         publish(warehouse, serving, "run-0001", keep=0)
+
+
+def add_activation(warehouse, leak: str = "") -> None:
+    """The activation schema as dbt builds it: the crosswalk and the outbox with destination keys."""
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema activation")
+        con.execute(
+            "create table activation.customer_key_crosswalk as select customer_id, "
+            "'C' || customer_id as crm_customer_id, 'A' || customer_id as erp_account_id, "
+            f"['C' || customer_id] as crm_customer_ids{leak} from marts.customers"
+        )
+        con.execute(
+            "create table activation.action_outbox as select 'a1' as action_id, customer_id, "
+            "'C' || customer_id as crm_customer_id, 'crm' as destination_system from marts.customers limit 3"
+        )
+
+
+def test_source_keys_are_published_apart_owner_only_and_never_in_the_bi_copy(warehouse, serving):
+    add_activation(warehouse)
+    result = publish(warehouse, serving, "run-0001")
+    restricted = serving / "restricted_activation.duckdb"
+    assert restricted.exists() and (restricted.stat().st_mode & 0o777) == 0o600
+    assert (result.version_dir / "restricted_activation.duckdb").samefile(restricted)
+    rows = read(restricted, "select count(*) from activation.customer_key_crosswalk")
+    assert rows == [(50,)]
+    assert read(restricted, "select crm_customer_id from activation.action_outbox order by 1 limit 1")[0][0].startswith(
+        "C"
+    )
+    bi_schemas = {s for (s,) in read(serving / "bi.duckdb", "select distinct schema_name from duckdb_tables()")}
+    assert "activation" not in bi_schemas
+    assert not any("activation" in t.parquet for t in result.tables)
+
+
+def test_a_pii_column_in_the_activation_schema_stops_the_publication(warehouse, serving):
+    add_activation(warehouse, leak=", 'x@example.org' as email")
+    with pytest.raises(ServingError, match="activation.customer_key_crosswalk.email: looks like PII"):
+        publish(warehouse, serving, "run-0001")
+    assert not (serving / "restricted_activation.duckdb").exists()

@@ -13,8 +13,9 @@ from warehouse.reconcile import ledger_discrepancies
     pool=WAREHOUSE_POOL,
     op_tags=stage("ingest"),
     description=(
-        "For every loaded file: rows read = rows loaded + rows quarantined + rows already loaded, "
-        "and the raw table and quarantine hold exactly those rows."
+        "For every loaded file: rows read = rows loaded + rows quarantined + rows already loaded + rows "
+        "updated + rows deleted, and the raw table (with the versions later replaced or deleted, "
+        "audit.record_versions) and the quarantine hold exactly those rows."
     ),
 )
 def every_file_reconciles(warehouse: WarehouseResource) -> dg.AssetCheckResult:

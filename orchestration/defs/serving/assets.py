@@ -21,8 +21,11 @@ class BiCopyConfig(dg.Config):
 
 
 def segment_keys(assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetKey]:
-    """Every asset of the `segments` schema: the BI copy waits for all of them and their checks."""
-    return sorted({key for a in assets for key in a.keys if key.path[0] == "segments"}, key=lambda k: k.path)
+    """Every asset of the `segments` and `activation` schemas: the publication waits for all of them and
+    their checks."""
+    return sorted(
+        {key for a in assets for key in a.keys if key.path[0] in ("segments", "activation")}, key=lambda k: k.path
+    )
 
 
 def build_bi_copy(upstream_segments: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:

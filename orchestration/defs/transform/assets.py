@@ -18,7 +18,9 @@ from orchestration.keys import WAREHOUSE_POOL, stage
 from orchestration.resources import WarehouseResource
 from orchestration.settings import get_settings
 
-SEGMENTS_SELECTION = "fqn:segments_warehouse.marts.segments fqn:segments_warehouse.staging.ml"
+SEGMENTS_SELECTION = (
+    "fqn:segments_warehouse.marts.segments fqn:segments_warehouse.marts.activation fqn:segments_warehouse.staging.ml"
+)
 # The candidate records identity resolution reads, and everything they are built from.
 IDENTITY_INPUT_SELECTION = "+int_identity_candidates"
 # dbt schema -> Dagster asset group
@@ -28,6 +30,7 @@ GROUPS = {
     "reference": "identity",
     "marts": "marts",
     "segments": "segments",
+    "activation": "activation",
 }
 
 

@@ -49,6 +49,7 @@ def planted_features(n_per_group: int = 300, seed: int = 0) -> tuple[pd.DataFram
                     "event_count": rng.poisson(5, n),
                     "has_profiling_consent": True,
                     "profiling_basis": "consent",
+                    "lineless_order_count": 0,
                 }
             )
         )

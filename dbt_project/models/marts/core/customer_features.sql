@@ -30,6 +30,7 @@ order_features as (
     select
         o.customer_id,
         count(*) filter (where o.status = 'completed') as frequency,
+        count(*) filter (where o.status = 'completed' and o.line_count = 0) as lineless_orders,
         sum(o.net_revenue_eur) filter (where o.status = 'completed') as monetary_eur,
         sum(o.gross_revenue_eur) filter (where o.status = 'completed') as gross_revenue_eur,
         sum(o.discount_eur) filter (where o.status = 'completed') as discount_eur,
@@ -101,6 +102,7 @@ final as (
         {{ dbt.datediff('f.last_order_date', 'a.as_of_date', 'day') }}  -- noqa: LT05
             as recency_days,
         coalesce(f.frequency, 0) as frequency,
+        coalesce(f.lineless_orders, 0) as lineless_order_count,
         coalesce(f.monetary_eur, 0) as monetary_eur,
         f.monetary_eur / nullif(f.frequency, 0) as aov_eur,
         greatest({{ dbt.datediff('cast(c.first_seen_at as date)', 'a.as_of_date', 'day') }}, 0) as tenure_days,
