@@ -63,6 +63,8 @@ class Reference:
     target_table: str  # "schema.table"
     target_column: str
     kind: str = "orphan_reference"
+    # values valid without a row in the target table (the base currency needs no exchange rate)
+    always_known: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,10 @@ def _req(name: str, type_: str = "text", **kw) -> Column:
     return Column(name, type_, required=True, **kw)
 
 
-CURRENCY_REFERENCE = ("erp.fx_rates", "currency", "unknown_currency")
+# Money columns are in this currency (`*_eur`); an amount in it needs no row in erp/fx_rates, so a business
+# that sells only in EUR delivers no FX rates at all.
+BASE_CURRENCY = "EUR"
+CURRENCY_REFERENCE = ("erp.fx_rates", "currency", "unknown_currency", (BASE_CURRENCY,))
 
 CONTRACTS: tuple[TableContract, ...] = (
     # Order matters: a table is loaded after the tables it references.

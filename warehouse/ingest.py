@@ -975,9 +975,12 @@ def _missing_reason(column: str) -> str:
 
 
 def _reference_flags(contract: TableContract) -> list[str]:
-    """One column per reference, `_ref_<i>`: whether the row's (typed) value exists in the target table."""
+    """One column per reference, `_ref_<i>`: whether the row's (typed) value exists in the target table
+    (or is one of the values the reference always knows, e.g. the base currency)."""
     return [
-        f"exists (select 1 from {ref.target_table} r where r.{ref.target_column} = _t_{ref.column}) as _ref_{i}"
+        "("
+        + "".join(f"_t_{ref.column} = {_sql_str(v)} or " for v in ref.always_known)
+        + f"exists (select 1 from {ref.target_table} r where r.{ref.target_column} = _t_{ref.column})) as _ref_{i}"
         for i, ref in enumerate(contract.references)
     ]
 

@@ -426,3 +426,17 @@ def test_a_deletion_file_deletes_loaded_records_and_quarantines_what_it_cannot(c
     assert ledger_discrepancies(con) == []  # the deleted row's file still reconciles: raw + versions
     # a deletion file is never read as a delivery of the table
     assert not [f for f in report.files if f.source_file.endswith("2024-02-01.csv") and f.rows_loaded]
+
+
+def test_orders_in_the_base_currency_need_no_exchange_rate(con, tmp_path):
+    landing = tmp_path / "landing"
+    write(landing / "erp/accounts/a.csv", "erp_account_id,created_at\nA1,2023-01-01T00:00:00\n")
+    write(
+        landing / "erp/orders/o.csv",
+        "order_id,erp_account_id,ordered_at,channel,currency,status\n"
+        "O1,A1,2024-01-02T10:00:00,web,EUR,completed\n"
+        "O2,A1,2024-01-02T10:00:00,web,GBP,completed\n",
+    )
+    ingest_landing(con, landing, settle_seconds=0)  # no erp/fx_rates delivered at all
+    assert con.execute("select order_id from erp.orders").fetchall() == [("O1",)]
+    assert [k for _, (k, _, _) in quarantine(con).items()] == ["unknown_currency"]

@@ -32,11 +32,12 @@ def test_an_old_ledger_gains_the_later_columns():
     con.execute("create schema audit")
     con.execute("create table audit.ingest_ledger (source_table varchar, source_file varchar, file_sha256 varchar)")
     ensure_tables(con, "audit.ingest_ledger")
-    assert columns(con, "audit.ingest_ledger")[-4:] == [
+    assert columns(con, "audit.ingest_ledger")[-5:] == [
         "rows_already_loaded",
         "file_mtime_ns",
         "file_ctime_ns",
         "rows_updated",
+        "rows_deleted",
     ]
 
 
