@@ -44,6 +44,12 @@ def pytest_collection_finish(session):
     gc.freeze()
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """Hand the frozen objects back to the collector, so that interpreter shutdown finalizes them
+    (DuckDB's nanobind types otherwise report them as leaked)."""
+    gc.unfreeze()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _offline_tools():
     """No telemetry or network from GX, dbt or MLflow during tests."""
