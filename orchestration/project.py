@@ -37,10 +37,9 @@ from typing import Any
 import yaml
 
 from orchestration.settings import PROJECT_ROOT
-from warehouse.lawful_bases import BASES, PURPOSES
+from warehouse.lawful_bases import BASES, PURPOSES, SOURCE_SYSTEMS
 
 PROJECT_FILE = "segments.yaml"
-SOURCE_SYSTEMS = ("crm", "erp", "support", "events")
 EXAMPLES_DIR = PROJECT_ROOT / "examples"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _KEYS = {

@@ -20,6 +20,7 @@ from warehouse.tables import ensure_tables
 LAWFUL_BASES_TABLE = "audit.lawful_bases"
 BASES = ("consent", "legitimate_interest", "contract")
 PURPOSES = ("profiling", "marketing_email", "marketing_sms")
+SOURCE_SYSTEMS = ("crm", "erp", "support", "events")  # '*' is every source the project does not name
 
 
 def record_lawful_bases(
@@ -29,9 +30,9 @@ def record_lawful_bases(
     True when that changed what was recorded before (a first recording counts as a change only when
     it differs from the default: consent for every purpose)."""
     rows = sorted(set(rows))
-    for purpose, _source, basis in rows:
-        if purpose not in PURPOSES or basis not in BASES:
-            raise ValueError(f"not a purpose and basis: {purpose!r} {basis!r}")
+    for purpose, source, basis in rows:
+        if purpose not in PURPOSES or basis not in BASES or source not in ("*", *SOURCE_SYSTEMS):
+            raise ValueError(f"not a purpose, source system and basis: {purpose!r} {source!r} {basis!r}")
     ensure_tables(con, LAWFUL_BASES_TABLE)
     before = con.execute(f"select purpose, source_system, basis from {LAWFUL_BASES_TABLE} order by all").fetchall()
     if [tuple(r) for r in before] == rows:

@@ -117,5 +117,7 @@ def test_lawful_bases_are_replaced_only_when_the_project_changes_them():
         f"select purpose, source_system, basis, run_id from {LAWFUL_BASES_TABLE} order by all"
     ).fetchall()
     assert ("profiling", "erp", "contract", "r3") in rows and len(rows) == 4
-    with pytest.raises(ValueError, match="not a purpose and basis"):
+    with pytest.raises(ValueError, match="not a purpose, source system and basis"):
         record_lawful_bases(con, [("profiling", "*", "opt_out")], "shop", "r5")
+    with pytest.raises(ValueError, match="not a purpose, source system and basis"):
+        record_lawful_bases(con, [("profiling", "shop", "contract")], "shop", "r6")
