@@ -12,7 +12,7 @@ import pytest
 def pytest_configure(config):
     config.addinivalue_line(
         "markers",
-        "pipeline_runs(n): the module runs n whole pipelines (each ~45 s of fixed cost); under xdist its file is "
+        "pipeline_runs(n): the module runs n whole pipelines (each ~25 s of fixed cost); under xdist its file is "
         "handed to a worker first, the most runs first",
     )
 

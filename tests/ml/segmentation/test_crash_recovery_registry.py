@@ -42,7 +42,7 @@ STRICT = dataclasses.replace(DEFINITION.gates, min_silhouette=0.99)  # no model 
 
 @pytest.fixture(scope="module")
 def empty_tracking_db(tmp_path_factory):
-    """An initialised, empty MLflow database, made once (`mlflow db upgrade` takes seconds)."""
+    """An initialised, empty MLflow database, made once (creating the schema takes seconds)."""
     db = tmp_path_factory.mktemp("template") / "mlflow.db"
     ensure_tracking_db(db)
     return db
