@@ -44,7 +44,7 @@ SCHEMAS = (
     "segments",
 )
 # Doubles are compared at 4 decimals. DuckDB's parallel aggregates add doubles in no fixed order, so two runs of
-# the same data differ in the last bits (measured: one customer's monetary_eur by 4.5e-13 at 20k persons), and a
+# the same data differ in the last bits (measured: one customer's monetary_base by 4.5e-13 at 20k persons), and a
 # rounded digest flips when a value sits that close to a rounding boundary: about difference / 10**-digits per
 # value, so 4 decimals make a false difference 100 times rarer than 6 (at 6, one in ~10 fault scenarios at 20k).
 DOUBLE_DIGITS = 4

@@ -73,13 +73,13 @@ def floor(landing: Path, out: Path) -> dict[str, int]:
                                      - coalesce(try_cast(discount_amount as double), 0)) as amount
                 from read_csv({lines}, {csv}) group by order_id
             ), fx as (
-                select try_cast(rate_date as date) as rate_date, currency, try_cast(rate_to_eur as double) as rate
+                select try_cast(rate_date as date) as rate_date, currency, try_cast(rate_to_base as double) as rate
                 from read_csv({fx}, {csv})
             )
             select o.erp_account_id,
                    date_diff('day', max(o.ordered_at), (select max(ordered_at) from o)) as recency_days,
                    count(*) as frequency,
-                   sum(l.amount * coalesce(fx.rate, 1.0)) as monetary_eur
+                   sum(l.amount * coalesce(fx.rate, 1.0)) as monetary_base
             from o
             left join l using (order_id)
             asof left join fx on fx.currency = o.currency and o.ordered_at::date >= fx.rate_date
@@ -113,9 +113,9 @@ def pandas_reference(landing: Path, out: Path, k: int = 7, seed: int = 7) -> dic
         lines[col] = pd.to_numeric(lines[col], errors="coerce")
     lines["amount"] = lines["quantity"] * lines["unit_price"] - lines["discount_amount"].fillna(0.0)
     amounts = lines.groupby("order_id", as_index=False)["amount"].sum()
-    fx = read("erp/fx_rates", ["rate_date", "currency", "rate_to_eur"])
+    fx = read("erp/fx_rates", ["rate_date", "currency", "rate_to_base"])
     fx["rate_date"] = pd.to_datetime(fx["rate_date"], errors="coerce")
-    fx["rate_to_eur"] = pd.to_numeric(fx["rate_to_eur"], errors="coerce")
+    fx["rate_to_base"] = pd.to_numeric(fx["rate_to_base"], errors="coerce")
     fx = fx.dropna().sort_values("rate_date")
 
     df = orders.merge(amounts, on="order_id", how="left")
@@ -128,19 +128,19 @@ def pandas_reference(landing: Path, out: Path, k: int = 7, seed: int = 7) -> dic
         by="currency",
         direction="backward",
     )
-    df["amount_eur"] = df["amount"] * df["rate_to_eur"].fillna(1.0)
+    df["amount_base"] = df["amount"] * df["rate_to_base"].fillna(1.0)
     as_of = df["ordered_at"].max()
     rfm = df.groupby("erp_account_id").agg(
-        last_order=("ordered_at", "max"), frequency=("order_id", "count"), monetary_eur=("amount_eur", "sum")
+        last_order=("ordered_at", "max"), frequency=("order_id", "count"), monetary_base=("amount_base", "sum")
     )
     rfm["recency_days"] = (as_of - rfm["last_order"]).dt.days
-    x = np.column_stack([rfm["recency_days"], np.log1p(rfm["frequency"]), np.log1p(rfm["monetary_eur"].clip(lower=0))])
+    x = np.column_stack([rfm["recency_days"], np.log1p(rfm["frequency"]), np.log1p(rfm["monetary_base"].clip(lower=0))])
     x = StandardScaler().fit_transform(np.nan_to_num(x))
     rfm["segment"] = KMeans(n_clusters=k, random_state=seed, n_init="auto").fit_predict(x)
 
     out.unlink(missing_ok=True)
     con = duckdb.connect(str(out), config=OFFLINE_CONFIG)  # not `connect`: no memory bound, as a plain script
-    assignments = rfm.reset_index()[["erp_account_id", "recency_days", "frequency", "monetary_eur", "segment"]]
+    assignments = rfm.reset_index()[["erp_account_id", "recency_days", "frequency", "monetary_base", "segment"]]
     con.register("assignments_df", assignments)
     con.execute("create table customer_segments as select * from assignments_df")
     n = con.execute("select count(*) from customer_segments").fetchall()[0][0]

@@ -479,9 +479,9 @@ def _orders(rng, p, acct_person: np.ndarray, count, start, end, lines_per_order:
     L = len(line_order)
     product = rng.integers(0, 500, L)
     category = product % len(N.CATEGORIES)
-    price_eur = np.array(N.CATEGORY_PRICE)[category] * np.exp(((product * 7919) % 1000) / 1000.0 - 0.5)
+    price_base = np.array(N.CATEGORY_PRICE)[category] * np.exp(((product * 7919) % 1000) / 1000.0 - 0.5)
     rate = np.array([fx_levels[c] for c in currencies])[currency[line_order]]
-    unit_price = np.round(price_eur / rate, 2)
+    unit_price = np.round(price_base / rate, 2)
     qty = 1 + rng.poisson(0.4 * basket[line_order])
     discounted = rng.random(L) < disc_p[line_order]
     discount = np.where(discounted, np.round(unit_price * qty * rng.uniform(0.1, 0.4, L), 2), 0.0)
@@ -519,7 +519,35 @@ ID_FORMATS = {
     "erp/payments": {"payment_id": ("Y", 9), "order_id": ("O", 9)},
     "crm/consents": {"consent_id": ("K", 8)},
     "events/events": {"event_id": ("E", 10), "anonymous_id": ("anon-", 0)},
+    "feedback/reviews": {"review_id": ("R", 8), "order_id": ("O", 9)},
 }
+
+
+def _reviews(rng, orders: pa.Table, as_of) -> pa.Table:
+    """Reviews of about a quarter of the completed orders, a day to two weeks after the order, scores 1..5.
+    One review in twenty also covers the account's next order (one review id, two orders: the table's
+    key is the pair, as in real review exports)."""
+    order_id = orders.column("order_id").to_numpy()
+    account = orders.column("erp_account_id").to_numpy()
+    ordered = orders.column("ordered_at").to_numpy()
+    status = orders.column("status").to_pandas().astype(str).to_numpy()
+    completed = np.flatnonzero(status == "completed")
+    reviewed = completed[rng.random(len(completed)) < 0.25]
+    n = len(reviewed)
+    created = np.minimum(ordered[reviewed] + rng.integers(86400, 14 * 86400, n).astype("timedelta64[s]"), as_of)
+    score = rng.choice(5, n, p=[0.06, 0.06, 0.13, 0.30, 0.45]) + 1
+    nxt = np.minimum(reviewed + 1, len(order_id) - 1)
+    both = (rng.random(n) < 0.05) & (nxt > reviewed) & (account[nxt] == account[reviewed])
+    both &= status[nxt] == "completed"
+    created[both] = np.minimum(np.maximum(created[both], ordered[nxt[both]]), as_of)
+    return pa.table(
+        {
+            "review_id": np.concatenate([np.arange(1, n + 1), np.flatnonzero(both) + 1]),
+            "order_id": np.concatenate([order_id[reviewed], order_id[nxt[both]]]),
+            "score": np.concatenate([score, score[both]]),
+            "created_at": np.concatenate([created, created[both]]),
+        }
+    )
 
 
 def _fx_rates(rng, as_of) -> pd.DataFrame:
@@ -529,7 +557,7 @@ def _fx_rates(rng, as_of) -> pd.DataFrame:
         rate = np.ones(len(days)) if cur == "EUR" else level * np.exp(np.cumsum(rng.normal(0, 0.004, len(days))))
         frames.append(
             pd.DataFrame(
-                {"rate_date": np.datetime_as_string(days), "currency": cur, "rate_to_eur": np.char.mod("%.6f", rate)}
+                {"rate_date": np.datetime_as_string(days), "currency": cur, "rate_to_base": np.char.mod("%.6f", rate)}
             )
         )
     return pd.concat(frames, ignore_index=True)
@@ -733,7 +761,7 @@ CORRUPTIONS = {
     "erp/payments": {
         "parse_error": ("method", PARSE_MARKER),
         "type_error": ("amount", "12,50 EUR"),
-        "missing_required": ("paid_at", ""),
+        "missing_required": ("method", ""),
         "negative_amount": ("amount", "-19.99"),
         "unknown_currency": ("currency", "XYZ"),
         "future_date": ("paid_at", "2099-02-02T02:02:02"),
@@ -784,7 +812,7 @@ def _column_sql(table: str, name: str, arrow_type: pa.DataType, alias: str = "")
     if pa.types.is_timestamp(arrow_type):
         return f"strftime({ref}, '%Y-%m-%dT%H:%M:%S')"
     if pa.types.is_floating(arrow_type):
-        return f"printf('%.{6 if name == 'rate_to_eur' else 2}f', {ref})"
+        return f"printf('%.{6 if name == 'rate_to_base' else 2}f', {ref})"
     return f"{ref}::varchar"
 
 
@@ -910,6 +938,9 @@ def generate(
         rng, persons, crm, crm_person, start, end, events_per_customer, as_of64
     )
     fx = _fx_rates(rng, as_of64)
+    # its own random stream, written last: every other table stays as it was before reviews existed
+    reviews_rng = np.random.default_rng(seed + 3)
+    reviews = _reviews(reviews_rng, orders, as_of64)
     if no_contact_share:
         # its own random stream: the data of every other person stays as without the option
         silent = np.random.default_rng(seed + 2).random(customers) < no_contact_share
@@ -938,14 +969,16 @@ def generate(
         "support/tickets": tickets,
         "events/events": events,
         "erp/fx_rates": fx,
+        "feedback/reviews": reviews,
     }
     truths = []
     con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
     con.execute("set enable_progress_bar = false")
     for name, data in tables.items():
         suffix = "jsonl" if name == "events/events" else "csv"
-        rate = 0.0 if name == "erp/fx_rates" else bad_row_rate
-        rows, truth = _write_table(con, rng, name, data, rate, landing / name / f"part-0000.{suffix}")
+        rate = 0.0 if name in ("erp/fx_rates", "feedback/reviews") else bad_row_rate
+        table_rng = reviews_rng if name == "feedback/reviews" else rng
+        rows, truth = _write_table(con, table_rng, name, data, rate, landing / name / f"part-0000.{suffix}")
         truths.append(truth)
         summary.rows[name.replace("/", ".")] = rows
     con.close()

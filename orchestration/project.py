@@ -15,7 +15,8 @@ project is one folder:
     .segments/        SEGMENTS_HOME: warehouse, MLflow, serving copy, run logs (default; SEGMENTS_HOME
                       overrides); keep it out of version control
 
-`segments.yaml` holds, besides the paths, the source `time_zone` of timestamps without an offset and
+`segments.yaml` holds, besides the paths, the source `time_zone` of timestamps without an offset
+(landing files and mappings that name none), the `base_currency` every amount is converted to, and
 the **lawful basis** of each purpose (`profiling`, `marketing_email`, `marketing_sms`): `consent` (only
 customers with a granted consent row), `legitimate_interest` or `contract` (every customer, unless
 their latest consent row for the purpose is a refusal or withdrawal: an objection always wins). A
@@ -37,6 +38,8 @@ from typing import Any
 import yaml
 
 from orchestration.settings import PROJECT_ROOT
+from warehouse.connections import OFFLINE_CONFIG
+from warehouse.contracts import CURRENCY_CODE, DEFAULT_BASE_CURRENCY, TableContract, contracts_for
 from warehouse.lawful_bases import BASES, PURPOSES, SOURCE_SYSTEMS
 
 PROJECT_FILE = "segments.yaml"
@@ -52,6 +55,7 @@ _KEYS = {
     "landing",
     "home",
     "time_zone",
+    "base_currency",
     "lawful_basis",
     "description",
 }
@@ -88,7 +92,13 @@ class Project:
     home: Path | None
     time_zone: str
     lawful_basis: dict[str, LawfulBasis]
+    base_currency: str = DEFAULT_BASE_CURRENCY
     embedded: bool = False
+
+    @property
+    def contracts(self) -> tuple[TableContract, ...]:
+        """The landing contract under this project's base currency and time zone."""
+        return contracts_for(self.base_currency, self.time_zone)
 
     def basis_rows(self) -> list[tuple[str, str, str]]:
         """Every (purpose, source system, basis) the project configures, for `audit.lawful_bases`."""
@@ -153,6 +163,20 @@ def _inside(root: Path, value: Any, key: str, where: str) -> Path:
     return (root / Path(value).expanduser()).resolve()
 
 
+def _time_zone(value: Any, where: str) -> str:
+    """A time zone name DuckDB knows (its `pg_timezone_names()`), e.g. Europe/Berlin or UTC."""
+    import duckdb
+
+    name = str(value)
+    with duckdb.connect(config=OFFLINE_CONFIG) as con:
+        known = {z for (z,) in con.execute("select name from pg_timezone_names()").fetchall()}
+    if name not in known:
+        close = sorted(z for z in known if z.lower() == name.lower())
+        hint = f" (did you mean {close[0]}?)" if close else " (an IANA name such as Europe/Berlin, or UTC)"
+        raise ProjectError(f"{where}: time_zone {name!r} is not a known time zone{hint}")
+    return name
+
+
 def load_project(root: Path) -> Project:
     """Read and validate `root/segments.yaml`; raise ProjectError naming the key at fault."""
     root = Path(root).expanduser().resolve()
@@ -177,6 +201,10 @@ def load_project(root: Path) -> Project:
     if not isinstance(bases, dict) or sorted(set(bases) - set(PURPOSES)):
         raise ProjectError(f"{path}: lawful_basis must map purposes ({', '.join(PURPOSES)}) to a basis")
 
+    base_currency = str(raw.get("base_currency", DEFAULT_BASE_CURRENCY))
+    if not CURRENCY_CODE.match(base_currency):
+        raise ProjectError(f"{path}: base_currency must be an ISO 4217 code such as EUR, got {base_currency!r}")
+
     def optional(key: str, default: str | None) -> Path | None:
         value = raw.get(key, default)
         return None if value is None else _inside(root, value, key, str(path))
@@ -191,8 +219,9 @@ def load_project(root: Path) -> Project:
         identity_dir=optional("identity", "identity"),
         landing_dir=optional("landing", "landing"),
         home=optional("home", ".segments"),
-        time_zone=str(raw.get("time_zone", "UTC")),
+        time_zone=_time_zone(raw.get("time_zone", "UTC"), str(path)),
         lawful_basis={p: _basis(p, bases.get(p), str(path)) for p in PURPOSES},
+        base_currency=base_currency,
     )
 
 
@@ -213,6 +242,8 @@ landing: landing
 home: .segments
 # Time zone of source timestamps that carry no offset (mappings may set their own).
 time_zone: UTC
+# Every amount is converted to this currency (ISO 4217); orders and payments in it need no FX rate.
+base_currency: EUR
 # The lawful basis of each purpose: consent | legitimate_interest | contract, optionally per source
 # system, e.g. profiling: {{default: consent, erp: contract}}. A customer's latest refusal or withdrawal
 # of consent for a purpose always wins.

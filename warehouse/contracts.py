@@ -13,6 +13,8 @@ negative_amount, unknown_currency, future_date, orphan_reference, duplicate_key.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass, field
 
 # DuckDB types of the raw layer, keyed by the contract's type names.
@@ -49,6 +51,8 @@ class Column:
     minimum_kind: str = "invalid_value"
     maximum: float | None = None
     not_future: bool = False
+    # a timestamp without offset or zone is local time here (converted to UTC); `contracts_for` sets it
+    time_zone: str = "UTC"
 
     def __post_init__(self) -> None:
         if self.type not in SQL_TYPES:
@@ -63,7 +67,7 @@ class Reference:
     target_table: str  # "schema.table"
     target_column: str
     kind: str = "orphan_reference"
-    # values valid without a row in the target table (the base currency needs no exchange rate)
+    # values valid without a row in the target table (`contracts_for`: the base currency needs no exchange rate)
     always_known: tuple[str, ...] = ()
 
 
@@ -101,12 +105,16 @@ def _req(name: str, type_: str = "text", **kw) -> Column:
     return Column(name, type_, required=True, **kw)
 
 
-# Money columns are in this currency (`*_eur`); an amount in it needs no row in erp/fx_rates, so a business
-# that sells only in EUR delivers no FX rates at all.
-BASE_CURRENCY = "EUR"
-CURRENCY_REFERENCE = ("erp.fx_rates", "currency", "unknown_currency", (BASE_CURRENCY,))
+# The currency every amount is converted to (`*_base` columns downstream) unless the project names another
+# (`base_currency:` in segments.yaml). An amount in the base currency needs no row in erp/fx_rates, so a
+# business that sells in one currency delivers no FX rates at all.
+DEFAULT_BASE_CURRENCY = "EUR"
+CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
+FX_RATES_TABLE = "erp.fx_rates"
+CURRENCY_REFERENCE = (FX_RATES_TABLE, "currency", "unknown_currency")
+ORDER_STATUSES = ("completed", "cancelled", "returned", "open")
 
-CONTRACTS: tuple[TableContract, ...] = (
+_CONTRACTS: tuple[TableContract, ...] = (
     # Order matters: a table is loaded after the tables it references.
     TableContract(
         "erp",
@@ -114,7 +122,8 @@ CONTRACTS: tuple[TableContract, ...] = (
         (
             _req("rate_date", "date"),
             _req("currency"),
-            _req("rate_to_eur", "double", minimum=1e-12),
+            # 1 unit of `currency` = rate_to_base units of the base currency
+            _req("rate_to_base", "double", minimum=1e-12),
         ),
         primary_key=("rate_date", "currency"),
     ),
@@ -130,6 +139,7 @@ CONTRACTS: tuple[TableContract, ...] = (
             Column("street"),
             Column("city"),
             Column("postal_code"),
+            Column("region"),  # state, province or county
             Column("country"),
             Column("birth_date", "date", not_future=True),
             _req("created_at", "timestamp", not_future=True),
@@ -168,6 +178,7 @@ CONTRACTS: tuple[TableContract, ...] = (
             Column("street"),
             Column("city"),
             Column("postal_code"),
+            Column("region"),
             Column("country"),
             _req("created_at", "timestamp", not_future=True),
         ),
@@ -182,7 +193,11 @@ CONTRACTS: tuple[TableContract, ...] = (
             _req("ordered_at", "timestamp", not_future=True),
             _req("channel", accepted=("web", "app", "store", "phone")),
             _req("currency"),
-            _req("status", accepted=("completed", "cancelled", "returned")),
+            # open: placed, not yet completed (features count completed orders only)
+            _req("status", accepted=ORDER_STATUSES),
+            Column("source_status"),  # the export's own status, kept as delivered (a mapping maps it to status)
+            Column("shipping_amount", "decimal", minimum=0, minimum_kind="negative_amount"),  # freight charged
+            Column("tax_amount", "decimal", minimum=0, minimum_kind="negative_amount"),
         ),
         primary_key=("order_id",),
         references=(
@@ -211,10 +226,11 @@ CONTRACTS: tuple[TableContract, ...] = (
         (
             _req("payment_id"),
             _req("order_id"),
-            _req("paid_at", "timestamp", not_future=True),
+            Column("paid_at", "timestamp", not_future=True),  # empty: not known (an export without payment times)
             _req("amount", "decimal", minimum=0, minimum_kind="negative_amount"),
             _req("currency"),
             _req("method", accepted=("card", "paypal", "bank_transfer", "gift_card")),
+            Column("instalments", "integer", minimum=1),
         ),
         primary_key=("payment_id",),
         references=(
@@ -242,6 +258,20 @@ CONTRACTS: tuple[TableContract, ...] = (
         row_rules=(("{resolved_at} >= {created_at}", "invalid_value", "resolved_at before created_at"),),
     ),
     TableContract(
+        "feedback",
+        "reviews",
+        (
+            _req("review_id"),
+            _req("order_id"),
+            _req("score", "integer", minimum=1, maximum=5),
+            _req("created_at", "timestamp", not_future=True),
+            Column("answered_at", "timestamp", not_future=True),
+        ),
+        # a review id may cover several orders of one checkout (e.g. the Olist export's)
+        primary_key=("review_id", "order_id"),
+        references=(Reference("order_id", "erp.orders", "order_id"),),
+    ),
+    TableContract(
         "events",
         "events",
         (
@@ -262,4 +292,28 @@ CONTRACTS: tuple[TableContract, ...] = (
     ),
 )
 
+
+def contracts_for(base_currency: str = DEFAULT_BASE_CURRENCY, time_zone: str = "UTC") -> tuple[TableContract, ...]:
+    """The landing contract of a project: `base_currency` (an ISO 4217 code) is known to every currency
+    reference without an exchange rate; timestamps delivered without an offset are local time in
+    `time_zone` (a name DuckDB knows, validated by the project). Raises ValueError for a malformed code."""
+    if not CURRENCY_CODE.match(base_currency):
+        raise ValueError(f"base currency must be a three-letter ISO 4217 code such as EUR, got {base_currency!r}")
+    return tuple(
+        dataclasses.replace(
+            contract,
+            columns=tuple(
+                dataclasses.replace(col, time_zone=time_zone) if col.type == "timestamp" else col
+                for col in contract.columns
+            ),
+            references=tuple(
+                dataclasses.replace(ref, always_known=(base_currency,)) if ref.target_table == FX_RATES_TABLE else ref
+                for ref in contract.references
+            ),
+        )
+        for contract in _CONTRACTS
+    )
+
+
+CONTRACTS = contracts_for()
 CONTRACTS_BY_NAME = {c.qualified_name: c for c in CONTRACTS}

@@ -3,7 +3,7 @@
 The registry lives next to the model, in the dbt schema file (`config.meta` of every column of
 `customer_features` in `dbt_project/models/marts/core/_core__models.yml`), so dbt docs show it and a
 new feature cannot be added without its entry. Each feature has a group (value, behaviour,
-technographic, support, geography, governance), a unit, an owner, a PII class and the purposes it
+technographic, support, feedback, geography, governance), a unit, an owner, a PII class and the purposes it
 is allowed for. Segmentation is *profiling*: a definition may only use features allowed for it,
 and training reads only those columns (plus the eligibility columns).
 """

@@ -46,8 +46,15 @@ import duckdb
 import numpy as np
 
 from warehouse.connections import transaction
-from warehouse.contracts import CONTRACTS, DECIMAL_SCALE, LINEAGE_COLUMNS, SQL_TYPES, Column, TableContract
-from warehouse.tables import ensure_tables
+from warehouse.contracts import (
+    CONTRACTS,
+    DECIMAL_SCALE,
+    LINEAGE_COLUMNS,
+    SQL_TYPES,
+    Column,
+    TableContract,
+)
+from warehouse.tables import ensure_tables, rename_columns
 
 AUDIT_SCHEMA = "audit"
 LEDGER_TABLE = f"{AUDIT_SCHEMA}.ingest_ledger"
@@ -136,7 +143,9 @@ class IngestReport:
 
 
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection, contracts: Iterable[TableContract] = CONTRACTS) -> None:
-    """Create the audit tables and every raw table (empty when its source has no files)."""
+    """Create the audit tables and every raw table (empty when its source has no files), after renaming
+    the columns of an older warehouse (`warehouse.tables.rename_columns`)."""
+    rename_columns(con)
     ensure_tables(con, LEDGER_TABLE, QUARANTINE_TABLE, VERSIONS_TABLE)
     for contract in contracts:
         cols = [f"{c.name} {SQL_TYPES[c.type]}" for c in contract.columns]
@@ -949,11 +958,15 @@ def _typed_expr(col: Column, present: bool, text: str | None = None) -> str:
         )
     if col.type == "timestamp":
         # `YYYY-MM-DDTHH:MM:SS` has 19 characters; a longer text may carry an offset or a zone
-        # ('+05:00', 'Z', 'Europe/Paris'), which a timestamp cast would drop: read as an instant, kept in UTC
+        # ('+05:00', 'Z', 'Europe/Paris'), which a timestamp cast would drop: read as an instant, kept in UTC.
+        # Without one, a value is local time in the column's zone (the project's `time_zone`).
+        def local(ts: str) -> str:
+            return ts if col.time_zone == "UTC" else f"timezone('UTC', timezone({_sql_str(col.time_zone)}, {ts}))"
+
         return (
-            f"case when strlen({text}) <= 19 then try_cast({text} as TIMESTAMP) "
+            f"case when strlen({text}) <= 19 then {local(f'try_cast({text} as TIMESTAMP)')} "
             f"when regexp_matches({text}, '(Z|[+-][0-9]{{2}}(:?[0-9]{{2}})?|[A-Za-z]+/[A-Za-z_]+)$') "
-            f"then timezone('UTC', try_cast({text} as TIMESTAMPTZ)) else try_cast({text} as TIMESTAMP) end"
+            f"then timezone('UTC', try_cast({text} as TIMESTAMPTZ)) else {local(f'try_cast({text} as TIMESTAMP)')} end"
         )
     return f"try_cast({text} as {SQL_TYPES[col.type]})"
 

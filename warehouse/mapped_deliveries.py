@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 
 from warehouse.connections import OFFLINE_CONFIG, use_utc
+from warehouse.contracts import DEFAULT_BASE_CURRENCY, contracts_for
 from warehouse.ingest import DONE_MARKER_SUFFIX, complete_files
 from warehouse.mapping import MappedFile, MappingError, SourceMapping, load_mapping, map_file, output_name, source_files
 
@@ -40,13 +41,13 @@ class MappingRun:
         return "\n".join(lines)
 
 
-def load_mappings(mappings_dir: Path | None) -> list[SourceMapping]:
+def load_mappings(mappings_dir: Path | None, default_time_zone: str = "UTC") -> list[SourceMapping]:
     """Every `*.yaml` / `*.yml` of the project's mappings folder, validated (MappingError at the first bad one);
-    two mappings of one name are refused."""
+    two mappings of one name are refused. `default_time_zone`: the project's, for mappings that name none."""
     if mappings_dir is None or not Path(mappings_dir).is_dir():
         return []
     files = sorted(p for p in Path(mappings_dir).iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
-    mappings = [load_mapping(p) for p in files]
+    mappings = [load_mapping(p, default_time_zone) for p in files]
     names = [m.name for m in mappings]
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
@@ -55,7 +56,10 @@ def load_mappings(mappings_dir: Path | None) -> list[SourceMapping]:
 
 
 def _mapping_digest(mapping: SourceMapping) -> str:
-    return hashlib.sha256(Path(mapping.path).read_bytes()).hexdigest()
+    """The mapping file's content and the time zone it applies (the project's when the file names none):
+    a change of either maps every source file again."""
+    content = Path(mapping.path).read_bytes()
+    return hashlib.sha256(content + b"\0" + mapping.time_zone.encode()).hexdigest()
 
 
 def _stat_key(st: os.stat_result) -> list[int]:
@@ -136,7 +140,9 @@ class TrialLoad:
     failures: dict[str, str]  # source file or mapping -> the error
 
 
-def trial_load(mappings: list[SourceMapping], landing_dir: Path, work_dir: Path) -> TrialLoad:
+def trial_load(
+    mappings: list[SourceMapping], landing_dir: Path, work_dir: Path, base_currency: str = DEFAULT_BASE_CURRENCY
+) -> TrialLoad:
     """Map every source file of `mappings` into `work_dir` and load the result, after the contract-shaped
     files of `landing_dir`, into a throw-away in-memory warehouse: per table what would load and what
     would be quarantined, by reason. References are checked against these files only (the real
@@ -157,8 +163,9 @@ def trial_load(mappings: list[SourceMapping], landing_dir: Path, work_dir: Path)
         run = apply_mappings(mappings, landing_dir, work_dir, settle_seconds=0)
         failures.update(run.failures)
         # the contract-shaped files waiting in the landing too (e.g. FX rates), as a run loads them
-        report = ingest_landing(con, Path(landing_dir), settle_seconds=0)
-        report.files += ingest_landing(con, Path(work_dir), settle_seconds=0).files
+        contracts = contracts_for(base_currency)
+        report = ingest_landing(con, Path(landing_dir), contracts=contracts, settle_seconds=0)
+        report.files += ingest_landing(con, Path(work_dir), contracts=contracts, settle_seconds=0).files
         reasons: dict[str, list[tuple[str, int]]] = {}
         for table, kind, n in con.execute(
             f"select source_table, reason_kind, count(*) from {QUARANTINE_TABLE} group by all order by 1, 3 desc"

@@ -21,8 +21,8 @@ format:                        # optional; the reader is chosen by the file's ex
   delimiter: ";"               #   csv: one character (default ",")
   header: true                 #   csv: false -> the columns are named column1, column2, ... (default true)
   encoding: utf-8              #   csv: utf-8 (a BOM is skipped) | utf-16 | latin-1 (default utf-8)
-time_zone: Europe/Berlin       # zone of timestamps WITHOUT offset (default UTC; checked against DuckDB's
-                               #   pg_timezone_names()); an offset or zone in a value is honoured
+time_zone: Europe/Berlin       # zone of timestamps WITHOUT offset (default: the project's time_zone; checked
+                               #   against DuckDB's pg_timezone_names()); an offset or zone in a value is honoured
 decimal_comma: true            # `number: true` columns read "1.234,56" as 1234.56 (default false: "1,234.56")
 alternatives:                  # optional: a source column name used below -> the other names it has in
   Invoice: [InvoiceNo]         #   some files; the first name present in a file is used
@@ -516,8 +516,9 @@ def _parse_column(column: str, spec: Any, where: _Where, grouped: bool, checker:
     return result
 
 
-def parse_mapping(data: Any, path: Path) -> SourceMapping:
-    """Validate a mapping already read from YAML (`load_mapping`); `path` names it in messages."""
+def parse_mapping(data: Any, path: Path, default_time_zone: str = "UTC") -> SourceMapping:
+    """Validate a mapping already read from YAML (`load_mapping`); `path` names it in messages.
+    `default_time_zone`: the zone of offset-less timestamps when the mapping names none (the project's)."""
     top = _Where(path)
     data = _keys(data, top, ("name", "description", "format", "time_zone", "decimal_comma", "alternatives", "tables"),
                  ("name", "tables"))  # fmt: skip
@@ -550,7 +551,7 @@ def parse_mapping(data: Any, path: Path) -> SourceMapping:
                 raise (w / "encoding").error(f"expected one of {', '.join(CSV_ENCODINGS)}, got {encoding!r}")
             header = _bool(spec.get("header", "true"), w / "header")
             fmt = FileFormat(type_, delimiter, header, encoding)
-        zone = checker.zone(_text(data.get("time_zone", "UTC"), top / "time_zone"), top / "time_zone")
+        zone = checker.zone(_text(data.get("time_zone", default_time_zone), top / "time_zone"), top / "time_zone")
         decimal_comma = _bool(data.get("decimal_comma", "false"), top / "decimal_comma")
         alternatives: dict[str, tuple[str, ...]] = {}
         if data.get("alternatives") is not None:
@@ -607,8 +608,9 @@ def parse_mapping(data: Any, path: Path) -> SourceMapping:
         checker.con.close()
 
 
-def load_mapping(path: Path) -> SourceMapping:
-    """Read and validate a mapping file; raises `MappingError` naming the file, table and column at fault."""
+def load_mapping(path: Path, default_time_zone: str = "UTC") -> SourceMapping:
+    """Read and validate a mapping file; raises `MappingError` naming the file, table and column at fault.
+    `default_time_zone`: see `parse_mapping`."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -620,7 +622,7 @@ def load_mapping(path: Path) -> SourceMapping:
         raise MappingError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise MappingError(f"{path}: not valid YAML: {exc}") from None
-    return parse_mapping(data, path)
+    return parse_mapping(data, path, default_time_zone)
 
 
 # ---------------------------------------------------------------------------------------------------

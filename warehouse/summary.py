@@ -10,6 +10,7 @@ LAYER_SCHEMAS = (
     "crm",
     "erp",
     "support",
+    "feedback",
     "events",
     "staging",
     "reference",

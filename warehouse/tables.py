@@ -53,6 +53,13 @@ TABLES: dict[str, str] = {
         run_id varchar,
         primary key (purpose, source_system)
     )""",
+    # the currency amounts are converted to, from the user's project (warehouse/base_currency.py): one row
+    "audit.base_currency": """(
+        currency varchar not null,        -- ISO 4217; erp.fx_rates holds rates to it
+        project varchar not null,
+        recorded_at timestamp not null,
+        run_id varchar
+    )""",
     # every version of a raw row that a later delivery replaced (updated: same key, other values) or
     # deleted (a deletion file), with where it came from and what replaced it: the raw tables hold the
     # current version of each key
@@ -129,7 +136,7 @@ TABLES: dict[str, str] = {
         dagster_run_id varchar not null, profiled_at timestamp not null,
         segment_family varchar not null, segment_key varchar not null, segment_name varchar not null,
         customers bigint not null, share double not null,
-        avg_aov_eur double, avg_frequency double, total_revenue_eur double, avg_revenue_eur double,
+        avg_aov_base double, avg_frequency double, total_revenue_base double, avg_revenue_base double,
         avg_tenure_days double, avg_recency_days double, avg_csat double,
         model_version varchar, definition_version varchar,
         primary key (dagster_run_id, segment_family, segment_key)
@@ -165,7 +172,7 @@ TABLES: dict[str, str] = {
     "ml.segment_alerts": """(
         alert_id varchar primary key, alert_name varchar not null, playbook_version varchar not null,
         customer_id varchar not null, segment_family varchar not null, from_segment_key varchar not null,
-        to_segment_key varchar not null, revenue_eur double, owner varchar not null,
+        to_segment_key varchar not null, revenue_base double, owner varchar not null,
         due_date date not null, created_at timestamp not null, created_run_id varchar not null
     )""",
 }
@@ -212,7 +219,46 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# Columns renamed since a table could have been created, old name -> new name, raw and dbt tables included:
+# `rename_columns` gives an older warehouse the new names, values kept. Money columns were `*_eur` until the
+# base currency became a project setting (`base_currency:` in segments.yaml).
+RENAMED_COLUMNS: dict[str, dict[str, str]] = {
+    "erp.fx_rates": {"rate_to_eur": "rate_to_base"},
+    "ml.segment_profiles": {
+        "avg_aov_eur": "avg_aov_base",
+        "total_revenue_eur": "total_revenue_base",
+        "avg_revenue_eur": "avg_revenue_base",
+    },
+    "ml.segment_alerts": {"revenue_eur": "revenue_base"},
+    # incremental dbt models keep their rows across runs
+    "marts.customer_features_history": {
+        "monetary_eur": "monetary_base",
+        "gross_revenue_eur": "gross_revenue_base",
+        "discount_eur": "discount_base",
+        "aov_eur": "aov_base",
+    },
+}
+
 CATALOG = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def rename_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Apply `RENAMED_COLUMNS` where a table still has an old name and not the new one (any run does it
+    before it reads or writes those tables); returns `table.old -> new` for each rename made."""
+    present = {
+        (f"{schema}.{table}", column)
+        for schema, table, column in con.execute(
+            "select table_schema, table_name, column_name from information_schema.columns "
+            "where table_catalog = current_database()"
+        ).fetchall()
+    }
+    done = []
+    for table, renames in RENAMED_COLUMNS.items():
+        for old, new in renames.items():
+            if (table, old) in present and (table, new) not in present:
+                con.execute(f"alter table {table} rename column {old} to {new}")
+                done.append(f"{table}.{old} -> {new}")
+    return done
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, *names: str, catalog: str | None = None) -> None:

@@ -38,3 +38,13 @@
             current_date))
     {%- endif -%}
 {%- endmacro %}
+
+{#- The currency every amount is converted to (ISO 4217): SEGMENTS_BASE_CURRENCY (the project's `base_currency`,
+    set by the dbt steps), else var base_currency. An order or payment in it needs no exchange rate. -#}
+{% macro base_currency() -%}
+    {%- set chosen = env_var('SEGMENTS_BASE_CURRENCY', '') or var('base_currency') -%}
+    {%- if not modules.re.match('^[A-Z]{3}$', chosen | string) -%}
+        {{ exceptions.raise_compiler_error("base_currency must be a three-letter ISO 4217 code, got " ~ chosen) }}
+    {%- endif -%}
+    '{{ chosen }}'
+{%- endmacro %}

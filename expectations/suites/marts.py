@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
+from warehouse.contracts import ORDER_STATUSES
+
 ERROR = {"severity": "error"}
 WARN = {"severity": "warn"}
 PII_COLUMNS = ("first_name", "last_name", "email", "phone", "street", "birth_date", "postal_code")
@@ -22,15 +24,13 @@ def build_orders_suite(freshness_days: int = 45) -> gx.ExpectationSuite:
         expectations=[
             gxe.ExpectColumnValuesToBeUnique(column="order_id", meta=ERROR),
             gxe.ExpectColumnValuesToNotBeNull(column="customer_id", meta=ERROR),
-            gxe.ExpectColumnValuesToNotBeNull(column="fx_rate_to_eur", meta=ERROR),
-            gxe.ExpectColumnValuesToBeBetween(column="fx_rate_to_eur", min_value=0, strict_min=True, meta=ERROR),
-            gxe.ExpectColumnValuesToBeBetween(column="net_revenue_eur", min_value=0, meta=ERROR),
-            gxe.ExpectColumnValuesToBeInSet(
-                column="status", value_set=["completed", "cancelled", "returned"], meta=ERROR
-            ),
-            # distribution bounds: most orders complete; a typical basket is worth 1..1,000 EUR
+            gxe.ExpectColumnValuesToNotBeNull(column="fx_rate_to_base", meta=ERROR),
+            gxe.ExpectColumnValuesToBeBetween(column="fx_rate_to_base", min_value=0, strict_min=True, meta=ERROR),
+            gxe.ExpectColumnValuesToBeBetween(column="net_revenue_base", min_value=0, meta=ERROR),
+            gxe.ExpectColumnValuesToBeInSet(column="status", value_set=list(ORDER_STATUSES), meta=ERROR),
+            # distribution bounds: most orders complete; a typical basket is worth 1..1,000 in the base currency
             gxe.ExpectColumnProportionOfUniqueValuesToBeBetween(column="customer_id", min_value=0.01, meta=WARN),
-            gxe.ExpectColumnMeanToBeBetween(column="net_revenue_eur", min_value=1, max_value=1000, meta=WARN),
+            gxe.ExpectColumnMeanToBeBetween(column="net_revenue_base", min_value=1, max_value=1000, meta=WARN),
             gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["completed"], mostly=0.7, meta=WARN),
             # freshness: the newest order is at most 45 days old (a stalled ERP export shows here first)
             gxe.ExpectColumnMaxToBeBetween(
@@ -50,7 +50,7 @@ def build_order_lines_suite() -> gx.ExpectationSuite:
             gxe.ExpectColumnValuesToNotBeNull(column="order_id", meta=ERROR),
             gxe.ExpectColumnValuesToBeBetween(column="quantity", min_value=1, meta=ERROR),
             gxe.ExpectColumnValuesToBeBetween(column="unit_price", min_value=0, meta=ERROR),
-            gxe.ExpectColumnValuesToNotBeNull(column="net_amount_eur", meta=ERROR),
+            gxe.ExpectColumnValuesToNotBeNull(column="net_amount_base", meta=ERROR),
             # a discount larger than the line is possible (vouchers) but rare
             gxe.ExpectColumnValuesToBeBetween(column="net_amount", min_value=0, mostly=0.99, meta=WARN),
         ],
@@ -101,7 +101,7 @@ def build_customer_features_suite() -> gx.ExpectationSuite:
             gxe.ExpectColumnValuesToBeUnique(column="customer_id", meta=ERROR),
             gxe.ExpectColumnValuesToNotBeNull(column="as_of_date", meta=ERROR),
             gxe.ExpectColumnValuesToBeBetween(column="frequency", min_value=0, meta=ERROR),
-            gxe.ExpectColumnValuesToBeBetween(column="monetary_eur", min_value=0, meta=ERROR),
+            gxe.ExpectColumnValuesToBeBetween(column="monetary_base", min_value=0, meta=ERROR),
             gxe.ExpectColumnValuesToBeBetween(column="recency_days", min_value=0, meta=ERROR),
             *(gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=1, meta=ERROR) for c in shares),
             gxe.ExpectColumnValuesToBeBetween(column="avg_csat", min_value=1, max_value=5, meta=ERROR),
@@ -220,7 +220,7 @@ def build_segment_profiles_suite() -> gx.ExpectationSuite:
             ),
             gxe.ExpectColumnValuesToBeBetween(column="share", min_value=0, max_value=1, meta=ERROR),
             gxe.ExpectColumnValuesToBeBetween(column="customers", min_value=1, meta=ERROR),
-            gxe.ExpectColumnValuesToBeBetween(column="total_revenue_eur", min_value=0, meta=ERROR),
+            gxe.ExpectColumnValuesToBeBetween(column="total_revenue_base", min_value=0, meta=ERROR),
             gxe.ExpectTableColumnsToMatchSet(
                 column_set=[
                     "dagster_run_id",
@@ -230,10 +230,10 @@ def build_segment_profiles_suite() -> gx.ExpectationSuite:
                     "segment_name",
                     "customers",
                     "share",
-                    "avg_aov_eur",
+                    "avg_aov_base",
                     "avg_frequency",
-                    "total_revenue_eur",
-                    "avg_revenue_eur",
+                    "total_revenue_base",
+                    "avg_revenue_base",
                     "avg_tenure_days",
                     "avg_recency_days",
                     "avg_csat",

@@ -143,7 +143,7 @@ def aggregate_example(features: pd.DataFrame, columns: tuple[str, ...]) -> pd.Da
 def model_card(trained: TrainedSegmentation, name: str) -> str:
     rows = "\n".join(
         f"| {r.segment_name} | {r.customers:,} | {r.share:.1%} | {r.avg_recency_days:.0f} | {r.avg_frequency:.1f} | "
-        f"{r.avg_monetary_eur:,.0f} | {trained.traits[int(r.cluster)]} |"
+        f"{r.avg_monetary_base:,.0f} | {trained.traits[int(r.cluster)]} |"
         for r in trained.profile.itertuples()
     )
     rules = "\n".join(f"- **{r.segment_name}**: {r.rule}" for r in trained.profile.itertuples())
@@ -172,7 +172,7 @@ smallest segment {m["min_segment_share"]:.1%}.
 |---|---|---|---|---|
 {candidates}
 
-| segment | customers | share | avg recency (days) | avg orders | avg revenue (EUR) | traits |
+| segment | customers | share | avg recency (days) | avg orders | avg revenue (base currency) | traits |
 |---|---|---|---|---|---|---|
 {rows}
 

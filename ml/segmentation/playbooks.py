@@ -74,7 +74,7 @@ class AlertRule:
     family: str
     from_segments: tuple[str, ...]
     to_segments: tuple[str, ...]
-    min_revenue_eur: float
+    min_revenue_base: float
     owner: str
     due_in_days: int
 
@@ -133,7 +133,7 @@ def parse_playbooks(raw: dict[str, Any]) -> Playbooks:
                 family=_names([a["family"]], "family")[0],
                 from_segments=_names(a["from"], f"{a['name']}.from"),
                 to_segments=_names(a["to"], f"{a['name']}.to"),
-                min_revenue_eur=float(a.get("min_revenue_eur", 0)),
+                min_revenue_base=float(a.get("min_revenue_base", 0)),
                 owner=str(a["owner"]),
                 due_in_days=int(a["due_in_days"]),
             )
@@ -257,11 +257,11 @@ def emit_playbooks(con: duckdb.DuckDBPyConnection, run_id: str, books: Playbooks
             f"""insert into {ALERTS_TABLE}
             with matched as ({_TRANSITION_MATCH})
             select md5($alert || '|' || m.customer_id || '|' || m.valid_from::varchar), $alert, $version,
-                   m.customer_id, m.segment_family, m.from_segment_key, m.segment_key, f.monetary_eur, $owner,
+                   m.customer_id, m.segment_family, m.from_segment_key, m.segment_key, f.monetary_base, $owner,
                    current_date + $due_in_days, current_timestamp::timestamp, $run_id
             from matched as m
             inner join marts.customer_features as f using (customer_id)
-            where f.monetary_eur >= $min_revenue
+            where f.monetary_base >= $min_revenue
               and not exists (select 1 from {ALERTS_TABLE} a
                               where a.alert_id
                                     = md5($alert || '|' || m.customer_id || '|' || m.valid_from::varchar))""",
@@ -271,7 +271,7 @@ def emit_playbooks(con: duckdb.DuckDBPyConnection, run_id: str, books: Playbooks
                 "version": books.version,
                 "owner": alert.owner,
                 "due_in_days": alert.due_in_days,
-                "min_revenue": alert.min_revenue_eur,
+                "min_revenue": alert.min_revenue_base,
             },
         ).fetchall()[0]
         stats[alert.name] = {"new": int(new)}

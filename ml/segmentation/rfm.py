@@ -50,15 +50,16 @@ NOT_PROFILED = "Not profiled"  # customers without a lawful basis for profiling:
 
 FAMILY = "rfm"
 MODEL_NAME = "rfm_rules"  # the model_name of rfm assignment rows
-RFM_RULES_VERSION = "1.1.0"
+RFM_RULES_VERSION = "1.2.0"
 # Content digest (`rule_table().content_sha256`) of every released version of the rule table.
 RFM_RULES_LOCK = {
     "1.0.0": "17837f3670265020e85a56c2885c634d00707202f5a26e1d240e84b18d4ab7c8",
     "1.1.0": "f5a4a69594752795e0afeacdae2e93b1f68ca54c9298983c079d22c8ec44f9f1",  # scores share ties
+    "1.2.0": "868729527a3865921e5cd81fdf3638a27ac4a891ef13057c7156f154adf49d19",  # monetary_eur -> monetary_base
 }
 SCORING = (
     "r, f, m: quintiles 1..5 (rank / n * 5, rounded up; equal values share the lowest rank of their tie, so one "
-    "score) of recency_days (lower = higher score), frequency and monetary_eur among scored customers with at "
+    "score) of recency_days (lower = higher score), frequency and monetary_base among scored customers with at "
     "least one completed order; 0 without one"
 )
 
@@ -142,7 +143,7 @@ def score_rfm(features: pd.DataFrame) -> pd.DataFrame:
         idx = np.flatnonzero(buyers)[order]
         r[idx] = _quintile(sub["recency_days"].astype(float), ascending=False).to_numpy()
         f[idx] = _quintile(sub["frequency"].astype(float), ascending=True).to_numpy()
-        m[idx] = _quintile(sub["monetary_eur"].astype(float), ascending=True).to_numpy()
+        m[idx] = _quintile(sub["monetary_base"].astype(float), ascending=True).to_numpy()
     segment = np.full(len(features), NO_PURCHASE, dtype=object)
     unassigned = buyers.copy()
     for rule in RFM_RULES:

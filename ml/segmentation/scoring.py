@@ -66,7 +66,7 @@ from warehouse.feature_registry import ELIGIBILITY_COLUMNS, load_registry, requi
 # texts) take while scoring a million customers to one chunk's worth.
 SCORING_CHUNK_ROWS = 200_000
 # Columns every scoring run reads besides the champion's inputs: the RFM inputs.
-RFM_COLUMNS = ("recency_days", "monetary_eur")
+RFM_COLUMNS = ("recency_days", "monetary_base")
 
 
 @dataclass(frozen=True)

@@ -188,10 +188,10 @@ def insert_profiles(con: duckdb.DuckDBPyConnection, run_id: str, *, features_tab
                 select a.segment_family, a.segment_key,
                        any_value(a.segment_name) as segment_name,
                        count(*) as customers,
-                       avg(f.aov_eur) as avg_aov_eur,
+                       avg(f.aov_base) as avg_aov_base,
                        avg(f.frequency) as avg_frequency,
-                       sum(f.monetary_eur) as total_revenue_eur,
-                       avg(f.monetary_eur) as avg_revenue_eur,
+                       sum(f.monetary_base) as total_revenue_base,
+                       avg(f.monetary_base) as avg_revenue_base,
                        avg(f.tenure_days) as avg_tenure_days,
                        avg(f.recency_days) as avg_recency_days,
                        avg(f.avg_csat) as avg_csat,
@@ -204,7 +204,7 @@ def insert_profiles(con: duckdb.DuckDBPyConnection, run_id: str, *, features_tab
             )
             select ?::varchar, current_timestamp::timestamp, segment_family, segment_key, segment_name,
                    customers, customers / sum(customers) over (partition by segment_family),
-                   avg_aov_eur, avg_frequency, total_revenue_eur, avg_revenue_eur, avg_tenure_days,
+                   avg_aov_base, avg_frequency, total_revenue_base, avg_revenue_base, avg_tenure_days,
                    avg_recency_days, avg_csat, model_version, definition_version
             from per_segment
             order by segment_family, customers desc""",

@@ -1,7 +1,7 @@
 """Decision-tree surrogates: the human-readable definition of each cluster.
 
 A shallow tree is fitted to predict the clustering's labels from the features in business units
-(days, orders, EUR, shares; nulls filled by the same explicit rules as the model, no log or
+(days, orders, base currency, shares; nulls filled by the same explicit rules as the model, no log or
 scaling). Its leaves are readable rules ("recency_days <= 120 and frequency > 3"); its *fidelity*
 is how often it agrees with the clustering on customers it was not fitted on. A frontline team reads
 the rules; a governance reviewer reads the fidelity to know how far the rules can be trusted.

@@ -37,8 +37,8 @@ from ml.segmentation.surrogate import Surrogate, fit_surrogate
 PROFILE_COLUMNS = (
     "recency_days",
     "frequency",
-    "monetary_eur",
-    "aov_eur",
+    "monetary_base",
+    "aov_base",
     "tenure_days",
     "discount_share",
     "return_rate",

@@ -102,7 +102,7 @@ def cmd_map_check(args: argparse.Namespace) -> int:
     settings = get_settings()
     landing = Path(args.landing).expanduser().resolve() if args.landing else settings.landing_dir
     try:
-        mappings = load_mappings(settings.project.mappings_dir)
+        mappings = load_mappings(settings.project.mappings_dir, settings.project.time_zone)
     except MappingError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -110,7 +110,7 @@ def cmd_map_check(args: argparse.Namespace) -> int:
         print(f"no mappings in {settings.project.mappings_dir}: landing files must follow the contract as they are")
         return 0
     with tempfile.TemporaryDirectory(prefix="segments-map-check-") as work:
-        trial = trial_load(mappings, landing, Path(work))
+        trial = trial_load(mappings, landing, Path(work), settings.project.base_currency)
     for mapping in mappings:
         print(f"mapping {mapping.name} ({mapping.path}): files under {landing / mapping.name}")
     for c in trial.checks:

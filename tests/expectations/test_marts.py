@@ -21,8 +21,8 @@ def orders() -> pd.DataFrame:
         {
             "order_id": [f"O{i}" for i in range(N)],
             "customer_id": [f"cus_{i % 10:016x}" for i in range(N)],
-            "fx_rate_to_eur": 1.0,
-            "net_revenue_eur": 40.0,
+            "fx_rate_to_base": 1.0,
+            "net_revenue_base": 40.0,
             "status": ["completed"] * (N - 5) + ["returned"] * 5,
             "ordered_at": pd.Timestamp.now() - pd.Timedelta(days=3),
         }
@@ -98,10 +98,10 @@ def profiles() -> pd.DataFrame:
             "segment_name": [f"S{i}" for i in range(4)] + ["Loyal", "Champions"],
             "customers": [10, 10, 15, 15, 30, 20],
             "share": [0.2, 0.2, 0.3, 0.3, 0.6, 0.4],
-            "avg_aov_eur": 50.0,
+            "avg_aov_base": 50.0,
             "avg_frequency": 3.0,
-            "total_revenue_eur": 1500.0,
-            "avg_revenue_eur": 150.0,
+            "total_revenue_base": 1500.0,
+            "avg_revenue_base": 150.0,
             "avg_tenure_days": 400.0,
             "avg_recency_days": 30.0,
             "avg_csat": 4.2,
@@ -113,7 +113,7 @@ def profiles() -> pd.DataFrame:
 
 def features() -> pd.DataFrame:
     df = pd.DataFrame({"customer_id": [f"cus_{i:016x}" for i in range(N)], "as_of_date": pd.Timestamp("2026-10-31")})
-    for col, value in {"frequency": 3, "monetary_eur": 100.0, "recency_days": 20, "avg_csat": 4.0}.items():
+    for col, value in {"frequency": 3, "monetary_base": 100.0, "recency_days": 20, "avg_csat": 4.0}.items():
         df[col] = value
     for col in (
         "share_web",
@@ -165,7 +165,7 @@ def test_clean_frames_pass(frame, build):
 
 def test_negative_revenue_blocks():
     df = orders()
-    df.loc[3, "net_revenue_eur"] = -5
+    df.loc[3, "net_revenue_base"] = -5
     assert validate(df, build_orders_suite()).blocking
 
 

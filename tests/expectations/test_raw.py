@@ -18,7 +18,7 @@ LINES = CONTRACTS_BY_NAME["erp.order_lines"]
 def loaded_lines(tmp_path):
     landing = tmp_path / "landing"
     for table, text in {
-        "erp/fx_rates": "rate_date,currency,rate_to_eur\n2024-01-01,EUR,1\n",
+        "erp/fx_rates": "rate_date,currency,rate_to_base\n2024-01-01,EUR,1\n",
         "erp/accounts": "erp_account_id,created_at\nA1,2023-01-01T00:00:00\n",
         "erp/orders": (
             "order_id,erp_account_id,ordered_at,channel,currency,status\nO1,A1,2024-01-02T10:00:00,web,EUR,completed\n"

@@ -120,7 +120,7 @@ def test_second_run_refused_while_a_run_holds_the_home(tmp_path):
 
 
 def _fx_csv(days: int) -> bytes:
-    rows = ["rate_date,currency,rate_to_eur"]
+    rows = ["rate_date,currency,rate_to_base"]
     rows += [f"2024-{1 + d // 28:02d}-{1 + d % 28:02d},USD,{0.9 + d / 10000:.6f}" for d in range(days)]
     return ("\n".join(rows) + "\n").encode()
 

@@ -162,9 +162,9 @@ def test_marts_reconcile_with_staging(con):
     assert n("select count(*) from marts.customer_source_records where source_system = 'crm'") == n(
         "select count(*) from crm.customers"
     )
-    # money: the sum of order lines in EUR equals the orders' revenue
+    # money: the sum of order lines in the base currency equals the orders' revenue
     lines, orders = con.execute(
-        "select (select sum(net_amount_eur) from marts.order_lines), (select sum(net_revenue_eur) from marts.orders)"
+        "select (select sum(net_amount_base) from marts.order_lines), (select sum(net_revenue_base) from marts.orders)"
     ).fetchone()
     assert lines == pytest.approx(orders, rel=1e-9)
     # matching on e-mail merges some records, but never all: customers within a sane band of persons

@@ -47,9 +47,14 @@ def test_a_project_maps_real_exports_profiles_under_its_basis_and_takes_correcti
         ).fetchall()
         lines = con.execute("select count(*) from erp.order_lines").fetchone()[0]
         bases = con.execute("select purpose, basis from audit.lawful_bases order by 1").fetchall()
-    # the mapped files, named after the source file and the mapping, and the shipped FX rates
+        money = con.execute(
+            "select distinct currency, fx_rate_to_base, net_amount = net_revenue_base from marts.orders"
+        ).fetchall()
+    # the mapped files, named after the source file and the mapping; the project's base currency is GBP, so
+    # the GBP orders need no exchange rate and are not converted
     assert any(f.startswith("erp/order_lines/online_retail__2009-2010__m") for (f,) in loaded)
-    assert ("erp/fx_rates/ecb-annual-averages-gbp.csv",) in loaded
+    assert not any(f.startswith("erp/fx_rates/") for (f,) in loaded)
+    assert money == [("GBP", 1.0, True)]
     assert bases == [("marketing_email", "consent"), ("marketing_sms", "consent"), ("profiling", "legitimate_interest")]
     # the project's own model; two customers are too few to train on: the reason is said, not `ok`
     assert {m for m, _ in behavioural} == {"online_retail_segmentation"}
@@ -67,7 +72,7 @@ def test_a_project_maps_real_exports_profiles_under_its_basis_and_takes_correcti
     # a correction of an account and the deletion of a line, delivered contract-shaped beside the exports
     accounts = project / "landing" / "erp" / "accounts"
     accounts.mkdir(parents=True)
-    (accounts / "fix.csv").write_text("erp_account_id,country,created_at\nOR12347,IS,2011-03-01T08:00:00\n")
+    (accounts / "fix.csv").write_text("erp_account_id,country,created_at\nOR12347,DK,2011-03-01T08:00:00\n")
     deletes = project / "landing" / "erp" / "order_lines" / "deletes"
     deletes.mkdir(parents=True)
     (deletes / "d1.csv").write_text("order_line_id\n1001-0002\nnope\n")
@@ -84,7 +89,7 @@ def test_a_project_maps_real_exports_profiles_under_its_basis_and_takes_correcti
         versions = con.execute("select change, record from audit.record_versions order by 1").fetchall()
         lines = con.execute("select count(*) from marts.order_lines").fetchone()[0]
     assert ledger == {"erp/accounts/fix.csv": [1, 0, 0], "erp/order_lines/deletes/d1.csv": [0, 1, 1]}
-    assert country == [("IS",)]  # the marts reflect the update on the next run
+    assert country == [("DK",)]  # the marts reflect the update on the next run
     assert [c for c, _ in versions] == ["deleted", "updated"]
-    assert json.loads(versions[1][1])["country"] == "Iceland"  # the replaced version is kept
+    assert json.loads(versions[1][1])["country"] == "IS"  # the replaced version is kept (Iceland, mapped)
     assert lines == 2  # 1001-0002 deleted

@@ -78,6 +78,9 @@ def test_without_a_project_the_embedded_demo_requires_consent_everywhere(env):
         ("name: shop\nlawful_basis: {profiling: {default: consent, shop: contract}}\n", "unknown source systems"),
         ("name: shop\nlawful_basis: {advertising: consent}\n", "lawful_basis must map purposes"),
         ("name: [shop\n", "not valid YAML"),
+        ("name: shop\nbase_currency: euro\n", "base_currency must be an ISO 4217 code such as EUR, got 'euro'"),
+        ("name: shop\ntime_zone: europe/berlin\n", "not a known time zone .did you mean Europe/Berlin"),
+        ('name: shop\ntime_zone: "UTC\'; drop table x"\n', "is not a known time zone"),
     ],
 )
 def test_unusable_settings_are_refused_naming_the_key(env, text, message):
@@ -103,14 +106,14 @@ def test_lock_records_new_versions_and_refuses_a_changed_release(env):
     project = init_project(env / "p")
     assert lock_project(project) == []  # init locked everything
     definition = project.definition
-    bump(definition, "2.0.0", description="changed without a new version")
+    bump(definition, "2.1.0", description="changed without a new version")
     with pytest.raises(VersionLockError, match="released with other content: bump its version"):
         lock_project(project)
     with pytest.raises(Exception, match="segments definitions lock"):  # a run names the command to run
         load_definition(definition, project.lock)
-    bump(definition, "2.1.0")
-    assert lock_project(project) == ["behavioural 2.1.0"]
-    assert load_definition(definition, project.lock).version == "2.1.0"
+    bump(definition, "2.2.0")
+    assert lock_project(project) == ["behavioural 2.2.0"]
+    assert load_definition(definition, project.lock).version == "2.2.0"
 
 
 def test_a_run_refuses_an_unlocked_definition_with_the_command_to_run(env, monkeypatch, capsys):
@@ -122,9 +125,9 @@ def test_a_run_refuses_an_unlocked_definition_with_the_command_to_run(env, monke
     assert "is not in versions.lock: when you release it, run `segments definitions lock`" in capsys.readouterr().err
     assert not (project.root / ".segments" / "warehouse.duckdb").exists()  # nothing ran
     with pytest.raises(RunRefused, match="playbooks"):
-        bump(project.definition, "2.0.0")  # back to the released content
+        bump(project.definition, "2.1.0")  # back to the released content
         project.definition.write_text(yaml.safe_dump(yaml.safe_load(project.definition.read_text())))
-        bump(project.playbooks, "1.0.0", holdout_share=0.2)
+        bump(project.playbooks, "1.1.0", holdout_share=0.2)
         run_pipeline(get_settings())
 
 

@@ -25,7 +25,7 @@ from range({n}) as t(i)
 FEATURES_DDL = """
 create table marts.customer_features as
 select customer_id, date '2025-01-01' as as_of_date, 10 + source_system_count as recency_days,
-       source_system_count as frequency, 100.0 * source_system_count as monetary_eur, country, has_profiling_consent
+       source_system_count as frequency, 100.0 * source_system_count as monetary_base, country, has_profiling_consent
 from marts.customers
 """
 

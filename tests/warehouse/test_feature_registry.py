@@ -37,7 +37,7 @@ def test_entries_carry_owner_pii_class_and_purposes():
 
 def test_purpose_is_enforced():
     registry = load_registry()
-    require_purpose(["recency_days", "aov_eur"], "profiling", registry)
+    require_purpose(["recency_days", "aov_base"], "profiling", registry)
     with pytest.raises(FeatureRegistryError, match="not allowed for profiling: country"):
         require_purpose(["recency_days", "country"], "profiling", registry)
     with pytest.raises(FeatureRegistryError, match="not in the registry"):

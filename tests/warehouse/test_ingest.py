@@ -7,6 +7,9 @@ import random
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
+from warehouse.contracts import contracts_for
 from warehouse.ingest import ingest_landing
 from warehouse.reconcile import ledger_discrepancies
 
@@ -102,7 +105,7 @@ def test_missing_required_column_fails_the_file_naming_file_and_column(con, tmp_
 
 def test_references_and_currency_rules(con, tmp_path):
     landing = tmp_path / "landing"
-    write(landing / "erp/fx_rates/fx.csv", "rate_date,currency,rate_to_eur\n2024-01-01,EUR,1\n2024-01-01,GBP,1.15\n")
+    write(landing / "erp/fx_rates/fx.csv", "rate_date,currency,rate_to_base\n2024-01-01,EUR,1\n2024-01-01,GBP,1.15\n")
     write(landing / "erp/accounts/a.csv", "erp_account_id,created_at\nA1,2023-01-01T00:00:00\n")
     write(
         landing / "erp/orders/o.csv",
@@ -322,7 +325,7 @@ def test_numbers_and_timestamps_are_read_exactly_or_rejected(con, tmp_path):
     landing = tmp_path / "landing"
     write(
         landing / "erp/fx_rates/fx.csv",
-        "rate_date,currency,rate_to_eur\n2024-01-01,EUR,1\n2024-01-01,GBP,NaN\n2024-01-01,USD,inf\n"
+        "rate_date,currency,rate_to_base\n2024-01-01,EUR,1\n2024-01-01,GBP,NaN\n2024-01-01,USD,inf\n"
         "2024-01-02,USD,0.9\n",
     )
     write(landing / "erp/accounts/a.csv", "erp_account_id,created_at\nA1,2023-01-01T00:00:00\n")
@@ -440,3 +443,83 @@ def test_orders_in_the_base_currency_need_no_exchange_rate(con, tmp_path):
     ingest_landing(con, landing, settle_seconds=0)  # no erp/fx_rates delivered at all
     assert con.execute("select order_id from erp.orders").fetchall() == [("O1",)]
     assert [k for _, (k, _, _) in quarantine(con).items()] == ["unknown_currency"]
+
+
+def test_the_base_currency_and_time_zone_are_the_projects(con, tmp_path):
+    """A project in GBP and Europe/Berlin: its GBP orders need no rate (EUR ones now do), and a timestamp
+    without offset is Berlin time, kept in UTC; an offset still wins."""
+    landing = tmp_path / "landing"
+    write(landing / "erp/accounts/a.csv", "erp_account_id,created_at\nA1,2023-07-01T12:00:00\n")
+    write(
+        landing / "erp/orders/o.csv",
+        "order_id,erp_account_id,ordered_at,channel,currency,status\n"
+        "O1,A1,2024-01-02 10:00:00,web,GBP,completed\n"
+        "O2,A1,2024-01-02T10:00:00+00:00,web,EUR,completed\n"
+        "O3,A1,2024-01-02T10:00:00Z,web,GBP,completed\n",
+    )
+    ingest_landing(con, landing, contracts=contracts_for("GBP", "Europe/Berlin"), settle_seconds=0)
+    assert con.execute("select order_id, ordered_at::varchar from erp.orders order by 1").fetchall() == [
+        ("O1", "2024-01-02 09:00:00"),  # CET = UTC+1
+        ("O3", "2024-01-02 10:00:00"),
+    ]
+    assert con.execute("select created_at::varchar from erp.accounts").fetchall() == [("2023-07-01 10:00:00",)]  # CEST
+    assert [(row, k) for row, (k, _, _) in quarantine(con).items()] == [(2, "unknown_currency")]
+    with pytest.raises(ValueError, match="ISO 4217"):
+        contracts_for("pounds")
+
+
+def test_an_older_warehouse_keeps_its_rates_under_the_renamed_column(con, tmp_path):
+    con.execute("create schema erp")
+    con.execute("create table erp.fx_rates (rate_date date, currency varchar, rate_to_eur double)")
+    con.execute("insert into erp.fx_rates values ('2024-01-01', 'GBP', 1.17)")
+    ingest_landing(con, tmp_path / "landing", settle_seconds=0)
+    assert con.execute("select currency, rate_to_base from erp.fx_rates").fetchall() == [("GBP", 1.17)]
+    columns = {c for (c,) in con.execute("select column_name from information_schema.columns").fetchall()}
+    assert "rate_to_eur" not in columns
+
+
+def test_reviews_are_keyed_by_review_and_order_and_the_contract_takes_real_export_fields(con, tmp_path):
+    """A review id covering two orders is two rows (the key is the pair); the same pair twice in a file
+    is a duplicate; freight, tax, instalments, an open order and a payment without its time load."""
+    landing = tmp_path / "landing"
+    write(landing / "erp/accounts/a.csv", "erp_account_id,region,created_at\nA1,Bavaria,2023-01-01T00:00:00\n")
+    write(
+        landing / "erp/orders/o.csv",
+        "order_id,erp_account_id,ordered_at,channel,currency,status,source_status,shipping_amount,tax_amount\n"
+        "O1,A1,2024-01-02T10:00:00,web,EUR,completed,delivered,4.90,3.10\n"
+        "O2,A1,2024-01-03T10:00:00,web,EUR,open,processing,,\n"
+        "O3,A1,2024-01-04T10:00:00,web,EUR,completed,delivered,-1.00,\n",
+    )
+    write(
+        landing / "erp/payments/p.csv",
+        "payment_id,order_id,paid_at,amount,currency,method,instalments\n"
+        "Y1,O1,,35.80,EUR,card,3\nY2,O2,2024-01-03T10:05:00,1.00,EUR,card,0\n",
+    )
+    write(
+        landing / "feedback/reviews/r.csv",
+        "review_id,order_id,score,created_at\n"
+        "R1,O1,4,2024-01-05T10:00:00\n"
+        "R1,O2,4,2024-01-05T10:00:00\n"
+        "R1,O1,5,2024-01-06T10:00:00\n"
+        "R2,O9,3,2024-01-05T10:00:00\n"
+        "R3,O1,6,2024-01-05T10:00:00\n",
+    )
+    report = ingest_landing(con, landing, settle_seconds=0)
+    assert con.execute("select order_id, status, shipping_amount from erp.orders order by 1").fetchall() == [
+        ("O1", "completed", Decimal("4.90")),
+        ("O2", "open", None),
+    ]
+    assert con.execute("select payment_id, paid_at, instalments from erp.payments").fetchall() == [("Y1", None, 3)]
+    assert con.execute("select review_id, order_id from feedback.reviews order by 2").fetchall() == [
+        ("R1", "O1"),
+        ("R1", "O2"),
+    ]
+    kinds = con.execute("select source_table, source_row, reason_kind from audit.quarantine order by 1, 2").fetchall()
+    assert kinds == [
+        ("erp.orders", 3, "negative_amount"),
+        ("erp.payments", 2, "invalid_value"),
+        ("feedback.reviews", 3, "duplicate_key"),
+        ("feedback.reviews", 4, "orphan_reference"),
+        ("feedback.reviews", 5, "invalid_value"),
+    ]
+    assert not report.failures and ledger_discrepancies(con) == []

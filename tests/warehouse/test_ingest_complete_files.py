@@ -37,7 +37,7 @@ def age(path: Path, seconds: float) -> None:
 def landing(tmp_path, con) -> Path:
     """A landing folder whose rate, account and order are loaded: payments of order O1 can be loaded."""
     folder = tmp_path / "landing"
-    write(folder / "erp/fx_rates/fx.csv", "rate_date,currency,rate_to_eur\n2024-01-01,EUR,1\n")
+    write(folder / "erp/fx_rates/fx.csv", "rate_date,currency,rate_to_base\n2024-01-01,EUR,1\n")
     write(folder / "erp/accounts/a.csv", "erp_account_id,created_at\nA1,2023-01-01T00:00:00\n")
     write(
         folder / "erp/orders/o.csv",

@@ -277,6 +277,14 @@ def test_local_times_convert_to_utc_in_winter_and_summer(con, tmp_path):
     assert berlin == ["2026-11-06T23:05:00", "2026-07-06T22:05:00"]
 
 
+def test_a_mapping_without_a_zone_takes_the_projects(tmp_path):
+    path = orders_mapping(tmp_path, SIMPLE).path
+    assert load_mapping(path).time_zone == "UTC"
+    assert load_mapping(path, default_time_zone="Europe/Berlin").time_zone == "Europe/Berlin"
+    path = orders_mapping(tmp_path, SIMPLE, top="time_zone: Asia/Tokyo\n").path
+    assert load_mapping(path, default_time_zone="Europe/Berlin").time_zone == "Asia/Tokyo"  # its own wins
+
+
 def test_clock_changes_follow_the_documented_rule(con, tmp_path):
     # 01:30 occurs twice on 2010-10-31 in London: standard time (the later instant); 01:30 on 2010-03-28
     # does not exist: read with the offset before the change
@@ -706,7 +714,7 @@ def write_sample(folder: Path) -> Path:
 def write_fx_rates(landing: Path, currencies: list[str]) -> None:
     rates = landing / "erp" / "fx_rates" / "rates.csv"
     rates.parent.mkdir(parents=True, exist_ok=True)
-    rates.write_text("rate_date,currency,rate_to_eur\n" + "".join(f"2010-01-01,{c},1.0\n" for c in currencies))
+    rates.write_text("rate_date,currency,rate_to_base\n" + "".join(f"2010-01-01,{c},1.0\n" for c in currencies))
 
 
 def reconciles(report) -> bool:

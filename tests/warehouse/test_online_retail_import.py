@@ -55,7 +55,7 @@ def test_import_writes_the_landing_layout_and_keeps_the_dirt_for_the_quarantine(
     accounts = {a["erp_account_id"]: a for a in read(out / "erp" / "accounts" / "part-0000.csv")}
     assert set(accounts) == {"OR12346", "OR12347"} and accounts["OR12347"]["country"] == "Iceland"
     rates = read(out / "erp" / "fx_rates" / "part-0000.csv")
-    gbp_2010 = {r["rate_to_eur"] for r in rates if r["currency"] == "GBP" and r["rate_date"].startswith("2010")}
+    gbp_2010 = {r["rate_to_base"] for r in rates if r["currency"] == "GBP" and r["rate_date"].startswith("2010")}
     assert gbp_2010 == {"1.165719"}  # 1 / 0.85784 (ECB 2010 average)
 
 

@@ -127,7 +127,7 @@ def test_customers_and_features_carry_no_pii(warehouse, serving):
         "as_of_date",
         "recency_days",
         "frequency",
-        "monetary_eur",
+        "monetary_base",
         "has_profiling_consent",
     ]
     # the Parquet copies have the same columns

@@ -86,7 +86,7 @@ def import_online_retail(source_dir: Path, out_dir: Path) -> ImportSummary:
                    case c.currency when 'EUR' then '1.000000'
                         else printf('%.6f', 1.0 / case year(d)
                             {" ".join(f"when {y} then {r}" for y, r in GBP_PER_EUR.items())} end)
-                   end as rate_to_eur
+                   end as rate_to_base
             from range(date '2009-11-01', date '2012-01-01', interval 1 day) as t(d)
             cross join (values ('EUR'), ('GBP')) as c(currency)
             order by 1, 2""",

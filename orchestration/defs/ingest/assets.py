@@ -7,6 +7,7 @@ import dagster as dg
 from orchestration.keys import LAWFUL_BASES_KEY, LEDGER_KEY, QUARANTINE_KEY, RAW_KEYS, WAREHOUSE_POOL, stage
 from orchestration.resources import WarehouseResource
 from orchestration.settings import get_settings
+from warehouse.base_currency import BaseCurrencyChanged, record_base_currency
 from warehouse.contracts import CONTRACTS
 from warehouse.ingest import (
     DEFAULT_SETTLE_SECONDS,
@@ -89,20 +90,32 @@ def landing_files(context: dg.AssetExecutionContext, config: IngestConfig, wareh
         bases_changed = record_lawful_bases(con, project.basis_rows(), project.name, context.run_id)
         if bases_changed:
             context.log.info("The project's lawful bases changed: every customer's basis is recomputed")
-        mappings = load_mappings(project.mappings_dir)
+        try:
+            currency_changed = record_base_currency(con, project.base_currency, project.name, context.run_id)
+        except BaseCurrencyChanged as err:
+            raise dg.Failure(description=str(err)) from None
+        if currency_changed:
+            context.log.info(f"The base currency changed to {project.base_currency}: every amount is converted again")
+        mappings = load_mappings(project.mappings_dir, project.time_zone)
         mapping_run = apply_mappings(mappings, landing, settings.mapped_dir, settle_seconds=config.settle_seconds)
         for path, message in mapping_run.waiting.items():
             context.log.warning(f"{path}: {message}")
-        report = ingest_landing(con, landing, run_id=context.run_id, settle_seconds=config.settle_seconds)
+        contracts = project.contracts
+        report = ingest_landing(
+            con, landing, run_id=context.run_id, contracts=contracts, settle_seconds=config.settle_seconds
+        )
         if mappings:  # the mapped files: contract-shaped, loaded like any landing file
-            mapped = ingest_landing(con, settings.mapped_dir, run_id=context.run_id, settle_seconds=0)
+            mapped = ingest_landing(
+                con, settings.mapped_dir, run_id=context.run_id, contracts=contracts, settle_seconds=0
+            )
             report.files.extend(mapped.files)
         loaded = sum(f.status == "loaded" for f in report.files)
         record_ingest(con, context.run_id, loaded)
         for waiting in report.waiting:
             context.log.warning(f"{waiting.source_file}: {waiting.message}")
         unpublished = unpublished_loads(con, excluding=context.run_id)
-        nothing_changed = not loaded and not report.failures and not bases_changed and not mapping_run.failures
+        settings_changed = bases_changed or currency_changed
+        nothing_changed = not loaded and not report.failures and not settings_changed and not mapping_run.failures
         if nothing_changed and config.skip_when_unchanged and not unpublished:
             context.log.info(
                 f"No new landing file among {len(report.files)} and everything loaded before is published: "

@@ -55,8 +55,9 @@ def _dbt_step(
     """One `dbt build` step over a selection of the project (all steps share the warehouse pool)."""
 
     def step(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-        home = get_settings().home
-        use_warehouse(warehouse.path, home)
+        settings = get_settings()
+        home = settings.home
+        use_warehouse(warehouse.path, home, settings.project.base_currency)
         target = dbt_target_path(home, name, context.run_id)
         yield from dbt.cli(["build"], context=context, target_path=target).stream()
 

@@ -60,7 +60,7 @@ def test_the_digest_ignores_only_the_version():
         (("features",), ["recency_days", "country"], "not allowed for profiling"),
         (("features",), ["recency_days", "has_profiling_consent"], "not allowed for profiling"),
         (("features",), [{"name": "recency_days", "transform": "cube"}], "transform"),
-        (("features",), [{"name": "aov_eur", "shrink": {"by": "email", "strength": 5}}], "not in the registry"),
+        (("features",), [{"name": "aov_base", "shrink": {"by": "email", "strength": 5}}], "not in the registry"),
         (
             ("naming",),
             {"rules": [{"name": "X", "when": {"items_per_order": {"above": 1}}}]},

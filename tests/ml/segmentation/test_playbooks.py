@@ -52,8 +52,10 @@ def con():
     c.execute("update marts.customers set marketing_email_basis = 'objected' where customer_id = 'cus_0000'")
     c.execute("update marts.customers set marketing_email_basis = 'none' where customer_id = 'cus_0001'")
     c.execute("update marts.customers set marketing_email_basis = 'legitimate_interest' where customer_id = 'cus_0002'")
-    c.execute("create table marts.customer_features as select customer_id, 1000.0 as monetary_eur from marts.customers")
-    c.execute("update marts.customer_features set monetary_eur = 10 where customer_id = 'cus_0003'")
+    c.execute(
+        "create table marts.customer_features as select customer_id, 1000.0 as monetary_base from marts.customers"
+    )
+    c.execute("update marts.customer_features set monetary_base = 10 where customer_id = 'cus_0003'")
     yield c, ids
     c.close()
 
@@ -135,7 +137,7 @@ def test_invalid_playbooks_say_why(mutate, message):
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda r: r.update(holdout_share=0.2), "changed but its version 1.0.0 did not: bump the version"),
+        (lambda r: r.update(holdout_share=0.2), "changed but its version 1.1.0 did not: bump the version"),
         (lambda r: r.update(version="9.9.9"), "playbooks 9.9.9 is not in versions.lock"),
     ],
 )

@@ -27,7 +27,7 @@ def frame(n=500, seed=0):
             "customer_id": [f"cus_{i:016x}" for i in range(n)],
             "recency_days": np.where(freq > 0, rng.integers(0, 700, n), np.nan),
             "frequency": freq,
-            "monetary_eur": freq * rng.gamma(2, 40, n),
+            "monetary_base": freq * rng.gamma(2, 40, n),
         }
     )
 
@@ -46,7 +46,7 @@ def test_scores_in_range_and_one_segment_each():
 
 def test_most_recent_frequent_big_spender_is_champion():
     df = frame()
-    df.loc[0, ["recency_days", "frequency", "monetary_eur"]] = [0, 50, 1e6]
+    df.loc[0, ["recency_days", "frequency", "monetary_base"]] = [0, 50, 1e6]
     assert score_rfm(df).loc[0, "rfm_segment"] == RFM_RULES[0].name == "Champions"
 
 
@@ -60,7 +60,7 @@ def test_equal_values_get_one_score_and_one_time_buyers_are_never_frequent():
     once = (df["frequency"] == 1).to_numpy()
     assert set(out.loc[once, "f_score"]) == {1}
     assert not out.loc[once, "rfm_segment"].isin(["Champions", "Loyal", "At Risk", "Cannot Lose Them"]).any()
-    for col, feature in (("r_score", "recency_days"), ("m_score", "monetary_eur")):
+    for col, feature in (("r_score", "recency_days"), ("m_score", "monetary_base")):
         assert (out.groupby(df[feature].to_numpy())[col].nunique() == 1).all()
 
 

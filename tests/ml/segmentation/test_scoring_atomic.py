@@ -49,7 +49,7 @@ def customer_features(slipped: bool = False) -> pd.DataFrame:
     df["as_of_date"] = pd.Timestamp("2025-01-31").date()
     df["has_profiling_consent"] = df.index % 9 != 0
     df["profiling_basis"] = np.where(df["has_profiling_consent"], "consent", "none")
-    df.loc[df.index % 13 == 0, ["frequency", "monetary_eur", "aov_eur"]] = [0, 0.0, np.nan]
+    df.loc[df.index % 13 == 0, ["frequency", "monetary_base", "aov_base"]] = [0, 0.0, np.nan]
     if slipped:
         gone = (truth == 0) & (df.index % 3 == 0)
         df.loc[gone, ["recency_days", "last_activity_days"]] = 420.0

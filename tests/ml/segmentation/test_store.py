@@ -27,7 +27,7 @@ from tests.ml.segmentation.fixtures import planted_features
 def features() -> pd.DataFrame:
     """Planted buyers, a few customers without a completed order and a few without profiling consent."""
     df, _ = planted_features(n_per_group=40)
-    df.loc[df.index % 11 == 0, ["frequency", "monetary_eur", "aov_eur"]] = [0, 0.0, np.nan]
+    df.loc[df.index % 11 == 0, ["frequency", "monetary_base", "aov_base"]] = [0, 0.0, np.nan]
     df.loc[df.index % 11 == 0, "recency_days"] = np.nan
     df["has_profiling_consent"] = df.index % 9 != 0
     df["profiling_basis"] = np.where(df["has_profiling_consent"], "consent", "none")
@@ -188,16 +188,16 @@ def test_profiles_shares_sum_to_one_and_customers_to_the_customer_count(con):
         assert share == pytest.approx(1.0) and customers == len(df)
     # the profile is the average customer of the segment, from the features
     champions = c.execute(
-        f"""select customers, avg_frequency, total_revenue_eur, avg_recency_days from {PROFILES_TABLE}
+        f"""select customers, avg_frequency, total_revenue_base, avg_recency_days from {PROFILES_TABLE}
             where segment_key = 'rfm_champions'"""
     ).fetchall()[0]
     expected = c.execute(
-        f"""select count(*), avg(frequency), sum(monetary_eur), avg(recency_days) from marts.customer_features
+        f"""select count(*), avg(frequency), sum(monetary_base), avg(recency_days) from marts.customer_features
             join {ASSIGNMENTS_TABLE} a using (customer_id) where a.segment_key = 'rfm_champions'"""
     ).fetchall()[0]
     assert champions == pytest.approx(expected)
     no_purchase = c.execute(
-        f"select avg_recency_days, avg_aov_eur, avg_frequency from {PROFILES_TABLE} "
+        f"select avg_recency_days, avg_aov_base, avg_frequency from {PROFILES_TABLE} "
         "where segment_key = 'rfm_no_purchase_yet'"
     ).fetchall()[0]
     assert no_purchase == (None, None, 0.0)

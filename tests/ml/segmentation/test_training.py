@@ -29,7 +29,7 @@ def test_recovers_planted_groups_with_stable_explained_segments():
 
 def test_nulls_are_handled_by_explicit_rules():
     df, _ = planted_features(40)
-    df.loc[:10, ["recency_days", "aov_eur", "return_rate", "avg_csat"]] = np.nan
+    df.loc[:10, ["recency_days", "aov_base", "return_rate", "avg_csat"]] = np.nan
     prepare = DefinitionFeatures(DEFINITION.feature_specs).fit(df)
     assert np.isfinite(prepare.transform(df)).all()
     # recency is filled with the largest seen (looks maximally lapsed), not with the mean

@@ -9,7 +9,7 @@ with orders as (
 ),
 
 rates as (
-    select rate_date, currency, rate_to_eur from {{ ref('stg_erp__fx_rates') }}
+    select rate_date, currency, rate_to_base from {{ ref('stg_erp__fx_rates') }}
 ),
 
 -- The (currency, day) pairs the orders need, each with the latest rate on or before that day (an ASOF
@@ -21,7 +21,7 @@ order_days as (
 ),
 
 daily_rates as (
-    select d.currency, d.order_date as rate_day, r.rate_to_eur
+    select d.currency, d.order_date as rate_day, r.rate_to_base
     from order_days as d
     asof left join rates as r
         on r.currency = d.currency and d.order_date >= r.rate_date
@@ -43,10 +43,13 @@ final as (
         o.channel,
         o.currency,
         o.status,
+        o.source_status,
+        o.shipping_amount,
+        o.tax_amount,
         case
-            when o.currency = '{{ var("base_currency") }}' then 1.0
-            else r.rate_to_eur
-        end as fx_rate_to_eur
+            when o.currency = {{ base_currency() }} then 1.0
+            else r.rate_to_base
+        end as fx_rate_to_base
     from orders as o
     left join accounts as a on a.erp_account_id = o.erp_account_id
     left join daily_rates as r

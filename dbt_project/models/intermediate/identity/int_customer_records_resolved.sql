@@ -44,6 +44,7 @@ joined as (
         r.street,
         r.city,
         r.postal_code,
+        r.region,
         r.country,
         r.birth_date,
         r.record_updated_at,

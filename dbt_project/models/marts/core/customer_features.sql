@@ -1,6 +1,6 @@
--- One row per customer per as_of_date (point in time): value, behaviour, technographic, support and
--- geography features computed only from what was known on that date. Orders, lines, tickets and
--- events after as_of_date are ignored and customers first seen after it are left out, so a model
+-- One row per customer per as_of_date (point in time): value, behaviour, technographic, support, feedback
+-- and geography features computed only from what was known on that date. Orders, lines, tickets, reviews
+-- and events after as_of_date are ignored and customers first seen after it are left out, so a model
 -- trained on a past as_of_date sees what it would have seen then (`--vars '{as_of_date: 2024-06-30}'`).
 -- Every column is registered (description, owner, PII class, allowed purposes) in _core__models.yml;
 -- models read only the columns their purpose allows (warehouse/feature_registry.py).
@@ -31,9 +31,14 @@ order_features as (
         o.customer_id,
         count(*) filter (where o.status = 'completed') as frequency,
         count(*) filter (where o.status = 'completed' and o.line_count = 0) as lineless_orders,
-        sum(o.net_revenue_eur) filter (where o.status = 'completed') as monetary_eur,
-        sum(o.gross_revenue_eur) filter (where o.status = 'completed') as gross_revenue_eur,
-        sum(o.discount_eur) filter (where o.status = 'completed') as discount_eur,
+        -- money summed as decimals: exact, so independent of the order DuckDB's threads add the rows in (a
+        -- double sum is not): a rebuild of the same data gives the same features and training-data digest
+        cast(sum(cast(o.net_revenue_base as decimal(38, 6))) filter (where o.status = 'completed') as double)
+            as monetary_base,
+        cast(sum(cast(o.gross_revenue_base as decimal(38, 6))) filter (where o.status = 'completed') as double)
+            as gross_revenue_base,
+        cast(sum(cast(o.discount_base as decimal(38, 6))) filter (where o.status = 'completed') as double)
+            as discount_base,
         count(*) filter (where o.status = 'completed' and o.is_discounted) as discounted_orders,
         sum(o.item_count) filter (where o.status = 'completed') as items,
         min(o.order_date) filter (where o.status = 'completed') as first_order_date,
@@ -71,11 +76,25 @@ ticket_features as (
         t.customer_id,
         count(*) as ticket_count,
         avg(t.csat_score) as avg_csat,
-        avg(t.resolution_hours) as avg_resolution_hours
+        cast(avg(cast(t.resolution_hours as decimal(38, 6))) as double) as avg_resolution_hours  -- exact, as money
     from {{ ref('support_tickets') }} as t
     cross join as_of as a
     where t.customer_id is not null and cast(t.created_at as date) <= a.as_of_date
     group by t.customer_id
+),
+
+-- reviews of the customer's orders (a review that covers several orders counts once per order)
+review_features as (
+    select
+        o.customer_id,
+        count(*) as review_count,
+        avg(rv.score) as avg_review_score,
+        count(*) filter (where rv.score <= 2) as low_review_count
+    from {{ ref('stg_feedback__reviews') }} as rv
+    inner join orders as o on o.order_id = rv.order_id
+    cross join as_of as a
+    where cast(rv.created_at as date) <= a.as_of_date
+    group by o.customer_id
 ),
 
 event_features as (
@@ -103,8 +122,8 @@ final as (
             as recency_days,
         coalesce(f.frequency, 0) as frequency,
         coalesce(f.lineless_orders, 0) as lineless_order_count,
-        coalesce(f.monetary_eur, 0) as monetary_eur,
-        f.monetary_eur / nullif(f.frequency, 0) as aov_eur,
+        coalesce(f.monetary_base, 0) as monetary_base,
+        f.monetary_base / nullif(f.frequency, 0) as aov_base,
         greatest({{ dbt.datediff('cast(c.first_seen_at as date)', 'a.as_of_date', 'day') }}, 0) as tenure_days,
         {{ dbt.datediff('f.first_order_date', 'a.as_of_date', 'day') }}  -- noqa: LT05
             as days_since_first_order,
@@ -121,7 +140,7 @@ final as (
         coalesce(f.orders_last_90d, 0) - coalesce(f.orders_prev_90d, 0) as frequency_trend,
         coalesce(cf.category_breadth, 0) as category_breadth,
         f.items / nullif(f.frequency, 0) as items_per_order,
-        coalesce(f.discount_eur / nullif(f.gross_revenue_eur, 0), 0) as discount_share,
+        coalesce(f.discount_base / nullif(f.gross_revenue_base, 0), 0) as discount_share,
         f.discounted_orders / nullif(f.frequency, 0) as discounted_order_share,
         f.returned_orders / nullif(f.kept_or_returned_orders, 0) as return_rate,
         -- technographic
@@ -142,6 +161,10 @@ final as (
         ) as tickets_per_year,
         t.avg_csat,
         t.avg_resolution_hours,
+        -- feedback
+        coalesce(rv.review_count, 0) as review_count,
+        rv.avg_review_score,
+        coalesce(rv.low_review_count, 0) as low_review_count,
         -- geography
         c.country,
         -- governance
@@ -153,6 +176,7 @@ final as (
     left join category_features as cf on cf.customer_id = c.customer_id
     left join ticket_features as t on t.customer_id = c.customer_id
     left join event_features as e on e.customer_id = c.customer_id
+    left join review_features as rv on rv.customer_id = c.customer_id
 )
 
 select * from final

@@ -22,6 +22,7 @@ golden as (
         {{ survivor('street') }},
         {{ survivor('city') }},
         {{ survivor('postal_code') }},
+        {{ survivor('region') }},
         {{ survivor('country') }},
         {{ survivor('birth_date') }},
         min(record_created_at) as first_seen_at,

@@ -1,4 +1,4 @@
--- One row per order line, with amounts in the order currency and in the base currency (EUR); the
+-- One row per order line, with amounts in the order currency and in the base currency; the
 -- order's customer, date, status and rate come from marts.orders.
 
 with lines as (
@@ -6,7 +6,7 @@ with lines as (
 ),
 
 orders as (
-    select order_id, customer_id, order_date, status, currency, fx_rate_to_eur from {{ ref('orders') }}
+    select order_id, customer_id, order_date, status, currency, fx_rate_to_base from {{ ref('orders') }}
 ),
 
 final as (
@@ -24,10 +24,10 @@ final as (
         cast(l.quantity * l.unit_price as decimal(18, 2)) as gross_amount,
         l.discount_amount,
         cast(l.quantity * l.unit_price - l.discount_amount as decimal(18, 2)) as net_amount,
-        o.fx_rate_to_eur,
-        cast(l.quantity * l.unit_price as double) * o.fx_rate_to_eur as gross_amount_eur,
-        cast(l.discount_amount as double) * o.fx_rate_to_eur as discount_amount_eur,
-        cast(l.quantity * l.unit_price - l.discount_amount as double) * o.fx_rate_to_eur as net_amount_eur
+        o.fx_rate_to_base,
+        cast(l.quantity * l.unit_price as double) * o.fx_rate_to_base as gross_amount_base,
+        cast(l.discount_amount as double) * o.fx_rate_to_base as discount_amount_base,
+        cast(l.quantity * l.unit_price - l.discount_amount as double) * o.fx_rate_to_base as net_amount_base
     from lines as l
     inner join orders as o on o.order_id = l.order_id
 )

@@ -14,6 +14,7 @@ renamed as (
         {{ clean_text('street') }} as street,
         {{ clean_text('city') }} as city,
         {{ clean_text('postal_code') }} as postal_code,
+        {{ clean_text('region') }} as region,
         upper({{ clean_text('country') }}) as country,
         birth_date,
         created_at,

@@ -6,7 +6,7 @@ renamed as (
     select
         rate_date,
         upper(currency) as currency,
-        rate_to_eur,
+        rate_to_base,
         _source_file,
         _source_row,
         _file_sha256,

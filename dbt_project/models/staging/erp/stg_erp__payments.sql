@@ -10,6 +10,7 @@ renamed as (
         amount,
         upper(currency) as currency,
         method,
+        instalments,
         _source_file,
         _source_row,
         _file_sha256,

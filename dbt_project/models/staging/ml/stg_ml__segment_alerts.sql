@@ -16,7 +16,7 @@ renamed as (
         segment_family,
         from_segment_key,
         to_segment_key,
-        revenue_eur,
+        revenue_base,
         owner,
         due_date,
         created_at,
