@@ -12,6 +12,16 @@ with resolved as (
     from {{ ref('int_customer_records_resolved') }}
 ),
 
+-- A customer was seen at their first order even when their account record says later (a re-delivered
+-- account carries the date of the export it came from: Online Retail II's yearly files).
+first_orders as (
+    select r.customer_id, min(o.ordered_at) as first_ordered_at
+    from resolved as r
+    inner join {{ ref('stg_erp__orders') }} as o on o.erp_account_id = r.source_record_id
+    where r.source_system = 'erp'
+    group by r.customer_id
+),
+
 golden as (
     select
         customer_id,
@@ -25,7 +35,7 @@ golden as (
         {{ survivor('region') }},
         {{ survivor('country') }},
         {{ survivor('birth_date') }},
-        min(record_created_at) as first_seen_at,
+        least(min(record_created_at), min(first_ordered_at)) as first_seen_at,
         count(*) as source_record_count,
         count(*) filter (where source_system = 'crm') as crm_record_count,
         count(*) filter (where source_system = 'erp') as erp_account_count,
@@ -34,6 +44,7 @@ golden as (
         count(distinct source_system) as source_system_count,
         list_sort(list(record_id)) as source_record_ids
     from resolved
+    left join first_orders using (customer_id)
     group by customer_id
 ),
 
