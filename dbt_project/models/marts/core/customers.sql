@@ -22,6 +22,14 @@ first_orders as (
     group by r.customer_id
 ),
 
+records as (
+    select
+        r.*,
+        fo.first_ordered_at
+    from resolved as r
+    left join first_orders as fo on fo.customer_id = r.customer_id
+),
+
 golden as (
     select
         customer_id,
@@ -43,8 +51,7 @@ golden as (
         count(*) filter (where source_system = 'events') as event_device_count,
         count(distinct source_system) as source_system_count,
         list_sort(list(record_id)) as source_record_ids
-    from resolved
-    left join first_orders using (customer_id)
+    from records
     group by customer_id
 ),
 
