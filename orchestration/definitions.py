@@ -17,11 +17,7 @@ from orchestration.defs.ml.assets import (
     customer_segmentation_champion,
 )
 from orchestration.defs.ml.checks import assignments_cover_all_customers, challenger_passes_promotion_gates
-from orchestration.defs.quality.checks import (
-    MART_SUITE_CHECKS,
-    RAW_SUITE_CHECKS,
-    customers_pass_expectation_suite,
-)
+from orchestration.defs.quality.checks import MART_SUITE_CHECKS, RAW_SUITE_CHECKS
 from orchestration.defs.serving.assets import build_bi_copy, segment_keys
 from orchestration.defs.transform.assets import build_dbt_assets
 from orchestration.keys import BUILD_JOB, IDENTITY_JOB
@@ -58,7 +54,6 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         asset_checks=[
             every_file_reconciles,
             *RAW_SUITE_CHECKS,
-            customers_pass_expectation_suite,
             *MART_SUITE_CHECKS,
             assignments_cover_all_customers,
             challenger_passes_promotion_gates,

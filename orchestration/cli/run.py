@@ -297,7 +297,7 @@ def prepare_environment(settings: Settings) -> Settings:
 
 def step_labels(job: dg.JobDefinition) -> dict[str, str]:
     """Step key -> how the progress names the step: `[stage] ` and, for a step that runs one asset check,
-    its table and check (`[quality] crm.customers / new_rows_pass_expectation_suite`), for any other
+    its table and check (`[ingest] audit.ingest_ledger / every_file_reconciles`), for any other
     step its key (`[training] ml__customer_segmentation`)."""
     from orchestration.keys import step_stages
 

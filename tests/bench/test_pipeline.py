@@ -46,8 +46,9 @@ def test_run_measured_reports_failure(tmp_path):
 BUILD_JOB_STAGES = {
     "landing_files": "ingest",
     "audit__ingest_ledger_every_file_reconciles": "ingest",
-    "erp__orders_new_rows_pass_expectation_suite": "quality",
-    "marts__customers_customers_pass_expectation_suite": "quality",
+    "raw_tables_pass_expectation_suites": "quality",
+    "marts_pass_expectation_suites": "quality",
+    "segment_tables_pass_expectation_suites": "quality",
     "segments__customer_segments_assignments_cover_all_customers": "quality",
     "identity_input_models": "dbt",
     "warehouse_models": "dbt",
