@@ -84,9 +84,8 @@ def use_warehouse(warehouse_path: Path | str, home: Path, base_currency: str) ->
     """Point the dbt subprocesses `DbtCliResource` starts at the warehouse, the home's parse state and the
     project's base currency: it passes this process's environment on, dbt's profile reads the path from
     it, the `base_currency()` macro the currency, and dagster-dbt copies the partial-parse file from
-    `DBT_TARGET_PATH`. Tests run only when all their
-    parents are selected (a relationships test from segments.* to marts.customers belongs to the
-    segments step, not to the marts step)."""
+    `DBT_TARGET_PATH`. Tests run only when all their parents are selected (a relationships test from
+    segments.* to marts.customers belongs to the segments step, not to the marts step)."""
     os.environ["SEGMENTS_WAREHOUSE_PATH"] = str(warehouse_path)
     os.environ["SEGMENTS_BASE_CURRENCY"] = base_currency
     os.environ["DBT_TARGET_PATH"] = str(parse_target(home))
