@@ -40,11 +40,13 @@ def dbt_environment(warehouse_path: Path | str) -> dict[str, str]:
     return {**os.environ, "SEGMENTS_WAREHOUSE_PATH": str(warehouse_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
 
 
-def run_dbt(args: Sequence[str], warehouse_path: Path | str) -> subprocess.CompletedProcess:
-    """`dbt <args>` on the project against the warehouse at `warehouse_path`, output captured."""
+def run_dbt(
+    args: Sequence[str], warehouse_path: Path | str, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`dbt <args>` on the project against the warehouse at `warehouse_path` (and `extra_env`), output captured."""
     return subprocess.run(
         [str(dbt_executable()), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)],
-        env=dbt_environment(warehouse_path),
+        env={**dbt_environment(warehouse_path), **(extra_env or {})},
         capture_output=True,
         text=True,
         check=False,
@@ -80,14 +82,17 @@ def dbt_resource() -> DbtCliResource:
     )
 
 
-def use_warehouse(warehouse_path: Path | str, home: Path, base_currency: str) -> None:
-    """Point the dbt subprocesses `DbtCliResource` starts at the warehouse, the home's parse state and the
-    project's base currency: it passes this process's environment on, dbt's profile reads the path from
-    it, the `base_currency()` macro the currency, and dagster-dbt copies the partial-parse file from
-    `DBT_TARGET_PATH`. Tests run only when all their parents are selected (a relationships test from
-    segments.* to marts.customers belongs to the segments step, not to the marts step)."""
+def use_warehouse(warehouse_path: Path | str, home: Path, base_currency: str, prediction: str) -> None:
+    """Point the dbt subprocesses `DbtCliResource` starts at the warehouse, the home's parse state, the
+    project's base currency and prediction settings (`PredictionDefinition.dbt_settings()`: horizon and
+    training snapshots): it passes this process's environment on, dbt's profile reads the path from
+    it, the `base_currency()` and `prediction_setting()` macros the rest, and dagster-dbt copies the
+    partial-parse file from `DBT_TARGET_PATH`. Tests run only when all their parents are selected (a
+    relationships test from segments.* to marts.customers belongs to the segments step, not to the marts
+    step)."""
     os.environ["SEGMENTS_WAREHOUSE_PATH"] = str(warehouse_path)
     os.environ["SEGMENTS_BASE_CURRENCY"] = base_currency
+    os.environ["SEGMENTS_PREDICTION"] = prediction
     os.environ["DBT_TARGET_PATH"] = str(parse_target(home))
     os.environ["DBT_INDIRECT_SELECTION"] = "cautious"
 

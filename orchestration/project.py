@@ -5,7 +5,8 @@ without either the embedded demo project (the files under `ml/segmentation/defin
 project is one folder:
 
     segments.yaml     settings (below)
-    definitions/      segment definitions (YAML, versioned); `definition:` names the one in use
+    definitions/      segment definitions (YAML, versioned); `definition:` names the one in use,
+                      `prediction:` the churn and value models' definition (default: the embedded one)
     playbooks.yaml    what operations does per segment and transition
     versions.lock     content digest of every released definition and playbook version, written by
                       `segments definitions lock` (never by hand); an unlocked change is refused
@@ -48,6 +49,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _KEYS = {
     "name",
     "definition",
+    "prediction",
     "playbooks",
     "lock",
     "mappings",
@@ -94,6 +96,14 @@ class Project:
     lawful_basis: dict[str, LawfulBasis]
     base_currency: str = DEFAULT_BASE_CURRENCY
     embedded: bool = False
+    prediction: Path | None = None  # None: the embedded prediction definition
+
+    @property
+    def prediction_definition(self) -> Path:
+        """The churn and value models' definition file: the project's, else the embedded one."""
+        from ml.prediction.definition import PREDICTION
+
+        return self.prediction or PREDICTION
 
     @property
     def contracts(self) -> tuple[TableContract, ...]:
@@ -222,6 +232,7 @@ def load_project(root: Path) -> Project:
         time_zone=_time_zone(raw.get("time_zone", "UTC"), str(path)),
         lawful_basis={p: _basis(p, bases.get(p), str(path)) for p in PURPOSES},
         base_currency=base_currency,
+        prediction=optional("prediction", None),
     )
 
 
@@ -232,6 +243,8 @@ SEGMENTS_YAML = """\
 name: {name}
 # The segment definition in use (change the file, bump its version, run `segments definitions lock`).
 definition: definitions/behavioural.yaml
+# The churn and value models: horizon, training snapshots, features, promotion gates (same version lock).
+prediction: definitions/prediction.yaml
 playbooks: playbooks.yaml
 lock: versions.lock
 # Source mappings: how your export files become landing tables (`segments map check` previews them).
@@ -258,6 +271,7 @@ def init_project(target: Path, *, name: str | None = None, example: str | None =
     """Scaffold a project in `target` (created; refused when it already holds a project or other files):
     the embedded definition and playbooks as a starting point, a lock that records them, empty
     mappings/identity/landing folders. `example`: copy a worked example from `examples/` instead."""
+    from ml.prediction.definition import PREDICTION
     from ml.segmentation.definition import BEHAVIOURAL
     from ml.segmentation.playbooks import PLAYBOOKS
 
@@ -278,6 +292,7 @@ def init_project(target: Path, *, name: str | None = None, example: str | None =
     for folder in ("mappings", "identity", "landing"):
         (target / folder).mkdir()
     shutil.copyfile(BEHAVIOURAL, target / "definitions" / "behavioural.yaml")
+    shutil.copyfile(PREDICTION, target / "definitions" / "prediction.yaml")
     shutil.copyfile(PLAYBOOKS, target / "playbooks.yaml")
     (target / PROJECT_FILE).write_text(SEGMENTS_YAML.format(root=target, name=name, profiling="consent"))
     (target / ".gitignore").write_text(".segments/\n")
@@ -317,6 +332,14 @@ def definition_in_use(project: Project, state_path: Path) -> DefinitionInUse:
     return DefinitionInUse(project.definition, lock_for(project, project.definition), "project")
 
 
+def prediction_in_use(project: Project):
+    """The project's prediction definition, validated against its version lock."""
+    from ml.prediction.definition import load_prediction_definition
+
+    path = project.prediction_definition
+    return load_prediction_definition(path, lock_for(project, path))
+
+
 def remember_definition(project: Project, state_path: Path, definition: Path) -> None:
     """Record `definition` as the one later runs of this home use (until the project declares another)."""
     state_path.parent.mkdir(parents=True, exist_ok=True)
@@ -327,8 +350,10 @@ def remember_definition(project: Project, state_path: Path, definition: Path) ->
 
 def lock_project(project: Project) -> list[str]:
     """`segments definitions lock`: validate every definition in the folder of the project's definition
-    (`definitions/`) and its playbooks, and record the versions not in the lock yet. Returns what was
-    recorded; raises VersionLockError when a released version's content changed (bump it instead)."""
+    (`definitions/`: segment definitions, and prediction definitions by their `kind: prediction`) and its
+    playbooks, and record the versions not in the lock yet. Returns what was recorded; raises
+    VersionLockError when a released version's content changed (bump it instead)."""
+    from ml.prediction.definition import KIND, parse_prediction_definition
     from ml.segmentation.definition import parse_definition
     from ml.segmentation.playbooks import parse_playbooks
     from ml.versioning import record_versions
@@ -336,7 +361,13 @@ def lock_project(project: Project) -> list[str]:
     folder = project.definition.parent
     files = [f for f in sorted(folder.glob("*.yaml")) if f.resolve() != project.playbooks.resolve()]
     files = list(dict.fromkeys([*files, project.definition]))
-    items: list[Any] = [parse_definition(yaml.safe_load(f.read_text())) for f in files]
+    if project.prediction is not None:
+        files = list(dict.fromkeys([*files, project.prediction]))
+    raws = [yaml.safe_load(f.read_text()) for f in files]
+    items: list[Any] = [
+        parse_prediction_definition(r) if isinstance(r, dict) and r.get("kind") == KIND else parse_definition(r)
+        for r in raws
+    ]
     if project.playbooks.is_file():
         items.append(parse_playbooks(yaml.safe_load(project.playbooks.read_text())))
     return record_versions(project.lock, items)

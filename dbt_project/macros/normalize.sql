@@ -48,3 +48,48 @@
     {%- endif -%}
     '{{ chosen }}'
 {%- endmacro %}
+
+{#- One setting of the prediction definition (horizon_days, snapshot_count, snapshot_every_days, snapshot_dates):
+    from SEGMENTS_PREDICTION (JSON the dbt steps set from the project's prediction definition, or `segments
+    backtest`), else var prediction. -#}
+{% macro prediction_setting(key) -%}
+    {%- set chosen = fromjson(env_var('SEGMENTS_PREDICTION', '{}') or '{}') -%}
+    {{ return(chosen[key] if key in chosen else var('prediction')[key]) }}
+{%- endmacro %}
+
+{#- Days after a snapshot its outcome (churned, future orders and spend) is measured over. -#}
+{% macro prediction_horizon_days() -%}
+    {%- set days = prediction_setting('horizon_days') | string -%}
+    {%- if not modules.re.match('^[1-9][0-9]{0,3}$', days) -%}
+        {{ exceptions.raise_compiler_error("prediction horizon_days must be a whole number of days 1..9999, got " ~ days) }}
+    {%- endif -%}
+    {{ days }}
+{%- endmacro %}
+
+{#- The dates training snapshots are taken on, as a query with an as_of_date column: snapshot_dates when given
+    (`segments backtest --as-of`), else snapshot_count dates snapshot_every_days apart, the latest
+    horizon_days before the features' reference date (`as_of_date()`), so that every snapshot's outcome
+    window is complete. -#}
+{% macro training_as_of_dates() -%}
+    {%- set listed = prediction_setting('snapshot_dates') or [] -%}
+    {%- if listed is string -%}{%- set listed = listed.split(',') -%}{%- endif -%}
+    {%- if listed | length > 0 -%}
+        {%- for d in listed -%}
+            {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', d | string | trim) -%}
+                {{ exceptions.raise_compiler_error("snapshot_dates must be dates YYYY-MM-DD, got " ~ d) }}
+            {%- endif -%}
+        {%- endfor -%}
+        select distinct cast(d as date) as as_of_date from (values
+        {%- for d in listed %} ('{{ d | string | trim }}'){{ "," if not loop.last }}{% endfor %}) as listed (d)
+    {%- else -%}
+        {%- set count = prediction_setting('snapshot_count') | string -%}
+        {%- set every = prediction_setting('snapshot_every_days') | string -%}
+        {%- if not (modules.re.match('^[1-9][0-9]?$', count) and modules.re.match('^[1-9][0-9]{0,3}$', every)) -%}
+            {{ exceptions.raise_compiler_error("snapshot_count must be 1..99 and snapshot_every_days 1..9999, got "
+                ~ count ~ " and " ~ every) }}
+        {%- endif -%}
+        select cast({{ dbt.dateadd('day', '-(' ~ prediction_horizon_days() ~ ' + k.k * ' ~ every ~ ')', as_of_date()) }}
+            as date) as as_of_date
+        from (select unnest(range({{ count }})) as k) as k
+    {%- endif -%}
+{%- endmacro %}

@@ -5,6 +5,7 @@ segments definitions lock | show                      record definition versions
 segments map check                                    what the project's mappings would load and reject
 segments generate --customers N --seed S --out DIR   demo landing data + ground truth
 segments run [--landing DIR]                          materialize the whole graph in-process
+segments backtest [--as-of D ...] [--horizon DAYS]   churn and value models scored out of time vs baselines
 segments docs                                         dbt docs (lineage, exposures) as one offline HTML file
 segments import online-retail --source D --out DIR    real Online Retail II data -> landing layout
 segments quarantine                                   what was rejected, by table and reason
@@ -28,7 +29,7 @@ import os
 import sys
 from pathlib import Path
 
-from orchestration.cli import bench, data, docs, generate, identity, project, run, ui
+from orchestration.cli import bench, data, docs, generate, identity, predict, project, run, ui
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_parser(sub)
     docs.add_parser(sub)
     run.add_parser(sub)
+    predict.add_parser(sub)
     data.add_import_parser(sub)
     data.add_quarantine_parser(sub)
     identity.add_parser(sub)

@@ -16,7 +16,20 @@ from orchestration.cli import run as run_module
 from orchestration.keys import BUILD_JOB, stage
 from tests.integration.conftest import PIPELINE_ENV
 
-COMMANDS = ("init", "definitions", "map", "generate", "docs", "run", "import", "quarantine", "identity", "bench", "ui")
+COMMANDS = (
+    "init",
+    "definitions",
+    "map",
+    "generate",
+    "docs",
+    "run",
+    "backtest",
+    "import",
+    "quarantine",
+    "identity",
+    "bench",
+    "ui",
+)
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ def test_init_scaffolds_a_locked_project_that_settings_select(env, monkeypatch):
     project = init_project(env / "shop")
     assert project.name == "shop" and not project.embedded
     assert {p.name for p in project.root.iterdir()} >= {"segments.yaml", "definitions", "playbooks.yaml", "mappings"}
-    assert set(read_lock(project.lock)) == {"behavioural", "playbooks"}
+    assert set(read_lock(project.lock)) == {"behavioural", "prediction", "playbooks"}
     assert load_definition(project.definition, project.lock).name == "behavioural"
     monkeypatch.setenv("SEGMENTS_PROJECT", str(project.root))
     settings = get_settings()

@@ -15,6 +15,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from orchestration.dbt import dbt_target_path, use_warehouse
 from orchestration.keys import WAREHOUSE_POOL, stage
+from orchestration.project import prediction_in_use
 from orchestration.resources import WarehouseResource
 from orchestration.settings import get_settings
 
@@ -57,7 +58,8 @@ def _dbt_step(
     def step(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
         settings = get_settings()
         home = settings.home
-        use_warehouse(warehouse.path, home, settings.project.base_currency)
+        prediction = prediction_in_use(settings.project).dbt_settings()
+        use_warehouse(warehouse.path, home, settings.project.base_currency, prediction)
         target = dbt_target_path(home, name, context.run_id)
         yield from dbt.cli(["build"], context=context, target_path=target).stream()
 
