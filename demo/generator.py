@@ -985,9 +985,15 @@ def generate(
 
     truth_dir = out_dir / "truth"
     truth_dir.mkdir(parents=True, exist_ok=True)
+    # the planted buying window: orders fall between active_from and active_until (the churn truth: a person whose
+    # window closed before a date never buys again after it)
+    window = {
+        "active_from": (as_of64 - (start * 86400).astype("timedelta64[s]")).astype("datetime64[D]"),
+        "active_until": (as_of64 - (end * 86400).astype("timedelta64[s]")).astype("datetime64[D]"),
+    }
     persons[
         ["person_id", "true_segment", "first_name", "last_name", "email", "phone_e164", "country", "household_id"]
-    ].rename(columns={"phone_e164": "phone"}).to_parquet(truth_dir / "persons.parquet", index=False)
+    ].rename(columns={"phone_e164": "phone"}).assign(**window).to_parquet(truth_dir / "persons.parquet", index=False)
     event_ids = np.char.add("E", np.char.zfill((np.flatnonzero(event_identified) + 1).astype(str), 10))
     pd.concat(
         [

@@ -6,6 +6,16 @@ the data's last day, so a second `segments run` sees changed data: segment histo
 the playbook outbox move. Who buys follows the planted segment (champions often, dormant customers
 almost never), with drift: a share of champions and loyal regulars stop buying - they are the
 customers the "slipping" playbooks and alerts exist for. Deterministic by seed; vectorised.
+
+A known treatment effect can be planted, so that the measured lift of the playbooks (segments.playbook_lift)
+is tested against a truth: `treatment_effect` is the probability of buying in the period added for the
+persons the outbox treated (a row of `segments.segment_actions` not in the holdout, of the `treated_actions`;
+all actions when None), read from the warehouse file `warehouse` (opened read-only with duckdb; the demo
+imports nothing of the product). A treated person buys with probability min(1, p + effect) instead of p
+(a slipped one with the effect alone), decided by the same draw, so for a positive effect whoever buys
+untreated buys treated too. The measured lift equals the effect when the playbook lift's window is the
+period (`lift_window_days` = `days`, the period starting on the day the actions were decided) and no
+probability is capped. With no effect the output is the same, byte for byte, as without the argument.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -43,12 +54,45 @@ class IncrementSummary:
     buyers: int
     slipped: int
     files: list[Path]
+    treated: int = 0  # persons given the planted treatment effect
 
 
-def generate_increment(out_dir: Path, days: int = 21, seed: int = 1) -> IncrementSummary:
+# The erp accounts of the customers the outbox treated (not in the holdout), from the warehouse file.
+TREATED_ACCOUNTS_SQL = """
+    select distinct r.source_record_id
+    from segments.segment_actions as a
+    inner join identity.customer_source_records as r
+        on r.customer_id = a.customer_id and r.source_system = 'erp'
+    where not a.is_holdout and (? is null or list_contains(?, a.action_name))
+"""
+
+
+def treated_accounts(warehouse: Path, actions: list[str] | None = None) -> set[str]:
+    """The erp account ids of the customers with a sent (not holdout) outbox row of `actions` (all: None)."""
+    if not Path(warehouse).is_file():
+        raise FileNotFoundError(f"no warehouse file at {warehouse}: run the pipeline before planting an effect")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        names = None if actions is None else list(actions)
+        return {r[0] for r in con.execute(TREATED_ACCOUNTS_SQL, [names, names]).fetchall()}
+
+
+def generate_increment(
+    out_dir: Path,
+    days: int = 21,
+    seed: int = 1,
+    *,
+    treatment_effect: float = 0.0,
+    warehouse: Path | None = None,
+    treated_actions: list[str] | None = None,
+) -> IncrementSummary:
     """Write the next `days` of orders; refuses a period that ends in the future (the landing contract
-    quarantines future dates) or a period already written."""
+    quarantines future dates) or a period already written. `treatment_effect` (-1..1) plants a known
+    effect of the playbooks: see the module's docstring."""
     out_dir = Path(out_dir)
+    if not -1.0 <= treatment_effect <= 1.0:
+        raise ValueError(f"treatment_effect is an added probability in [-1, 1], got {treatment_effect}")
+    if treatment_effect and warehouse is None:
+        raise ValueError("a treatment effect needs the warehouse file whose outbox says who was treated")
     truth = out_dir / "truth"
     manifest_path = truth / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
@@ -71,7 +115,14 @@ def generate_increment(out_dir: Path, days: int = 21, seed: int = 1) -> Incremen
     loyal = buyers["true_segment"].isin(["champions", "loyal_regulars"]).to_numpy()
     slipped = loyal & (rng.random(len(buyers)) < SLIP_SHARE)
     p = buyers["true_segment"].map(BUY_PROBABILITY).fillna(0.2).to_numpy()
-    buys = (rng.random(len(buyers)) < p) & ~slipped
+    draw = rng.random(len(buyers))
+    buys = (draw < p) & ~slipped
+    treated = np.zeros(len(buyers), dtype=bool)
+    if treatment_effect:
+        # the same draw: whoever buys untreated buys treated too (for a positive effect)
+        treated = buyers["source_record_id"].isin(treated_accounts(warehouse, treated_actions)).to_numpy()
+        base = np.where(slipped, 0.0, p)
+        buys = draw < np.clip(base + treatment_effect * treated, 0.0, 1.0)
     active = buyers[buys]
     count = 1 + rng.poisson(0.5, len(active))
     person_idx = np.repeat(np.arange(len(active)), count)
@@ -110,16 +161,19 @@ def generate_increment(out_dir: Path, days: int = 21, seed: int = 1) -> Incremen
     files = [landing / "orders" / f"part-{number:04d}.csv", landing / "order_lines" / f"part-{number:04d}.csv"]
     orders.to_csv(files[0], index=False)
     lines.to_csv(files[1], index=False)
-    periods.append(
-        {
-            "number": number,
-            "period_start": str(start),
-            "period_end": str(end),
-            "orders": k,
-            "order_lines": len(lines),
-            "seed": seed,
-        }
-    )
+    period = {
+        "number": number,
+        "period_start": str(start),
+        "period_end": str(end),
+        "orders": k,
+        "order_lines": len(lines),
+        "seed": seed,
+    }
+    if treatment_effect:  # the planted truth (absent without an effect: the manifest stays as it was)
+        period.update(
+            treatment_effect=treatment_effect, treated_actions=treated_actions, treated_persons=int(treated.sum())
+        )
+    periods.append(period)
     manifest["increments"] = periods
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    return IncrementSummary(start, end, k, len(lines), int(buys.sum()), int(slipped.sum()), files)
+    return IncrementSummary(start, end, k, len(lines), int(buys.sum()), int(slipped.sum()), files, int(treated.sum()))

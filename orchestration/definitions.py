@@ -17,6 +17,7 @@ from orchestration.defs.ml.assets import (
     customer_segmentation_champion,
 )
 from orchestration.defs.ml.checks import assignments_cover_all_customers, challenger_passes_promotion_gates
+from orchestration.defs.ml.prediction import customer_predictions, prediction_champions, prediction_models
 from orchestration.defs.quality.checks import MART_SUITE_CHECKS, RAW_SUITE_CHECKS
 from orchestration.defs.serving.assets import build_bi_copy, segment_keys
 from orchestration.defs.transform.assets import build_dbt_assets
@@ -49,6 +50,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             customer_segmentation,
             customer_segmentation_champion,
             customer_segment_assignments,
+            prediction_models,
+            prediction_champions,
+            customer_predictions,
             bi_copy,
         ],
         asset_checks=[

@@ -29,6 +29,13 @@ SOURCE_RECORDS_KEY = dg.AssetKey(["identity", "customer_source_records"])
 MODEL_KEY = dg.AssetKey(["ml", SEGMENTATION_MODEL])
 CHAMPION_KEY = dg.AssetKey(["ml", f"{SEGMENTATION_MODEL}_champion"])
 ASSIGNMENTS_KEY = dg.AssetKey(["ml", "customer_segment_assignments"])
+SNAPSHOTS_KEY = dg.AssetKey(["marts", "customer_feature_snapshots"])
+OUTCOMES_KEY = dg.AssetKey(["marts", "customer_outcomes"])
+CHURN_MODEL_KEY = dg.AssetKey(["ml", "churn_model"])
+VALUE_MODEL_KEY = dg.AssetKey(["ml", "value_model"])
+CHURN_CHAMPION_KEY = dg.AssetKey(["ml", "churn_model_champion"])
+VALUE_CHAMPION_KEY = dg.AssetKey(["ml", "value_model_champion"])
+PREDICTIONS_KEY = dg.AssetKey(["ml", "customer_predictions"])
 # --- serving ---
 BI_COPY_KEY = dg.AssetKey(["serving", "bi_copy"])
 
@@ -45,7 +52,7 @@ STAGES = {
     "dbt": "dbt build (+ tests)",
     "identity": "identity resolution -> stable customer ids",
     "quality": "data quality (GX suites, reconciliation)",
-    "training": "train, register and promote the segmentation model (MLflow)",
+    "training": "train, register and promote the segmentation, churn and value models (MLflow)",
     "scoring": "score customers -> segments, history, outbox",
     "publish": "publish the read-only BI copy",
 }

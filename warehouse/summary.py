@@ -88,3 +88,47 @@ def family_placement(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, int
            from segments.customer_segments group by 1 order by 1"""
     ).fetchall()
     return [(family, n, placed, reasons.get(family, [])) for family, n, placed in totals]
+
+
+def playbook_lift(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """One dict per playbook action of segments.playbook_lift (empty before the mart exists): action_name,
+    lift_window_days, lift_status, treated/holdout customers, purchase rate lift and its 95% interval,
+    min_group_customers, open_windows and next_window_end_date."""
+    if not _exists(con, "segments", "playbook_lift"):
+        return []
+    cursor = con.execute(
+        """select action_name, lift_window_days, lift_status, treated_customers, holdout_customers,
+                  purchase_rate_lift, purchase_rate_lift_ci_low, purchase_rate_lift_ci_high, min_group_customers,
+                  open_windows, next_window_end_date
+           from segments.playbook_lift order by action_name"""
+    )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def prediction_summary(con: duckdb.DuckDBPyConnection) -> dict | None:
+    """ml.customer_predictions in one line's figures (None before it exists): customers, predicted, mean churn
+    probability, expected revenue, horizon, model and definition versions, and why the rest are not predicted."""
+    if not _exists(con, "ml", "customer_predictions"):
+        return None
+    row = con.execute(
+        """select count(*), count(churn_probability), avg(churn_probability), sum(expected_revenue_base),
+                  any_value(horizon_days), any_value(churn_model_version), any_value(value_model_version),
+                  any_value(definition_version)
+           from ml.customer_predictions"""
+    ).fetchone()
+    keys = (
+        "customers",
+        "predicted",
+        "mean_churn_probability",
+        "expected_revenue_base",
+        "horizon_days",
+        "churn_model_version",
+        "value_model_version",
+        "definition_version",
+    )
+    reasons = con.execute(
+        "select not_predicted_reason, count(*) from ml.customer_predictions where not_predicted_reason is not null "
+        "group by 1 order by 2 desc"
+    ).fetchall()
+    return {**dict(zip(keys, row, strict=True)), "not_predicted": reasons}

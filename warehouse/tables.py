@@ -160,6 +160,13 @@ TABLES: dict[str, str] = {
         first_used_at timestamp not null, last_used_run_id varchar not null,
         primary key (definition_name, definition_version)
     )""",
+    # --- ml: churn risk and future value of every customer (ml/prediction/scoring.py; replaced whole) ---
+    "ml.customer_predictions": """(
+        customer_id varchar primary key, as_of_date date, horizon_days integer,
+        churn_probability double, expected_orders double, expected_revenue_base double,
+        not_predicted_reason varchar, churn_model_version varchar, value_model_version varchar,
+        definition_version varchar not null, predicted_at timestamp not null, dagster_run_id varchar not null
+    )""",
     # --- ml: the activation outbox (ml/segmentation/playbooks.py writes it, CRM syncs read it) ---
     "ml.segment_actions": """(
         action_id varchar primary key, action_name varchar not null, playbook_version varchar not null,

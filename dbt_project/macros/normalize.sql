@@ -93,3 +93,21 @@
         from (select unnest(range({{ count }})) as k) as k
     {%- endif -%}
 {%- endmacro %}
+
+{#- The playbook lift's settings (segments.playbook_lift). `lift_setting('window_days')`: the days after an action
+    its outcome is measured over, from SEGMENTS_LIFT_WINDOW_DAYS, else var lift_window_days;
+    `lift_setting('min_group_customers')`: below this many treated or holdout customers an action's lift is flagged
+    as too small to say anything, from var lift_min_group_customers. Whole numbers, validated. -#}
+{% macro lift_setting(key) -%}
+    {%- if key == 'window_days' -%}
+        {%- set chosen = env_var('SEGMENTS_LIFT_WINDOW_DAYS', '') or var('lift_window_days') -%}
+    {%- elif key == 'min_group_customers' -%}
+        {%- set chosen = var('lift_min_group_customers') -%}
+    {%- else -%}
+        {{ exceptions.raise_compiler_error("unknown lift setting " ~ key) }}
+    {%- endif -%}
+    {%- if not modules.re.match('^[1-9][0-9]{0,3}$', chosen | string | trim) -%}
+        {{ exceptions.raise_compiler_error("lift " ~ key ~ " must be a whole number 1..9999, got " ~ chosen) }}
+    {%- endif -%}
+    {{ chosen | string | trim }}
+{%- endmacro %}

@@ -92,20 +92,21 @@ class SegmentationModel(mlflow.pyfunc.PythonModel):
         )
 
 
-def _experiment_id(mlflow_client: mlflow.MlflowClient, artifacts_dir: str | Path) -> str:
-    exp = mlflow_client.get_experiment_by_name(EXPERIMENT)
+def experiment_id(mlflow_client: mlflow.MlflowClient, artifacts_dir: str | Path, name: str = EXPERIMENT) -> str:
+    """The id of experiment `name`, created with its artifacts in `artifacts_dir/<name>` the first time."""
+    exp = mlflow_client.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
-    location = Path(artifacts_dir).resolve() / EXPERIMENT
-    return mlflow_client.create_experiment(EXPERIMENT, artifact_location=location.as_uri())
+    location = Path(artifacts_dir).resolve() / name
+    return mlflow_client.create_experiment(name, artifact_location=location.as_uri())
 
 
 TRAINING_DATASET_NAME = "marts.customer_features"
 
 
-def training_dataset(features: pd.DataFrame, input_columns: tuple[str, ...]):
+def training_dataset(features: pd.DataFrame, input_columns: tuple[str, ...], name: str = TRAINING_DATASET_NAME):
     """The MLflow dataset a training run logs: the model's input columns, by schema and digest."""
-    return mlflow.data.from_pandas(features[list(input_columns)], name=TRAINING_DATASET_NAME)
+    return mlflow.data.from_pandas(features[list(input_columns)], name=name)
 
 
 def training_data_sha256(features: pd.DataFrame, input_columns: tuple[str, ...]) -> str:
@@ -223,7 +224,7 @@ def log_segmentation_model(
     training of the same data finds it to reuse. The run gets its tags when it is created: a run a
     killed process leaves RUNNING still names its Dagster run (`end_runs_of_dagster_runs` ends it)."""
     mlflow_client = client(tracking_uri)
-    experiment_id = _experiment_id(mlflow_client, artifacts_dir)
+    experiment = experiment_id(mlflow_client, artifacts_dir)
     dataset = training_dataset(training_df_digest_source, trained.input_columns)
     identity = model_identity(
         training_df_digest_source, trained.input_columns, trained.definition_version, trained.seed, dataset
@@ -234,7 +235,7 @@ def log_segmentation_model(
     )
     signature = infer_signature(example, python_model.predict(None, example))
     # an exception inside ends the run FAILED (mlflow.start_run's context manager)
-    with mlflow.start_run(experiment_id=experiment_id, tags={**(tags or {}), **identity}) as run:
+    with mlflow.start_run(experiment_id=experiment, tags={**(tags or {}), **identity}) as run:
         mlflow.log_params(
             {
                 "algorithm": trained.algorithm,

@@ -45,6 +45,13 @@ def add_parser(sub) -> None:
     bs.add_argument("--seed", type=int, default=7)
     bs.add_argument("--workdir", help="where data and the run go (default data/bench/segmentation-N; data is reused)")
     bs.set_defaults(func=cmd_bench_segmentation)
+    bq = bench.add_parser(
+        "prediction", help="whole pipeline: churn model vs the planted churn, back-test and training time"
+    )
+    bq.add_argument("--customers", type=int, default=20_000)
+    bq.add_argument("--seed", type=int, default=42)
+    bq.add_argument("--workdir", help="where data and the run go (default data/bench/prediction-N; data is reused)")
+    bq.set_defaults(func=cmd_bench_prediction)
     bp = bench.add_parser(
         "pipeline", help="whole pipeline at several scales vs a DuckDB floor and a pandas script (speed, memory)"
     )
@@ -91,6 +98,19 @@ def cmd_bench_segmentation(args: argparse.Namespace) -> int:
         bench_segmentation(args.customers, args.seed, Path(args.workdir) if args.workdir else None, execute_job)
     except BenchFailed as err:
         print(f"segments bench segmentation: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_bench_prediction(args: argparse.Namespace) -> int:
+    """Run the whole pipeline on N generated persons; back-test the prediction models, score against planted churn."""
+    from bench.jobs import BenchFailed
+    from bench.prediction import bench_prediction
+
+    try:
+        bench_prediction(args.customers, args.seed, Path(args.workdir) if args.workdir else None, execute_job)
+    except BenchFailed as err:
+        print(f"segments bench prediction: {err}", file=sys.stderr)
         return 1
     return 0
 

@@ -94,7 +94,7 @@ def print_summary(settings: Settings, result, out: TextIO | None = None, warning
     from warehouse.connections import connect
     from warehouse.ingest import quarantine_summary
     from warehouse.serving import current_version
-    from warehouse.summary import profiling_bases, segment_sizes, table_row_counts
+    from warehouse.summary import playbook_lift, prediction_summary, profiling_bases, segment_sizes, table_row_counts
 
     out = out or sys.stdout
     evaluations = result.get_asset_check_evaluations()
@@ -107,6 +107,8 @@ def print_summary(settings: Settings, result, out: TextIO | None = None, warning
         quarantine = quarantine_summary(con)
         identity = run_report(con, result.run_id)
         bases = profiling_bases(con)
+        lift = playbook_lift(con)
+        predictions = prediction_summary(con)
     print("Rows per layer", file=out)
     current = None
     for schema, table, n in counts:
@@ -146,6 +148,30 @@ def print_summary(settings: Settings, result, out: TextIO | None = None, warning
                 print(f"  {fam} ({model} v{version}, {source})", file=out)
                 family = fam
             print(f"    {name:<38} {n:>9,}  {share:6.1%}", file=out)
+    if predictions and predictions["customers"]:
+        p = predictions
+        print(
+            f"\nPredictions (ml.customer_predictions; churn_model v{p['churn_model_version'] or '-'}, value_model "
+            f"v{p['value_model_version'] or '-'}, prediction {p['definition_version']})",
+            file=out,
+        )
+        if p["predicted"]:
+            print(
+                f"  {p['predicted']:,} of {p['customers']:,} customers: mean churn risk "
+                f"{p['mean_churn_probability']:.1%} over {p['horizon_days']} days, expected revenue "
+                f"{p['expected_revenue_base']:,.0f} (base currency)",
+                file=out,
+            )
+        if p["not_predicted"]:
+            print("  not predicted: " + ", ".join(f"{r} {n:,}" for r, n in p["not_predicted"]), file=out)
+    if lift:
+        print(
+            f"\nPlaybook lift (segments.playbook_lift): purchase rate within {lift[0]['lift_window_days']} days "
+            "of the action, treated - holdout, 95% CI",
+            file=out,
+        )
+        for row in lift:
+            print(f"  {row['action_name']:<24} {lift_line(row)}", file=out)
     if warnings:
         print(f"\nWarnings ({len(warnings)})", file=out)
         for line in warnings:
@@ -162,6 +188,27 @@ def print_summary(settings: Settings, result, out: TextIO | None = None, warning
         "  UIs            segments ui  (Dagster http://127.0.0.1:3000, MLflow http://127.0.0.1:5000)",
         file=out,
     )
+
+
+def lift_line(row: dict) -> str:
+    """One action of segments.playbook_lift: its purchase-rate lift in percentage points with the interval and
+    the group sizes, or why there is none yet."""
+    waiting = (
+        f"; {row['open_windows']:,} open, the next closes {row['next_window_end_date']}" if row["open_windows"] else ""
+    )
+    if row["lift_status"] == "no_closed_window":
+        return f"no lift yet: no window has closed{waiting}"
+    groups = f"treated {row['treated_customers']:,}, holdout {row['holdout_customers']:,}"
+    if row["purchase_rate_lift_ci_low"] is None:
+        return f"no lift: {groups} (a group has fewer than 2){waiting}"
+    measured = (
+        f"{100 * row['purchase_rate_lift']:+.1f} pts [{100 * row['purchase_rate_lift_ci_low']:+.1f}, "
+        f"{100 * row['purchase_rate_lift_ci_high']:+.1f}]  {groups}"
+    )
+    if row["lift_status"] == "measured":
+        return measured + waiting
+    group = "holdout" if row["lift_status"] == "too_few_holdout" else "treated"
+    return f"too few {group} customers (< {row['min_group_customers']}) to say: {measured}{waiting}"
 
 
 def print_identity(report: dict, settings: Settings, out: TextIO) -> None:

@@ -341,6 +341,26 @@ def test_mlflow_lineage_tags(pipeline):
     assert CHALLENGER not in registry.get_registered_model(SEGMENTATION_MODEL).aliases
 
 
+def test_churn_and_value_models_are_registered_promoted_and_score_every_customer(pipeline, con):
+    settings, *_ = pipeline
+    registry = client(settings.mlflow_tracking_uri)
+    for name in ("churn_model", "value_model"):
+        champion = registry.get_model_version_by_alias(name, CHAMPION)
+        run = registry.get_run(champion.run_id)
+        for tag in ("dagster_run_id", "git_sha", "dbt_manifest_sha", "training_data_digest", "definition_version"):
+            assert run.data.tags.get(tag), (name, tag)
+        # the forced second run trained on the same snapshots: it reused version 1 of each
+        assert int(champion.version) == 1 and any(k.startswith(REUSED_BY_PREFIX) for k in champion.tags)
+    customers, predicted, unexplained, bad = con.execute(
+        """select count(*), count(p.churn_probability),
+                  count(*) filter (where p.churn_probability is null and p.not_predicted_reason is null),
+                  count(*) filter (where p.churn_probability not between 0 and 1 or p.expected_revenue_base < 0)
+           from marts.customers as c left join ml.customer_predictions as p using (customer_id)"""
+    ).fetchone()
+    assert customers == con.execute("select count(distinct customer_id) from ml.customer_predictions").fetchone()[0]
+    assert predicted > customers / 2 and unexplained == 0 and bad == 0
+
+
 def test_quarantine_matches_planted_bad_rows(pipeline, con):
     """Every planted bad row is quarantined with its kind, and no good row is."""
     import pandas as pd

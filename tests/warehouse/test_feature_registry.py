@@ -13,7 +13,8 @@ from warehouse.feature_registry import (
     require_purpose,
 )
 
-MODEL_SQL = REGISTRY_FILE.parent / "customer_features.sql"
+# the features are defined once, in the macro customer_features.sql and customer_feature_snapshots.sql call
+MODEL_SQL = REGISTRY_FILE.parents[3] / "macros" / "customer_features.sql"
 
 
 def test_every_column_the_model_selects_is_registered_and_nothing_else():
