@@ -37,11 +37,12 @@ lint: install
 	  $(BIN)/sqlfluff lint dbt_project/models dbt_project/tests dbt_project/macros; \
 	rc=$$?; rm -rf $$tmp; exit $$rc
 
-# Two workers (pytest-xdist), a test file per worker at a time: a file's module fixtures (a pipeline run) are
+# Two workers (pytest-xdist), one OpenMP thread each (two workers of two threads on two cores spin-wait on each
+# other in scikit-learn's OpenMP loops), a test file per worker at a time: a file's module fixtures (a pipeline run) are
 # built once. Every test has its own SEGMENTS_HOME, so the workers share nothing but the checkout. Files go out
 # in the order tests/conftest.py sets (those running whole pipelines first, longest first), not xdist's.
 test: lint
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 # The slow fault-injection scenarios (tests/faults, marker `faults`; `make test` runs only their fast part): kill -9
 # at each stage, disk full, read-only home, concurrent runs, a growing landing file, mixed time zones, each
