@@ -80,6 +80,19 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"             {d.name} {d.version}, registered as MLflow model {d.model_name}")
+    from ml.prediction.definition import PredictionDefinitionError
+    from orchestration.project import prediction_in_use
+
+    print(f"prediction   {settings.project.prediction_definition}")
+    try:
+        prediction = prediction_in_use(settings.project)
+    except (PredictionDefinitionError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(
+        f"             {prediction.name} {prediction.version}: churn within {prediction.horizon_days} days and future "
+        f"value, registered as MLflow models {prediction.churn_model_name} and {prediction.value_model_name}"
+    )
     return 0
 
 
