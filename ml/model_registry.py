@@ -135,6 +135,23 @@ def end_runs_of_dagster_runs(tracking_uri: str, dagster_run_ids: Iterable[str], 
     return orphans
 
 
+def apply_verdict(tracking_uri: str, name: str, version: str, passed: bool) -> bool:
+    """Move the aliases after a promotion gate judged `version` of `name`: passing, it becomes `champion`
+    and loses `challenger`; failing, nothing changes (the champion keeps scoring, the version stays
+    challenger). A version already champion (reused by a retrain of the same data) stays champion whatever
+    the verdict, and only a `challenger` alias left on it by an interrupted promotion is removed. Returns
+    whether it already was champion."""
+    mlflow_client = client(tracking_uri)
+    aliases = mlflow_client.get_registered_model(name).aliases
+    version = str(version)
+    already_champion = str(aliases.get(CHAMPION)) == version
+    if passed and not already_champion:
+        mlflow_client.set_registered_model_alias(name, CHAMPION, version)
+    if (passed or already_champion) and str(aliases.get(CHALLENGER)) == version:
+        mlflow_client.delete_registered_model_alias(name, CHALLENGER)
+    return already_champion
+
+
 def load_by_alias(tracking_uri: str, name: str, alias: str = CHAMPION):
     """(pyfunc model, version string) of `name@alias`, or None when no version carries the alias."""
     version = version_by_alias(tracking_uri, name, alias)

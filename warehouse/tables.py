@@ -202,6 +202,15 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
         "add column if not exists decided_by varchar",
         "add column if not exists decision_reason varchar",
     ),
+    "ml.segment_profiles": (
+        # from ml.customer_predictions: how many of the segment are predicted, their mean churn probability,
+        # predicted revenue in the horizon and its growth over their past revenue per horizon
+        "add column if not exists predicted_customers bigint",
+        "add column if not exists churn_rate double",
+        "add column if not exists avg_expected_revenue_base double",
+        "add column if not exists total_expected_revenue_base double",
+        "add column if not exists value_growth double",
+    ),
     "ml.segment_actions": (
         # the lawful basis the action rests on when it was created (consent, legitimate_interest, contract)
         "add column if not exists lawful_basis varchar",

@@ -138,10 +138,10 @@ def build_customer_segments_suite() -> gx.ExpectationSuite:
     """segments.customer_segments: one row per customer per family, one model version per family, rfm keys
     from the rule table, no PII. The 3..7 segments per family principle is watched for the behavioural
     family only (the RFM rule table names more by design)."""
-    from ml.segmentation.rfm import NO_PURCHASE, NOT_PROFILED, OTHERS, RFM_RULES, segment_key
+    from ml.segmentation.rfm import rfm_segment_keys
     from ml.segmentation.store import SEGMENT_FAMILIES
 
-    rfm_keys = [segment_key(n) for n in (*(r.name for r in RFM_RULES), NO_PURCHASE, OTHERS, NOT_PROFILED)]
+    rfm_keys = list(rfm_segment_keys())
     return gx.ExpectationSuite(
         name="segments.customer_segments",
         expectations=[
@@ -207,7 +207,8 @@ def build_customer_segments_suite() -> gx.ExpectationSuite:
 
 
 def build_segment_profiles_suite() -> gx.ExpectationSuite:
-    """segments.segment_profiles: one row per run, family and segment; shares are proportions; no PII."""
+    """segments.segment_profiles: one row per run, family and segment; shares and churn rates are proportions,
+    predicted customers at most the segment; no PII."""
     return gx.ExpectationSuite(
         name="segments.segment_profiles",
         expectations=[
@@ -221,6 +222,16 @@ def build_segment_profiles_suite() -> gx.ExpectationSuite:
             gxe.ExpectColumnValuesToBeBetween(column="share", min_value=0, max_value=1, meta=ERROR),
             gxe.ExpectColumnValuesToBeBetween(column="customers", min_value=1, meta=ERROR),
             gxe.ExpectColumnValuesToBeBetween(column="total_revenue_base", min_value=0, meta=ERROR),
+            gxe.ExpectColumnValuesToBeBetween(column="churn_rate", min_value=0, max_value=1, meta=ERROR),
+            gxe.ExpectColumnValuesToBeBetween(column="total_expected_revenue_base", min_value=0, meta=ERROR),
+            gxe.ExpectColumnValuesToBeBetween(column="value_growth", min_value=-1, meta=ERROR),
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="customers",
+                column_B="predicted_customers",
+                or_equal=True,
+                ignore_row_if="either_value_is_missing",
+                meta=ERROR,
+            ),
             gxe.ExpectTableColumnsToMatchSet(
                 column_set=[
                     "dagster_run_id",
@@ -239,6 +250,11 @@ def build_segment_profiles_suite() -> gx.ExpectationSuite:
                     "avg_csat",
                     "model_version",
                     "definition_version",
+                    "predicted_customers",
+                    "churn_rate",
+                    "avg_expected_revenue_base",
+                    "total_expected_revenue_base",
+                    "value_growth",
                 ],
                 exact_match=True,
                 meta=ERROR,

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from ml.segmentation.definition import MODEL_NAME, SEMVER
+from ml.segmentation.rfm import rfm_segment_keys, segment_key
 from ml.versioning import VersionLockError, check_version_lock, content_digest, read_lock
 from warehouse.feature_registry import FeatureRegistryError, load_registry, require_purpose
 
@@ -30,6 +31,21 @@ CHURN_ALGORITHMS = ("gradient_boosting", "logistic_regression")
 CALIBRATIONS = ("isotonic", "sigmoid")
 VALUE_CANDIDATES = ("bg_nbd", "gradient_boosting")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+FAMILY = "predictive"  # the segment family the definition's `segments` place customers in
+# What a predictive segment's conditions may test, with the words its reason text uses.
+# Numbers, bounded by `min` and/or `max` (inclusive):
+NUMERIC_MEASURES = {
+    "churn_probability": "churn probability",
+    "value_percentile": "predicted revenue percentile",
+    "spend_percentile": "past spend percentile",
+    "value_growth": "predicted revenue growth over past revenue per horizon",
+}
+# RFM segment keys, tested with `in` or `not_in`:
+RFM_MEASURES = {
+    "rfm_segment": "RFM segment now",
+    "rfm_segment_if_no_order": "RFM segment without an order in the horizon",
+}
+SEGMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ,.&()'/+-]{0,79}$")
 
 
 class PredictionDefinitionError(ValueError):
@@ -85,6 +101,42 @@ def _failures(metrics: dict[str, float], checks) -> list[str]:
 
 
 @dataclass(frozen=True)
+class Condition:
+    """One test of a predictive segment: `measure` within [low, high] (numbers; None = unbounded), or
+    `measure` in / not in `keys` (RFM segment keys)."""
+
+    measure: str
+    low: float | None = None
+    high: float | None = None
+    keys: tuple[str, ...] = ()
+    negate: bool = False
+
+    def describe(self) -> str:
+        if self.measure in RFM_MEASURES:
+            return f"{RFM_MEASURES[self.measure]} {'not in' if self.negate else 'in'} {', '.join(self.keys)}"
+        bounds = [f">= {self.low:g}"] if self.low is not None else []
+        bounds += [f"<= {self.high:g}"] if self.high is not None else []
+        return f"{NUMERIC_MEASURES[self.measure]} {' and '.join(bounds)}"
+
+
+@dataclass(frozen=True)
+class PredictiveSegment:
+    """A named segment of the predictive family: a customer belongs when every condition holds (and no
+    earlier segment took them). The last segment of a definition has no condition: it takes the rest."""
+
+    name: str
+    key: str
+    description: str
+    conditions: tuple[Condition, ...]
+
+    def rule(self) -> str:
+        """The conditions in words (the reason text of the segment's rows)."""
+        if not self.conditions:
+            return "no earlier predictive segment applies"
+        return "; ".join(c.describe() for c in self.conditions)
+
+
+@dataclass(frozen=True)
 class PredictionDefinition:
     name: str
     version: str
@@ -105,8 +157,14 @@ class PredictionDefinition:
     value_model_name: str
     value_candidates: tuple[str, ...]
     value_gates: ValueGates
+    segments: tuple[PredictiveSegment, ...]
     content_sha256: str
     raw: dict[str, Any]
+
+    @property
+    def family(self) -> str:
+        """The segment family its segments form (what `ml.segment_definitions` records it under)."""
+        return FAMILY
 
     def dbt_settings(self, snapshot_dates: tuple[str, ...] = ()) -> str:
         """SEGMENTS_PREDICTION for the dbt steps (JSON read by the `prediction_setting` macro): the horizon and
@@ -136,6 +194,64 @@ def _model_name(value: Any, key: str) -> str:
     if not MODEL_NAME.match(name):
         raise PredictionDefinitionError(f"{key} {name!r}: lowercase letters, digits and _, starting with a letter")
     return name
+
+
+def _condition(measure: str, spec: Any, rfm_keys: frozenset[str]) -> Condition:
+    if measure in NUMERIC_MEASURES:
+        if not isinstance(spec, dict) or not spec or set(spec) - {"min", "max"}:
+            raise PredictionDefinitionError(f"{measure}: expected {{min: x}} and/or {{max: y}}, got {spec!r}")
+        low = None if spec.get("min") is None else float(spec["min"])
+        high = None if spec.get("max") is None else float(spec["max"])
+        if low is not None and high is not None and low > high:
+            raise PredictionDefinitionError(f"{measure}: min {low} above max {high}")
+        return Condition(measure, low=low, high=high)
+    if measure in RFM_MEASURES:
+        if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in ("in", "not_in"):
+            raise PredictionDefinitionError(f"{measure}: expected {{in: [keys]}} or {{not_in: [keys]}}, got {spec!r}")
+        op, keys = next(iter(spec.items()))
+        keys = tuple(str(k) for k in (keys or ()))
+        unknown = sorted(set(keys) - rfm_keys)
+        if not keys or unknown:
+            raise PredictionDefinitionError(
+                f"{measure}: {'unknown RFM segment keys ' + str(unknown) if unknown else 'no key'}; "
+                f"known: {sorted(rfm_keys)}"
+            )
+        return Condition(measure, keys=keys, negate=op == "not_in")
+    raise PredictionDefinitionError(
+        f"unknown condition {measure!r}: one of {sorted([*NUMERIC_MEASURES, *RFM_MEASURES])}"
+    )
+
+
+def _segments(raw: Any) -> tuple[PredictiveSegment, ...]:
+    """The predictive segments in order: names valid and unique, only the last without conditions."""
+    if not isinstance(raw, list) or len(raw) < 2:
+        raise PredictionDefinitionError("segments: a list of at least two segments, the last without `when`")
+    rfm_keys = frozenset(rfm_segment_keys())
+    out = []
+    for position, item in enumerate(raw, start=1):
+        if not isinstance(item, dict) or set(item) - {"name", "description", "when"}:
+            raise PredictionDefinitionError(f"segments[{position}]: expected name, description and when")
+        name = str(item.get("name", ""))
+        if not SEGMENT_NAME.match(name):
+            raise PredictionDefinitionError(
+                f"segments[{position}]: name {name!r}: 1-80 letters, digits, spaces and , . & ( ) ' / + -"
+            )
+        when = item.get("when") or {}
+        if not isinstance(when, dict):
+            raise PredictionDefinitionError(f"segment {name!r}: `when` must map conditions to bounds")
+        conditions = tuple(_condition(str(m), spec, rfm_keys) for m, spec in when.items())
+        last = position == len(raw)
+        if last == bool(conditions):
+            raise PredictionDefinitionError(
+                f"segment {name!r}: "
+                + ("the last segment takes every customer left: no `when`" if last else "needs a `when` condition")
+            )
+        description = str(item.get("description", "")).strip()
+        out.append(PredictiveSegment(name, segment_key(name, "pred"), description, conditions))
+    keys = [s.key for s in out]
+    if len(set(keys)) != len(keys):
+        raise PredictionDefinitionError(f"segments: names must differ (as keys), got {keys}")
+    return tuple(out)
 
 
 def parse_prediction_definition(raw: dict[str, Any], registry: dict | None = None) -> PredictionDefinition:
@@ -185,6 +301,7 @@ def parse_prediction_definition(raw: dict[str, Any], registry: dict | None = Non
                 min_spearman=float(vgates["min_spearman"]),
                 min_top_decile_gain_over_last_period=float(vgates["min_top_decile_gain_over_last_period"]),
             ),
+            segments=_segments(raw["segments"]),
             content_sha256=content_digest(raw),
             raw=raw,
         )

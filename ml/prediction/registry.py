@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 
-from ml.model_registry import CHALLENGER, CHAMPION, DAGSTER_RUN_TAG, client
+from ml.model_registry import CHALLENGER, DAGSTER_RUN_TAG, apply_verdict, client
 from ml.prediction.backtest import backtest, fit_final
 from ml.prediction.churn import churn_probability, input_columns
 from ml.prediction.definition import PredictionDefinition
@@ -231,14 +231,7 @@ def promote(tracking_uri: str, name: str, version: str, gates) -> PromotionDecis
     and loses challenger; otherwise nothing changes. A version already champion (reused) stays so."""
     mlflow_client = client(tracking_uri)
     run = mlflow_client.get_run(mlflow_client.get_model_version(name, version).run_id)
-    aliases = mlflow_client.get_registered_model(name).aliases
-    if str(aliases.get(CHAMPION)) == str(version):
-        if str(aliases.get(CHALLENGER)) == str(version):
-            mlflow_client.delete_registered_model_alias(name, CHALLENGER)
-        return PromotionDecision(name, str(version), True, [], already_champion=True)
     failures = gates.failures(dict(run.data.metrics))
-    if not failures:
-        mlflow_client.set_registered_model_alias(name, CHAMPION, str(version))
-        if str(aliases.get(CHALLENGER)) == str(version):
-            mlflow_client.delete_registered_model_alias(name, CHALLENGER)
+    if apply_verdict(tracking_uri, name, version, not failures):
+        return PromotionDecision(name, str(version), True, [], already_champion=True)
     return PromotionDecision(name, str(version), not failures, failures)

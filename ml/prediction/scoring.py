@@ -20,10 +20,10 @@ from ml.prediction.churn import input_columns
 from ml.prediction.definition import PredictionDefinition
 from ml.prediction.training_sets import read_current_features
 from ml.segmentation.fallback import fallback_reasons
+from ml.segmentation.store import PREDICTIONS_TABLE
 from warehouse.connections import transaction
 from warehouse.tables import replace_table
 
-PREDICTIONS_TABLE = "ml.customer_predictions"
 NO_CHAMPION = "no_champion_model"
 
 

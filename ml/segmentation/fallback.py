@@ -40,7 +40,15 @@ FALLBACKS = {
         "Not segmented yet (no approved model)",
         "no model has passed the promotion gate yet",
     ),
+    # the predictive family only (ml/prediction/segments.py)
+    "no_current_prediction": (
+        "fallback_no_prediction",
+        "Not predicted (no current prediction)",
+        "no prediction of this customer under the prediction definition in use (the prediction step has not "
+        "scored them since the definition or the customer changed)",
+    ),
 }
+NO_CURRENT_PREDICTION = "no_current_prediction"
 
 
 NOT_PROFILED_REASONS = ("no_profiling_consent", "profiling_objection")

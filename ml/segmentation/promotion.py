@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import mlflow
 import yaml
 
-from ml.model_registry import CHALLENGER, CHAMPION, SEGMENTATION_MODEL, client, versions_of_run
+from ml.model_registry import SEGMENTATION_MODEL, apply_verdict, client, versions_of_run
 from ml.segmentation.definition import PromotionGates, parse_definition
 
 
@@ -62,16 +62,8 @@ def promote(
     reported passed (`already_champion`), whatever `gates` say; only a `challenger` alias left on it by
     an interrupted promotion is removed."""
     decision = judge(tracking_uri, version, name, gates)
-    mlflow_client = client(tracking_uri)
-    aliases = mlflow_client.get_registered_model(name).aliases
-    if str(aliases.get(CHAMPION)) == decision.version:
-        if str(aliases.get(CHALLENGER)) == decision.version:
-            mlflow_client.delete_registered_model_alias(name, CHALLENGER)
+    if apply_verdict(tracking_uri, name, decision.version, decision.passed):
         return replace(decision, passed=True, failures=[], already_champion=True)
-    if decision.passed:
-        mlflow_client.set_registered_model_alias(name, CHAMPION, decision.version)
-        if str(aliases.get(CHALLENGER)) == decision.version:
-            mlflow_client.delete_registered_model_alias(name, CHALLENGER)
     return decision
 
 

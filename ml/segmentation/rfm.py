@@ -64,9 +64,14 @@ SCORING = (
 )
 
 
-def segment_key(name: str) -> str:
-    """`rfm_` + slug of the segment name: "Cannot Lose Them" -> rfm_cannot_lose_them."""
-    return "rfm_" + re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+def segment_key(name: str, prefix: str = "rfm") -> str:
+    """`<prefix>_` + slug of the segment name: "Cannot Lose Them" -> rfm_cannot_lose_them."""
+    return f"{prefix}_" + re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def rfm_segment_keys() -> tuple[str, ...]:
+    """Every key an rfm assignment can carry: the rules', then no purchase, others, not profiled."""
+    return tuple(segment_key(n) for n in (*(r.name for r in RFM_RULES), NO_PURCHASE, OTHERS, NOT_PROFILED))
 
 
 @dataclass(frozen=True)
@@ -144,7 +149,16 @@ def score_rfm(features: pd.DataFrame) -> pd.DataFrame:
         r[idx] = _quintile(sub["recency_days"].astype(float), ascending=False).to_numpy()
         f[idx] = _quintile(sub["frequency"].astype(float), ascending=True).to_numpy()
         m[idx] = _quintile(sub["monetary_base"].astype(float), ascending=True).to_numpy()
-    segment = np.full(len(features), NO_PURCHASE, dtype=object)
+    out["r_score"], out["f_score"], out["m_score"] = r, f, m
+    out["rfm_segment"] = name_segments(r, f, m)
+    return out
+
+
+def name_segments(r: np.ndarray, f: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """The segment name of every (r, f, m): the first matching rule; "Others" when none does, and
+    `NO_PURCHASE` where r is 0 (no completed order)."""
+    buyers = np.asarray(r) > 0
+    segment = np.full(len(buyers), NO_PURCHASE, dtype=object)
     unassigned = buyers.copy()
     for rule in RFM_RULES:
         hit = (
@@ -158,9 +172,21 @@ def score_rfm(features: pd.DataFrame) -> pd.DataFrame:
         )
         segment[hit] = rule.name
         unassigned &= ~hit
-    segment[unassigned] = "Others"
-    out["r_score"], out["f_score"], out["m_score"], out["rfm_segment"] = r, f, m, segment
-    return out
+    segment[unassigned] = OTHERS
+    return segment
+
+
+def recency_scores_against(scored_recency: np.ndarray, recency: np.ndarray) -> np.ndarray:
+    """The R score each value of `recency` would get among `scored_recency` (the recency of the customers
+    a run scored), by the same rule as `score_rfm`: rank 1 + the number of scored values above it. With
+    `recency + days` it says where a customer falls if they place no order for `days` more days, against
+    today's score boundaries."""
+    ordered = np.sort(np.asarray(scored_recency, dtype=float))
+    n = len(ordered)
+    if n == 0:
+        return np.zeros(len(recency), dtype=int)
+    rank = n - np.searchsorted(ordered, np.asarray(recency, dtype=float), side="right") + 1
+    return np.ceil(rank / n * 5).clip(1, 5).astype(int)
 
 
 def _rule_reason(rule: RfmRule | None, r: int, f: int, m: int, name: str) -> str:

@@ -5,7 +5,9 @@ One scoring run (`score_customers`) places every customer of `marts.customer_fea
 - `behavioural`: by `customer_segmentation@champion`, under the definition the champion was trained
   with (it decides who may be placed); customers it may not place get a fallback segment with the
   reason (no profiling consent, too little history, no approved model yet);
-- `rfm`: by the versioned RFM rule table; customers without profiling consent are "Not profiled".
+- `rfm`: by the versioned RFM rule table; customers without profiling consent are "Not profiled";
+- families other packages place, handed in as `extra_families` (the pipeline hands in `predictive`,
+  `ml/prediction/segments.py`): written like these two.
 
 The model places customers chunk by chunk into a temporary staging table (nothing of the warehouse is
 written while pandas and the model work). Then everything the run writes is committed in **one
@@ -33,8 +35,9 @@ Repeating scoring duplicates nothing that represents state:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import duckdb
 import mlflow
@@ -84,6 +87,24 @@ class ScoringResult:
     segment_sizes: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
+class ExtraFamily(Protocol):
+    """A segment family another package places (e.g. the predictive family, `ml/prediction/segments.py`),
+    written by `score_customers` with the others: same staging checks, transaction, history and profiles."""
+
+    @property
+    def family(self) -> str: ...
+
+    @property
+    def definition(self) -> Any: ...  # recorded in ml.segment_definitions (`write_definition`)
+
+    @property
+    def columns(self) -> tuple[str, ...]: ...  # features it reads besides eligibility and the RFM inputs
+
+    def assign(self, features: pd.DataFrame, rfm: pd.DataFrame) -> pd.DataFrame:
+        """Its rows (`family_rows`) for every customer of `features`, given the run's rfm rows."""
+        ...
+
+
 def assign_segments(model, features: pd.DataFrame) -> pd.DataFrame:
     """customer_id, segment_key, segment_name, reason for every customer of `features`."""
     # The model's signature names its input columns, all double; counts arrive as integers from DuckDB.
@@ -128,6 +149,7 @@ def score_customers(
     run_id: str,
     definition: SegmentDefinition | None = None,
     playbooks: Playbooks | None = None,
+    extra_families: Sequence[ExtraFamily] = (),
 ) -> ScoringResult:
     """Place every customer in every family with the champion (if any) and the RFM rule table, then
     write assignments, profiles, history, run record and playbook actions of `run_id` in one transaction
@@ -135,13 +157,15 @@ def score_customers(
 
     `definition`: the definition in use (default: the embedded one); its `model_name` says whose
     champion places customers, and it decides who may be placed while that model has no champion.
-    `playbooks`: the actions and alerts to emit (default: the embedded playbooks)."""
+    `playbooks`: the actions and alerts to emit (default: the embedded playbooks).
+    `extra_families`: families placed by other packages (the predictive family), written with these."""
     definition = definition or load_definition()
     model_name = definition.model_name
     champion = load_by_alias(tracking_uri, model_name)
     # only what scoring needs: eligibility, the RFM inputs and the champion's declared input columns
     model_inputs = champion[0].metadata.get_input_schema().input_names() if champion else []
-    columns = list(dict.fromkeys([*ELIGIBILITY_COLUMNS, *RFM_COLUMNS, *model_inputs]))
+    extra_columns = [c for family in extra_families for c in family.columns]
+    columns = list(dict.fromkeys([*ELIGIBILITY_COLUMNS, *RFM_COLUMNS, *model_inputs, *extra_columns]))
     require_purpose(columns[len(ELIGIBILITY_COLUMNS) :], "profiling", load_registry())
     features = con.execute(f"select {', '.join(columns)} from {FEATURES_TABLE} order by customer_id").df()
     if champion is None:
@@ -197,6 +221,7 @@ def score_customers(
                     definition_version=rules.version,
                 ),
             ],
+            (family.assign(features, rfm) for family in extra_families),
         ),
     )
     del features, placed, rfm, behavioural, placed_rows  # the write-back below runs in DuckDB: free the frames
@@ -206,6 +231,8 @@ def score_customers(
             # the definitions the rows were placed under: the champion's (or the one in use) and the rfm rules
             write_definition(con, definition, run_id)
             write_definition(con, rules, run_id)
+            for family in extra_families:
+                write_definition(con, family.definition, run_id)
             rows = publish_assignments(con, run_id)
             profiles = insert_profiles(con, run_id)
             history = fold_membership_history(con, run_id)

@@ -33,8 +33,11 @@ PROFILES_TABLE = "ml.segment_profiles"
 HISTORY_TABLE = "ml.segment_membership_history"
 SCORING_RUNS_TABLE = "ml.segment_scoring_runs"
 FEATURES_TABLE = "marts.customer_features"
-# The segment families written today; every customer has exactly one row in each.
-SEGMENT_FAMILIES = ("behavioural", "rfm")
+# Churn risk and predicted value per customer (ml/prediction/scoring.py writes it): profiles summarise it
+# per segment, the predictive family places customers by it.
+PREDICTIONS_TABLE = "ml.customer_predictions"
+# The segment families a pipeline run writes; every customer has exactly one row in each.
+SEGMENT_FAMILIES = ("behavioural", "rfm", "predictive")
 
 # The columns a family's rows bring to `write_assignments` (it adds assigned_at and dagster_run_id).
 ASSIGNMENT_COLUMNS = (
@@ -179,11 +182,16 @@ def insert_profiles(con: duckdb.DuckDBPyConnection, run_id: str, *, features_tab
     """Append the profile of every family and segment of the current assignments of `run_id` to
     `ml.segment_profiles` (after deleting that run's earlier rows: a re-run does not duplicate), in the
     caller's transaction; returns the rows written. Computed in SQL over the assignments joined with the
-    customer features; averages skip customers without a value (e.g. recency of a customer who never bought)."""
-    ensure_tables(con, PROFILES_TABLE)
+    customer features and the current predictions; averages skip customers without a value (e.g. recency
+    of a customer who never bought, churn risk of a customer not predicted).
+
+    From the predictions: `predicted_customers`, `churn_rate` (mean churn probability over the horizon: the
+    share of the segment expected to place no order), `avg_` / `total_expected_revenue_base` and
+    `value_growth` (predicted revenue over the same customers' past revenue per horizon, minus 1)."""
+    ensure_tables(con, PROFILES_TABLE, PREDICTIONS_TABLE)
     con.execute(f"delete from {PROFILES_TABLE} where dagster_run_id = ?", [run_id])
     con.execute(
-        f"""insert into {PROFILES_TABLE}
+        f"""insert into {PROFILES_TABLE} by name
             with per_segment as (
                 select a.segment_family, a.segment_key,
                        any_value(a.segment_name) as segment_name,
@@ -196,16 +204,27 @@ def insert_profiles(con: duckdb.DuckDBPyConnection, run_id: str, *, features_tab
                        avg(f.recency_days) as avg_recency_days,
                        avg(f.avg_csat) as avg_csat,
                        any_value(a.model_version) as model_version,
-                       any_value(a.definition_version) as definition_version
+                       any_value(a.definition_version) as definition_version,
+                       count(p.churn_probability) as predicted_customers,
+                       avg(p.churn_probability) as churn_rate,
+                       avg(p.expected_revenue_base) as avg_expected_revenue_base,
+                       sum(p.expected_revenue_base) as total_expected_revenue_base,
+                       sum(f.monetary_base * p.horizon_days / greatest(f.days_since_first_order, p.horizon_days))
+                           filter (where p.expected_revenue_base is not null) as past_revenue_per_horizon
                 from {ASSIGNMENTS_TABLE} as a
                 left join {features_table} as f using (customer_id)
+                left join {PREDICTIONS_TABLE} as p
+                    on p.customer_id = a.customer_id and p.expected_revenue_base is not null
                 where a.dagster_run_id = ?
                 group by a.segment_family, a.segment_key
             )
-            select ?::varchar, current_timestamp::timestamp, segment_family, segment_key, segment_name,
-                   customers, customers / sum(customers) over (partition by segment_family),
+            select ?::varchar as dagster_run_id, current_timestamp::timestamp as profiled_at,
+                   segment_family, segment_key, segment_name, customers,
+                   customers / sum(customers) over (partition by segment_family) as share,
                    avg_aov_base, avg_frequency, total_revenue_base, avg_revenue_base, avg_tenure_days,
-                   avg_recency_days, avg_csat, model_version, definition_version
+                   avg_recency_days, avg_csat, model_version, definition_version,
+                   predicted_customers, churn_rate, avg_expected_revenue_base, total_expected_revenue_base,
+                   total_expected_revenue_base / nullif(past_revenue_per_horizon, 0) - 1 as value_growth
             from per_segment
             order by segment_family, customers desc""",
         [run_id, run_id],

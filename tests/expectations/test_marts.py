@@ -30,7 +30,7 @@ def orders() -> pd.DataFrame:
 
 
 def segments() -> pd.DataFrame:
-    """One behavioural and one rfm row per customer, as segments.customer_segments serves them."""
+    """One behavioural, rfm and predictive row per customer, as segments.customer_segments serves them."""
     ids = [f"cus_{i:016x}" for i in range(N)]
     common = {
         "r_score": 3,
@@ -67,7 +67,16 @@ def segments() -> pd.DataFrame:
             **common,
         }
     )
-    return pd.concat([behavioural, rfm], ignore_index=True)[
+    predictive = rfm.assign(
+        segment_family="predictive",
+        segment_key="pred_mid_predicted_value",
+        segment_name="Mid predicted value",
+        model_name="churn_model+value_model",
+        model_version="3+2",
+        definition_version="1.1.0",
+        reason="rule: predicted revenue percentile >= 0.4",
+    )
+    return pd.concat([behavioural, rfm, predictive], ignore_index=True)[
         [
             "customer_id",
             "segment_family",
@@ -107,6 +116,11 @@ def profiles() -> pd.DataFrame:
             "avg_csat": 4.2,
             "model_version": ["2"] * 4 + ["1.0.0"] * 2,
             "definition_version": ["0.1.0"] * 4 + ["1.0.0"] * 2,
+            "predicted_customers": [10, 8, 15, 0, 30, 20],
+            "churn_rate": [0.1, 0.5, 0.9, None, 0.2, 0.3],
+            "avg_expected_revenue_base": [20.0, 5.0, 1.0, None, 40.0, 90.0],
+            "total_expected_revenue_base": [200.0, 40.0, 15.0, None, 1200.0, 1800.0],
+            "value_growth": [0.4, -0.5, -0.95, None, 0.1, 0.0],
         }
     )
 
@@ -194,10 +208,16 @@ def test_a_customer_twice_in_a_family_or_an_unknown_rfm_key_blocks():
     }
 
 
-def test_profile_shares_outside_zero_one_block():
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("share", 1.2), ("churn_rate", 1.3), ("value_growth", -1.5), ("predicted_customers", 11)],
+)
+def test_profile_proportions_out_of_range_or_more_predicted_than_members_block(column, value):
     df = profiles()
-    df.loc[0, "share"] = 1.2
-    assert validate(df, build_segment_profiles_suite()).blocking
+    df.loc[0, column] = value
+    outcome = validate(df, build_segment_profiles_suite())
+    assert outcome.blocking
+    assert {r.column for r in outcome.results if not r.success} <= {column, None}
 
 
 def test_share_out_of_range_blocks_and_mostly_lapsed_base_only_warns():

@@ -29,6 +29,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from ml.segmentation.store import SEGMENT_FAMILIES
 from orchestration.cli.run import run_pipeline
 from orchestration.settings import get_settings
 from tests.warehouse.serving_fixtures import make_warehouse, rescore
@@ -118,9 +119,11 @@ def test_crm_export_alone_gets_every_customer_a_segment(watched_run, segments_ho
         assert n("select count(*) from crm.customers") == 63
         assert n("select count(*) from erp.orders") == 0
         assert n("select count(*) from marts.customers") == 63
-        # one row per customer per family (behavioural, rfm)
-        assert n("select count(*) from segments.customer_segments") == 2 * 63
-        assert n("select count(distinct customer_id || segment_family) from segments.customer_segments") == 2 * 63
+        # one row per customer per family (behavioural, rfm, predictive)
+        families = len(SEGMENT_FAMILIES)
+        assert n("select count(*) from segments.customer_segments") == families * 63
+        distinct = n("select count(distinct customer_id || segment_family) from segments.customer_segments")
+        assert distinct == families * 63
         assert n("select email from marts.customers where last_name = 'Placeholder'") is None
         blocked = dict(
             con.execute(
@@ -140,7 +143,7 @@ def test_crm_export_alone_gets_every_customer_a_segment(watched_run, segments_ho
                 "select count(*) from segments.customer_segments "
                 "where is_fallback and fallback_reason = 'no_profiling_consent'"
             )
-            == 2 * 63
+            == families * 63
         )
         assert (
             n(
@@ -152,7 +155,11 @@ def test_crm_export_alone_gets_every_customer_a_segment(watched_run, segments_ho
         # one profile row per family, each the whole family
         assert con.execute(
             "select segment_family, segment_key, customers, share from segments.segment_profiles order by 1"
-        ).fetchall() == [("behavioural", "fallback_not_profiled", 63, 1.0), ("rfm", "rfm_not_profiled", 63, 1.0)]
+        ).fetchall() == [
+            ("behavioural", "fallback_not_profiled", 63, 1.0),
+            ("predictive", "fallback_not_profiled", 63, 1.0),
+            ("rfm", "rfm_not_profiled", 63, 1.0),
+        ]
         assert n("select list(extra_columns)[1][1] from audit.ingest_ledger") == "loyalty_tier"
         assert n("select last_name from marts.customers where email = 'ann3@smith-family.co.uk'") == "Smith, 3"
 

@@ -39,7 +39,7 @@ def test_imported_retail_data_runs_with_the_public_data_definition(segments_home
     assert ("behavioural_public_data",) in definitions and ("rfm",) in definitions
     # consent is not required for this public data: both customers are scored in the rfm family, not fallbacks
     assert len(rfm) == 2 and all(not fallback and scored for _, fallback, scored in rfm)
-    assert profiles == [("behavioural", 2, 1.0), ("rfm", 2, 1.0)]
+    assert profiles == [("behavioural", 2, 1.0), ("predictive", 2, 1.0), ("rfm", 2, 1.0)]
 
 
 def test_an_invalid_definition_is_refused_before_running(segments_home, tmp_path):

@@ -18,11 +18,14 @@ import pytest
 
 from demo.generator import generate
 from ml.model_registry import CHALLENGER, CHAMPION, REUSED_BY_PREFIX, SEGMENTATION_MODEL, client, version_by_alias
+from ml.prediction.definition import load_prediction_definition
+from ml.segmentation.store import SEGMENT_FAMILIES
 from orchestration.cli import main
 from orchestration.cli.run import run_pipeline
 from orchestration.settings import get_settings
 from warehouse.contracts import CONTRACTS
 from warehouse.reconcile import ledger_discrepancies
+from warehouse.serving import DUCKDB_FILE
 
 pytestmark = pytest.mark.pipeline_runs(5)
 
@@ -179,7 +182,13 @@ def test_every_customer_has_one_segment_per_family(pipeline, con):
     settings, *_ = pipeline
     champion = str(version_by_alias(settings.mlflow_tracking_uri, SEGMENTATION_MODEL, CHAMPION).version)
     customers = con.execute("select count(*) from marts.customers").fetchall()[0][0]
-    expected = {"behavioural": (champion, SEGMENTATION_MODEL), "rfm": (RFM_RULES_VERSION, "rfm_rules")}
+    uri = settings.mlflow_tracking_uri
+    churn, value = (str(version_by_alias(uri, name, CHAMPION).version) for name in ("churn_model", "value_model"))
+    expected = {
+        "behavioural": (champion, SEGMENTATION_MODEL),
+        "rfm": (RFM_RULES_VERSION, "rfm_rules"),
+        "predictive": (f"{churn}+{value}", "churn_model+value_model"),
+    }
     for family, (version, model) in expected.items():
         total, distinct, from_version, segments, model_min, model_max = con.execute(
             """select count(*), count(distinct s.customer_id), count(*) filter (where s.model_version = ?),
@@ -193,12 +202,12 @@ def test_every_customer_has_one_segment_per_family(pipeline, con):
         assert model_min == model_max == model, family
         if family == "behavioural":
             assert 3 <= segments <= 7
-    # the same customers are left out of both families for want of consent
+    # the same customers are left out of every family for want of consent
     not_profiled = con.execute(
         """select segment_family, count(*) from segments.customer_segments
            where fallback_reason = 'no_profiling_consent' group by 1 order by 1"""
     ).fetchall()
-    assert len(not_profiled) == 2 and not_profiled[0][1] == not_profiled[1][1] > 0
+    assert len(not_profiled) == 3 and not_profiled[0][1] == not_profiled[1][1] == not_profiled[2][1] > 0
     assert (
         con.execute(
             "select count(*) from segments.customer_segments "
@@ -221,7 +230,7 @@ def test_segment_profiles_are_kept_per_run_and_add_up(con):
            from segments.segment_profiles group by all order by min(profiled_at), segment_family"""
     ).fetchall()
     assert len({r[0] for r in per_run}) == 2  # two runs, two profiles, none duplicated
-    assert {r[1] for r in per_run} == {"behavioural", "rfm"}
+    assert {r[1] for r in per_run} == set(SEGMENT_FAMILIES)
     last_run = per_run[-1][0]
     for run, family, n, share, _ in per_run:
         assert share == pytest.approx(1.0), (run, family)
@@ -357,6 +366,48 @@ def test_churn_and_value_models_are_registered_promoted_and_score_every_customer
     ).fetchone()
     assert customers == con.execute("select count(distinct customer_id) from ml.customer_predictions").fetchone()[0]
     assert predicted > customers / 2 and unexplained == 0 and bad == 0
+
+
+def test_predictive_segments_follow_the_predictions_and_profiles_carry_them(pipeline, con):
+    """Predicted customers are in a rule segment of the definition, the others in the fallback of their reason;
+    every family's profile carries churn rate and predicted value; BI gets the predictions in the serving copy."""
+    settings, *_ = pipeline
+    definition = load_prediction_definition()
+    placed = con.execute(
+        """select s.segment_key, s.is_fallback, s.fallback_reason, p.not_predicted_reason, s.definition_version
+           from segments.customer_segments s join ml.customer_predictions p using (customer_id)
+           where s.segment_family = 'predictive'"""
+    ).fetchall()
+    rule_keys = {segment.key for segment in definition.segments}
+    assert {r[4] for r in placed} == {definition.version}
+    for key, is_fallback, fallback_reason, not_predicted_reason, _ in placed:
+        assert (key in rule_keys) == (not is_fallback) == (not_predicted_reason is None), key
+        assert fallback_reason == not_predicted_reason
+    assert len({r[0] for r in placed if not r[1]}) >= 3  # the rules reach several segments, not one catch-all
+    # "Likely to churn - high value" is the first rule: every customer it names is at >= 0.6 churn risk
+    first = definition.segments[0]
+    assert first.key == "pred_likely_to_churn_high_value"
+    low = con.execute(
+        """select count(*) from segments.customer_segments s join ml.customer_predictions p using (customer_id)
+           where s.segment_key = ? and p.churn_probability < 0.6""",
+        [first.key],
+    ).fetchone()[0]
+    assert low == 0
+    profiles = con.execute(
+        """select segment_family, count(*) filter (where churn_rate between 0 and 1),
+                  sum(predicted_customers), sum(total_expected_revenue_base)
+           from segments.segment_profiles
+           where dagster_run_id = (select dagster_run_id from segments.customer_segments limit 1)
+           group by 1 order by 1"""
+    ).fetchall()
+    predicted, expected_revenue = con.execute(
+        "select count(churn_probability), sum(expected_revenue_base) from ml.customer_predictions"
+    ).fetchone()
+    assert [r[0] for r in profiles] == sorted(SEGMENT_FAMILIES)
+    for family, with_churn_rate, n, revenue in profiles:
+        assert with_churn_rate >= 3 and n == predicted and revenue == pytest.approx(expected_revenue), family
+    with duckdb.connect(str(settings.serving_dir / DUCKDB_FILE), read_only=True) as bi:
+        assert bi.execute("select count(*) from segments.customer_predictions").fetchone()[0] == len(placed)
 
 
 def test_quarantine_matches_planted_bad_rows(pipeline, con):

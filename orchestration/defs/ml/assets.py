@@ -6,14 +6,23 @@ from pathlib import Path
 import dagster as dg
 
 from ml.model_registry import git_sha
+from ml.prediction.segments import PredictiveFamily
 from ml.segmentation.definition import SegmentDefinition, load_definition
 from ml.segmentation.model import read_training_features, train_and_register
 from ml.segmentation.playbooks import load_playbooks
 from ml.segmentation.promotion import promote, version_trained_by
 from ml.segmentation.scoring import score_customers
 from orchestration.dbt import manifest_sha256
-from orchestration.keys import ASSIGNMENTS_KEY, CHAMPION_KEY, FEATURES_KEY, MODEL_KEY, WAREHOUSE_POOL, stage
-from orchestration.project import definition_in_use, lock_for
+from orchestration.keys import (
+    ASSIGNMENTS_KEY,
+    CHAMPION_KEY,
+    FEATURES_KEY,
+    MODEL_KEY,
+    PREDICTIONS_KEY,
+    WAREHOUSE_POOL,
+    stage,
+)
+from orchestration.project import definition_in_use, lock_for, prediction_in_use
 from orchestration.resources import MlflowResource, WarehouseResource
 from orchestration.settings import get_settings
 
@@ -125,16 +134,18 @@ def customer_segmentation_champion(context: dg.AssetExecutionContext, mlflow: Ml
 
 @dg.asset(
     key=ASSIGNMENTS_KEY,
-    deps=[CHAMPION_KEY, FEATURES_KEY],
+    deps=[CHAMPION_KEY, FEATURES_KEY, PREDICTIONS_KEY],
     group_name="ml",
     pool=WAREHOUSE_POOL,
     kinds={"duckdb", "mlflow"},
     op_tags=stage("scoring"),
     description="One row per customer per segment family: `behavioural` from `customer_segmentation@champion` (or a "
     "fallback segment with its reason: no consent, too little history, no approved model yet) and `rfm` from the "
-    "versioned RFM rule table (no profiling consent: 'Not profiled'), RFM scores on every row. Appends the run's "
-    "segment profiles (size, share, average customer per family and segment) to ml.segment_profiles, folds the "
-    "assignments into the membership history and the playbooks into the outbox.",
+    "versioned RFM rule table (no profiling consent: 'Not profiled'), `predictive` from the prediction "
+    "definition's segments over ml.customer_predictions (churn risk, predicted value), RFM scores on every row. "
+    "Appends the run's segment profiles (size, share, average customer, churn rate, predicted value and growth "
+    "per family and segment) to ml.segment_profiles, folds the assignments into the membership history and the "
+    "playbooks into the outbox.",
 )
 def customer_segment_assignments(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, mlflow: MlflowResource
@@ -143,7 +154,8 @@ def customer_segment_assignments(
     definition = definition_of_run()[0]
     playbooks = load_playbooks(settings.project.playbooks, settings.project.lock)
     with warehouse.connect() as con:
-        result = score_customers(con, mlflow.tracking_uri, context.run_id, definition, playbooks)
+        predictive = PredictiveFamily.read(con, prediction_in_use(settings.project))
+        result = score_customers(con, mlflow.tracking_uri, context.run_id, definition, playbooks, [predictive])
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": result.rows,

@@ -3,13 +3,17 @@
 import dagster as dg
 
 from ml.model_registry import CHAMPION, version_by_alias
+from ml.prediction.definition import FAMILY as PREDICTIVE_FAMILY
+from ml.prediction.segments import combined_version
 from ml.segmentation.promotion import judge, version_trained_by
 from ml.segmentation.rfm import FAMILY as RFM_FAMILY
 from ml.segmentation.rfm import RFM_RULES_VERSION
 from ml.segmentation.store import segment_coverage
 from orchestration.defs.ml.assets import definition_of_run
 from orchestration.keys import CHAMPION_KEY, CUSTOMER_SEGMENTS_KEY, WAREHOUSE_POOL, stage
+from orchestration.project import prediction_in_use
 from orchestration.resources import MlflowResource, WarehouseResource
+from orchestration.settings import get_settings
 
 
 def _champion_version(mlflow: MlflowResource, model_name: str) -> str | None:
@@ -23,13 +27,20 @@ def _champion_version(mlflow: MlflowResource, model_name: str) -> str | None:
     pool=WAREHOUSE_POOL,
     op_tags=stage("quality"),
     description="Every customer of marts.customers has exactly one segment in every segment family (behavioural, "
-    "rfm); behavioural rows come from the champion model version, rfm rows from the current RFM rule table.",
+    "rfm, predictive); behavioural rows come from the champion model version, rfm rows from the current RFM rule "
+    "table, predictive rows from the churn and value champions.",
 )
 def assignments_cover_all_customers(warehouse: WarehouseResource, mlflow: MlflowResource) -> dg.AssetCheckResult:
     # the version every behavioural row must carry ('none' while no model has passed the promotion gate)
     champion = _champion_version(mlflow, definition_of_run()[0].model_name) or "none"
+    prediction = prediction_in_use(get_settings().project)
+    predictive = combined_version(
+        _champion_version(mlflow, prediction.churn_model_name), _champion_version(mlflow, prediction.value_model_name)
+    )
     with warehouse.connect(read_only=True) as con:
-        coverage = segment_coverage(con, {"behavioural": champion, RFM_FAMILY: RFM_RULES_VERSION})
+        coverage = segment_coverage(
+            con, {"behavioural": champion, RFM_FAMILY: RFM_RULES_VERSION, PREDICTIVE_FAMILY: predictive}
+        )
     return dg.AssetCheckResult(
         passed=coverage.holds,
         metadata={
@@ -38,6 +49,7 @@ def assignments_cover_all_customers(warehouse: WarehouseResource, mlflow: Mlflow
             "rows_of_unknown_family": coverage.rows_of_unknown_family,
             "champion_version": champion,
             "rfm_rules_version": RFM_RULES_VERSION,
+            "predictive_model_version": predictive,
         },
     )
 

@@ -45,6 +45,15 @@ def test_changed_content_without_a_version_bump_is_refused(raw, tmp_path):
         (lambda r: r["churn"].update(model_name="Churn; drop"), "lowercase"),
         (lambda r: r.update(horizon_days=0), "horizon_days"),
         (lambda r: r.pop("population"), "missing field"),
+        (lambda r: r["segments"][0]["when"].update(lifetime_value={"min": 1}), "unknown condition 'lifetime_value'"),
+        (lambda r: r["segments"][0]["when"].update(churn_probability={"min": 0.9, "max": 0.1}), "above max"),
+        (lambda r: r["segments"][0]["when"].update(churn_probability=0.5), "expected {min: x}"),
+        (lambda r: r["segments"][1]["when"].update(rfm_segment={"in": ["rfm_vip"]}), "unknown RFM segment keys"),
+        (lambda r: r["segments"][-1].update(when={"churn_probability": {"min": 0}}), "takes every customer left"),
+        (lambda r: r["segments"][0].pop("when"), "needs a `when`"),
+        (lambda r: r["segments"][1].update(name="Likely to churn: high value!"), "letters, digits"),
+        (lambda r: r["segments"][1].update(name="Likely to churn, high value"), "names must differ"),
+        (lambda r: r.update(segments=r["segments"][-1:]), "at least two segments"),
     ],
 )
 def test_bad_definitions_are_refused(raw, change, message):

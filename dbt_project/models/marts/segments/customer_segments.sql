@@ -1,5 +1,5 @@
--- One row per customer per segment family (behavioural, rfm): the current segment of each family with
--- the customer's RFM scores, the rule or reason that placed the customer, and the model and
+-- One row per customer per segment family (behavioural, rfm, predictive): the current segment of each family
+-- with the customer's RFM scores, the rule or reason that placed the customer, and the model and
 -- definition versions that produced it. Within a family the segments are mutually exclusive.
 -- BI-facing: no PII.
 

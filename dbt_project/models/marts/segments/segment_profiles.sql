@@ -1,5 +1,6 @@
 -- One row per scoring run, segment family and segment: how many customers, their share of the family
--- and the average customer of the segment (order value, frequency, revenue, tenure, recency, CSAT).
+-- and the average customer of the segment (order value, frequency, revenue, tenure, recency, CSAT, churn
+-- rate, predicted value and its growth).
 -- History: every scoring run adds its profiles, so segment sizes and profiles can be followed over
 -- time. BI-facing: aggregates only, no PII.
 -- Written by the scoring asset together with the assignments (stg_ml__segment_profiles carries the
@@ -26,7 +27,12 @@ final as (
         avg_recency_days,
         avg_csat,
         model_version,
-        definition_version
+        definition_version,
+        predicted_customers,
+        churn_rate,
+        avg_expected_revenue_base,
+        total_expected_revenue_base,
+        value_growth
     from profiles
 )
 

@@ -24,7 +24,12 @@ renamed as (
         avg_recency_days,
         avg_csat,
         model_version,
-        definition_version
+        definition_version,
+        predicted_customers,
+        churn_rate,
+        avg_expected_revenue_base,
+        total_expected_revenue_base,
+        value_growth
     from source
 )
 
