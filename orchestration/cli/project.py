@@ -93,6 +93,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         f"             {prediction.name} {prediction.version}: churn within {prediction.horizon_days} days and future "
         f"value, registered as MLflow models {prediction.churn_model_name} and {prediction.value_model_name}"
     )
+    print(f"             predictive segments, first match: {'; '.join(s.name for s in prediction.segments)}")
     return 0
 
 

@@ -218,3 +218,14 @@ def test_progress_names_each_step_by_its_stage_and_a_check_by_its_table(tmp_path
     assert any(line.startswith("  ok  [ingest] crm__customers (") for line in printed)
     assert "      check warn: crm/customers / new_rows_pass_expectation_suite" in printed
     assert set(progress.seconds) == set(labels)
+
+
+def test_definitions_show_names_the_definitions_in_use_and_the_predictive_segments(home, capsys):
+    from ml.prediction.definition import load_prediction_definition
+
+    assert main(["definitions", "show"]) == 0
+    out = capsys.readouterr().out
+    prediction = load_prediction_definition()
+    assert f"{prediction.name} {prediction.version}: churn within {prediction.horizon_days} days" in out
+    assert f"predictive segments, first match: {prediction.segments[0].name}; " in out
+    assert not home.exists()  # showing creates nothing
