@@ -193,11 +193,10 @@ def train_and_register(
             files=files,
             plots=plots,
         )
-        value_example = aggregate_example(training_set, input_columns(definition))
         value_ref = _log_and_register(
             definition.value_model_name,
             ValueModel(final.value_model, input_columns(definition)),
-            value_example,
+            example,  # both models read the same input columns
             experiment=experiment,
             tags=tags,
             identity=identity,
