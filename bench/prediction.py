@@ -6,18 +6,35 @@ latest evaluated date against the **planted** outcome: the generator gives every
 (`active_from`..`active_until` in `truth/persons.parquet`), so a person whose window closed by the date has
 truly churned, whatever the noise of their last orders. A customer's planted window is the one of the person
 behind most of its source records. Beside it: the AUC against the observed label (no order in the horizon).
-The report goes to `<workdir>/prediction_bench.json`.
+Before that, training both models exactly as the `prediction_models` asset does runs alone in a child process
+(`bench/prediction_training.py`), for its seconds and peak memory. The report goes to
+`<workdir>/prediction_bench.json`.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import TextIO
 
-from bench.jobs import JobRunner, run_on_bench_data
+from bench.jobs import BenchFailed, JobRunner, run_on_bench_data
+
+
+def time_training_alone(home: Path, out: Path, seed: int) -> dict:
+    """`bench.prediction_training` in a child process: its own seconds and peak memory, nothing of the job's."""
+    command = ["-m", "bench.prediction_training", "--home", str(home), "--out", str(out), "--seed", str(seed)]
+    proc = subprocess.run(
+        [sys.executable, *command],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise BenchFailed(f"training alone failed: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def bench_prediction(
@@ -33,6 +50,13 @@ def bench_prediction(
 
     out = out or sys.stdout
     run = run_on_bench_data("prediction", persons, seed, workdir, BUILD_JOB, run_job, out)
+    training = time_training_alone(run.settings.home, run.workdir / "training", seed)
+    print(
+        f"training both models alone (what the prediction_models asset does): {training['total_seconds']} s "
+        f"(read {training['read_seconds']} s), peak {training['peak_rss_gib']} GiB",
+        file=out,
+        flush=True,
+    )
     definition = load_prediction_definition()
     truth = run.data / "truth"
     with connect(run.settings.warehouse_path, read_only=True) as con:
@@ -65,6 +89,7 @@ def bench_prediction(
         "backtest": result.summary(),
         "backtest_seconds": round(backtest_seconds, 1),
         "final_fit_seconds": round(final_seconds, 1),
+        "training_alone": training,
         "job_seconds": round(run.outcome.seconds, 1),
         "stage_seconds": {k: round(v, 1) for k, v in run.stage_seconds().items()},
     }

@@ -34,7 +34,7 @@ RUN_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
 # Tags of a run and of its registered version: what the version was made from. The same values mean the
 # same model, so a new training reuses the version instead of fitting and registering it again.
 DAGSTER_RUN_TAG = "dagster_run_id"
-TRAINING_DATA_DIGEST = "training_data_digest"  # MLflow's dataset digest (first 10,000 rows, row count, columns)
+TRAINING_DATA_DIGEST = "training_data_digest"  # the logged dataset's digest (its input columns, every row)
 TRAINING_DATA_SHA256 = "training_data_sha256"  # every row and column training reads
 DEFINITION_VERSION = "definition_version"
 SEED = "seed"

@@ -6,7 +6,17 @@
     snapshot: `customer_features` (today) and `customer_feature_snapshots` (training dates) both call it.
     Every column is registered (description, owner, PII class, allowed purposes) in _core__models.yml. -#}
 {% macro customer_features_as_of(as_of_dates) %}
-with as_of as (
+with {{ customer_feature_parts(as_of_dates) }},
+
+{{ customer_features_from_parts() }}
+{% endmacro %}
+
+
+{#- The aggregates of each source per customer and as_of_date, as CTEs (a comma-separated list, without `with`):
+    as_of, customers (first seen by the date), order_features, category_features, ticket_features,
+    review_features, event_features, and the inputs they read. -#}
+{% macro customer_feature_parts(as_of_dates) %}
+as_of as (
     {{ as_of_dates }}
 ),
 
@@ -61,12 +71,20 @@ order_features as (
     group by o.customer_id, o.as_of_date
 ),
 
-category_features as (
-    select l.customer_id, a.as_of_date, count(distinct l.category) as category_breadth
+-- the first completed order of each category a customer bought, then the categories first bought by each
+-- date: distinct counting over order lines crossed with the dates held every line once per date in memory
+category_first as (
+    select l.customer_id, l.category, min(l.order_date) as first_order_date
     from {{ ref('order_lines') }} as l
-    cross join as_of as a
-    where l.customer_id is not null and l.order_status = 'completed' and l.order_date <= a.as_of_date
-    group by l.customer_id, a.as_of_date
+    where l.customer_id is not null and l.order_status = 'completed' and l.category is not null
+    group by l.customer_id, l.category
+),
+
+category_features as (
+    select cf.customer_id, a.as_of_date, count(*) as category_breadth
+    from category_first as cf
+    inner join as_of as a on cf.first_order_date <= a.as_of_date
+    group by cf.customer_id, a.as_of_date
 ),
 
 ticket_features as (
@@ -96,23 +114,38 @@ review_features as (
     group by o.customer_id, o.as_of_date
 ),
 
-event_features as (
-    -- identified events: the device (anonymous_id) is a record identity resolution placed
+-- identified events per customer and day first (the device, anonymous_id, is a record identity resolution
+-- placed), then summed up to each date: events are the largest source, crossed with the dates only as days
+event_days as (
     select
         r.customer_id,
-        a.as_of_date,
+        cast(e.occurred_at as date) as event_date,
         count(*) as event_count,
-        max(cast(e.occurred_at as date)) as last_event_date,
         count(*) filter (where e.channel = 'app') as app_events,
         count(*) filter (where e.device = 'mobile') as mobile_events
     from {{ ref('stg_events__events') }} as e
     inner join {{ ref('int_customer_records_resolved') }} as r
         on r.source_system = 'events' and r.source_record_id = e.anonymous_id
-    cross join as_of as a
-    where cast(e.occurred_at as date) <= a.as_of_date
-    group by r.customer_id, a.as_of_date
+    group by r.customer_id, cast(e.occurred_at as date)
 ),
 
+event_features as (
+    select
+        d.customer_id,
+        a.as_of_date,
+        cast(sum(d.event_count) as bigint) as event_count,
+        max(d.event_date) as last_event_date,
+        cast(sum(d.app_events) as bigint) as app_events,
+        cast(sum(d.mobile_events) as bigint) as mobile_events
+    from event_days as d
+    inner join as_of as a on d.event_date <= a.as_of_date
+    group by d.customer_id, a.as_of_date
+)
+{% endmacro %}
+
+
+{#- The customer features from the parts' CTEs or tables of the same names. -#}
+{% macro customer_features_from_parts() %}
 final as (
     select
         c.customer_id,
@@ -179,4 +212,54 @@ final as (
 )
 
 select * from final
+{% endmacro %}
+
+
+{#- The parts the final join reads, each a table once staged. -#}
+{% macro customer_feature_part_names() %}
+    {{ return(['customers', 'order_features', 'category_features', 'ticket_features', 'review_features',
+               'event_features']) }}
+{% endmacro %}
+
+
+{#- The table a part is staged in for the current model: `<schema>.<model>__<part>`. -#}
+{% macro staged_feature_part(part) -%}
+    {{ this.schema }}.{{ this.identifier }}__{{ part }}
+{%- endmacro %}
+
+
+{#- The customer features of several dates in separate statements (a pre-hook stages each part as a table, the
+    model joins the tables, a post-hook drops them): in one statement, the hash tables of all five aggregates
+    are alive together and at 1M persons x 4 dates outgrow the default memory limit (out of memory at 2000MB,
+    and at 4000MB with two threads); staged, every statement fits in 1000MB. A unit test runs the parts as CTEs
+    over its fixtures (hooks do not run there). -#}
+{% macro stage_customer_feature_parts(as_of_dates) %}
+    {%- if model.resource_type != 'unit_test' -%}
+        {%- for part in customer_feature_part_names() %}
+create or replace table {{ staged_feature_part(part) }} as
+with {{ customer_feature_parts(as_of_dates) }}
+select * from {{ part }};
+        {%- endfor %}
+    {%- endif -%}
+{% endmacro %}
+
+{% macro drop_staged_customer_feature_parts() %}
+    {%- if model.resource_type != 'unit_test' -%}
+        {%- for part in customer_feature_part_names() %}
+drop table if exists {{ staged_feature_part(part) }};
+        {%- endfor %}
+    {%- endif -%}
+{% endmacro %}
+
+{% macro customer_features_staged(as_of_dates) %}
+    {%- if model.resource_type == 'unit_test' -%}
+{{ customer_features_as_of(as_of_dates) }}
+    {%- else -%}
+with
+        {%- for part in customer_feature_part_names() %}
+{{ part }} as (select * from {{ staged_feature_part(part) }}),
+        {%- endfor %}
+
+{{ customer_features_from_parts() }}
+    {%- endif -%}
 {% endmacro %}

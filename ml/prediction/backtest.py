@@ -105,6 +105,16 @@ def sample_rows(frame: pd.DataFrame, limit: int, seed: int) -> pd.DataFrame:
     return frame.groupby("as_of_date", group_keys=False).sample(frac=share, random_state=seed).sort_index()
 
 
+def evaluated_rows(frame: pd.DataFrame, limit: int | None) -> pd.DataFrame:
+    """At most `limit` customers of one snapshot date: those with the smallest hash of their id, so the same
+    customers at every date (the rank stability compares them) and on every run. Scoring is what a back-test
+    costs per customer (three models and BG/NBD per date); 200,000 customers measure an AUC to about 0.002."""
+    if limit is None or len(frame) <= limit:
+        return frame
+    key = pd.util.hash_pandas_object(frame["customer_id"], index=False).to_numpy()
+    return frame.iloc[np.sort(np.argsort(key, kind="stable")[:limit])]
+
+
 def _dates(frame: pd.DataFrame) -> pd.Series:
     return pd.to_datetime(frame["as_of_date"])
 
@@ -126,7 +136,7 @@ def _backtest(training_set: pd.DataFrame, definition: PredictionDefinition, seed
     curves: dict[str, object] = {}
     for day in sorted(dates.unique())[-definition.evaluate_last :]:
         train = training_set[dates + horizon <= day]
-        test = training_set[dates == day]
+        test = evaluated_rows(training_set[dates == day], definition.max_evaluated_customers)
         if len(train) < definition.min_training_rows or test["is_churned"].nunique() < 2:
             continue
         train = sample_rows(train, definition.max_training_rows, seed)
@@ -153,8 +163,8 @@ def _backtest(training_set: pd.DataFrame, definition: PredictionDefinition, seed
             if candidate == "bg_nbd":
                 predictions[candidate] = bg["expected_revenue_base"].to_numpy()
             else:
-                fitted = GradientBoostingValue(definition.features, seed).fit(train)
-                predictions[candidate] = fitted.predict(test)["expected_revenue_base"].to_numpy()
+                fitted = GradientBoostingValue(definition.features, seed).fit(train, orders=False)
+                predictions[candidate] = fitted.predict_revenue(test)
         for name, predicted in predictions.items():
             found[f"{name}_spearman"] = m.spearman(predicted, actual)
             found[f"{name}_top_decile"] = m.top_decile_capture(predicted, actual)

@@ -145,6 +145,8 @@ class PredictionDefinition:
     snapshot_count: int
     snapshot_every_days: int
     evaluate_last: int
+    # at most this many customers scored per evaluated date (the same ones at every date); None: all
+    max_evaluated_customers: int | None
     min_orders: int
     require_lawful_basis: bool
     min_training_rows: int
@@ -280,6 +282,11 @@ def parse_prediction_definition(raw: dict[str, Any], registry: dict | None = Non
             snapshot_count=_int(snapshots, "count", 2, 99),
             snapshot_every_days=_int(snapshots, "every_days", 1, 9999),
             evaluate_last=_int(snapshots, "evaluate_last", 1, 98),
+            max_evaluated_customers=(
+                _int(snapshots, "max_evaluated_customers", 1000, 10**9)
+                if "max_evaluated_customers" in snapshots
+                else None
+            ),
             min_orders=_int(population, "min_orders", 0, 1000),
             require_lawful_basis=bool(population["require_lawful_basis"]),
             min_training_rows=_int(population, "min_training_rows", 1, 10**9),

@@ -20,6 +20,7 @@ from warehouse.feature_registry import ELIGIBILITY_COLUMNS, load_registry, requi
 SNAPSHOTS_TABLE = "marts.customer_feature_snapshots"
 OUTCOMES_TABLE = "marts.customer_outcomes"
 CURRENT_FEATURES_TABLE = "marts.customer_features"
+READ_CHUNK_VECTORS = 128  # DuckDB vectors of 2,048 rows per chunk read
 OUTCOME_COLUMNS = (
     "future_orders",
     "future_revenue_base",
@@ -49,7 +50,7 @@ def read_training_set(con: duckdb.DuckDBPyConnection, definition: PredictionDefi
     the date and the outcome after it, ordered by date and customer (a stable input for digests)."""
     features = ", ".join(f"s.{c}" for c in feature_columns(definition))  # registry names, never user input
     outcomes = ", ".join(f"o.{c}" for c in OUTCOME_COLUMNS)
-    frame = con.execute(
+    result = con.execute(
         f"""
         select {features}, {outcomes}
         from {SNAPSHOTS_TABLE} as s
@@ -57,8 +58,16 @@ def read_training_set(con: duckdb.DuckDBPyConnection, definition: PredictionDefi
         where o.is_outcome_complete
         order by s.as_of_date, s.customer_id
         """
-    ).df()
-    return frame[predictable(frame, definition)].reset_index(drop=True)
+    )
+    # read in chunks, each filtered to the predictable customers at once: the unfiltered snapshots of 1M
+    # persons (3.6M rows) in one frame were the peak memory of training
+    parts = []
+    while True:
+        chunk = result.fetch_df_chunk(READ_CHUNK_VECTORS)
+        if parts and chunk.empty:
+            break
+        parts.append(chunk[predictable(chunk, definition)])
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
 
 
 def read_current_features(con: duckdb.DuckDBPyConnection, definition: PredictionDefinition) -> pd.DataFrame:

@@ -73,13 +73,18 @@ class GradientBoostingValue:
             ),
         )
 
-    def fit(self, frame: pd.DataFrame) -> GradientBoostingValue:
+    def fit(self, frame: pd.DataFrame, *, orders: bool = True) -> GradientBoostingValue:
+        """Both regressors; `orders=False` fits only revenue (all a back-test compares)."""
         X = feature_matrix(frame, self.features)
-        self.orders_model = self._regressor().fit(X, frame["future_orders"].to_numpy(dtype=float))
+        if orders:
+            self.orders_model = self._regressor().fit(X, frame["future_orders"].to_numpy(dtype=float))
         self.revenue_model = self._regressor().fit(
             X, np.clip(frame["future_revenue_base"].to_numpy(dtype=float), 0, None)
         )
         return self
+
+    def predict_revenue(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.revenue_model.predict(feature_matrix(frame, self.features))
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         X = feature_matrix(frame, self.features)

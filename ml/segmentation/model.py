@@ -16,13 +16,16 @@ import hashlib
 import json
 import tempfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import duckdb
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.data.pandas_dataset import PandasDataset
 from mlflow.models import infer_signature
+from mlflow.types import ColSpec, Schema
 
 from ml.model_registry import (
     CHALLENGER,
@@ -102,29 +105,54 @@ def experiment_id(mlflow_client: mlflow.MlflowClient, artifacts_dir: str | Path,
 
 
 TRAINING_DATASET_NAME = "marts.customer_features"
+SCHEMA_SAMPLE_ROWS = 1000  # rows MLflow infers the column types from (dtypes decide them)
+DATASET_DIGEST_CHARS = 16  # MLflow stores a dataset digest of at most 36 characters
 
 
-def training_dataset(features: pd.DataFrame, input_columns: tuple[str, ...], name: str = TRAINING_DATASET_NAME):
-    """The MLflow dataset a training run logs: the model's input columns, by schema and digest."""
-    return mlflow.data.from_pandas(features[list(input_columns)], name=name)
+class TrainingDataset(PandasDataset):
+    """MLflow's pandas dataset with the schema read column by column. MLflow's own schema inference tests every
+    cell for null in Python (and its default digest maps `type` over every cell, then hashes only the first
+    10,000 rows): about 110 s for 2.7M training rows x 30 columns. The types come from MLflow's inference on
+    the first rows (the column dtypes decide them), `required` from a vectorised null test of every row."""
+
+    @cached_property
+    def schema(self) -> Schema:
+        inferred = infer_signature(self.df.head(SCHEMA_SAMPLE_ROWS)).inputs
+        return Schema(
+            [ColSpec(spec.type, spec.name, required=not self.df[spec.name].isna().any()) for spec in inferred.inputs]
+        )
 
 
-def training_data_sha256(features: pd.DataFrame, input_columns: tuple[str, ...]) -> str:
-    """SHA-256 of every row (in order) of every column training reads: the model's inputs and the profile
-    columns. MLflow's dataset digest hashes only the first 10,000 rows (plus the row count), so it misses a
-    change further down; reuse needs both to match."""
-    frame = features[list(dict.fromkeys([*input_columns, *PROFILE_COLUMNS]))]
+def frame_sha256(frame: pd.DataFrame) -> str:
+    """SHA-256 of a frame's columns, dtypes, row count and every value, in order."""
     digest = hashlib.sha256(json.dumps([list(frame.columns), [str(t) for t in frame.dtypes], len(frame)]).encode())
     digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()
 
 
+def training_dataset(
+    features: pd.DataFrame, input_columns: tuple[str, ...], name: str = TRAINING_DATASET_NAME
+) -> TrainingDataset:
+    """The MLflow dataset a training run logs: the model's input columns, by schema and a digest of every row
+    (the first 16 hex digits of `frame_sha256`), so a change anywhere gives another digest."""
+    frame = features[list(input_columns)]
+    digest = frame_sha256(frame)[:DATASET_DIGEST_CHARS]
+    source = mlflow.data.from_pandas(frame.head(0), name=name, digest=digest).source  # MLflow's code source
+    return TrainingDataset(df=frame, source=source, name=name, digest=digest)
+
+
+def training_data_sha256(features: pd.DataFrame, input_columns: tuple[str, ...]) -> str:
+    """SHA-256 of every row (in order) of every column training reads: the model's inputs and the profile
+    columns (the dataset's digest covers the inputs only)."""
+    return frame_sha256(features[list(dict.fromkeys([*input_columns, *PROFILE_COLUMNS]))])
+
+
 def model_identity(
     features: pd.DataFrame, input_columns: tuple[str, ...], definition_version: str, seed: int, dataset=None
 ) -> dict[str, str]:
-    """What makes a model (tags of its run and its version): the training data (MLflow's dataset digest
-    and the full SHA-256), the definition version (its content is locked by `versions.lock`) and the
-    seed. Same identity, same model: training again would only register a copy."""
+    """What makes a model (tags of its run and its version): the training data (the logged dataset's digest
+    and the SHA-256 with the profile columns), the definition version (its content is locked by
+    `versions.lock`) and the seed. Same identity, same model: training again would only register a copy."""
     dataset = dataset if dataset is not None else training_dataset(features, input_columns)
     return {
         TRAINING_DATA_SHA256: training_data_sha256(features, input_columns),

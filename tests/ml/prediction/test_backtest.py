@@ -106,3 +106,15 @@ def test_final_models_score_every_row(training_set):
     assert final.training_rows <= 3_000
     predicted = final.value_model.predict(training_set.head(50))
     assert (predicted["expected_revenue_base"] >= 0).all() and len(predicted) == 50
+
+
+def test_evaluated_customers_are_capped_to_the_same_customers_at_every_date(training_set):
+    definition = dataclasses.replace(load_prediction_definition(), max_evaluated_customers=1_000)
+    capped = bt.backtest(training_set, definition)
+    assert [r.test_rows for r in capped.dates] == [1_000] * definition.evaluate_last
+    chosen = [
+        set(bt.evaluated_rows(training_set[training_set["as_of_date"] == day], 1_000)["customer_id"]) for day in DATES
+    ]
+    assert all(c == chosen[0] for c in chosen) and len(chosen[0]) == 1_000
+    assert set(capped.curves["customer_id"]) == chosen[0]
+    assert bt.evaluated_rows(training_set, None) is training_set

@@ -44,6 +44,7 @@ def test_changed_content_without_a_version_bump_is_refused(raw, tmp_path):
         (lambda r: r["value"].update(model_name="churn_model"), "must differ"),
         (lambda r: r["churn"].update(model_name="Churn; drop"), "lowercase"),
         (lambda r: r.update(horizon_days=0), "horizon_days"),
+        (lambda r: r["snapshots"].update(max_evaluated_customers=10), "max_evaluated_customers must be in"),
         (lambda r: r.pop("population"), "missing field"),
         (lambda r: r["segments"][0]["when"].update(lifetime_value={"min": 1}), "unknown condition 'lifetime_value'"),
         (lambda r: r["segments"][0]["when"].update(churn_probability={"min": 0.9, "max": 0.1}), "above max"),
@@ -61,6 +62,12 @@ def test_bad_definitions_are_refused(raw, change, message):
     change(bad)
     with pytest.raises(PredictionDefinitionError, match=message):
         parse_prediction_definition(bad)
+
+
+def test_evaluated_customers_are_capped_only_when_the_definition_says(raw):
+    assert parse_prediction_definition(raw).max_evaluated_customers == raw["snapshots"]["max_evaluated_customers"]
+    raw["snapshots"].pop("max_evaluated_customers")
+    assert parse_prediction_definition(raw).max_evaluated_customers is None
 
 
 def test_snapshot_dates_for_dbt_are_validated(raw):

@@ -157,12 +157,12 @@ def test_a_reused_challenger_that_failed_its_gates_stays_challenger(registry, fi
 
 def test_changed_data_beyond_mlflows_digest_rows_is_a_new_version(registry, fits):
     uri, _ = registry
-    df, _ = planted_features(2100)  # 10,500 rows: MLflow's dataset digest reads the first 10,000
+    df, _ = planted_features(2100)  # 10,500 rows: MLflow's default dataset digest reads the first 10,000
     first = train(registry, df, "run-a")
     changed = df.copy()
     changed.loc[len(df) - 1, "recency_days"] += 1
     columns = DEFINITION.input_columns
-    assert training_dataset(changed, columns).digest == training_dataset(df, columns).digest
+    assert training_dataset(changed, columns).digest != training_dataset(df, columns).digest
     second = train(registry, changed, "run-b")
     assert not second.reused and second.ref.version == "2" and len(fits) == 2
     assert version_trained_by(uri, "run-b") == "2" and version_trained_by(uri, "run-a") == first.ref.version

@@ -16,7 +16,7 @@ from ml.model_registry import (
     version_by_alias,
 )
 from ml.segmentation.definition import BEHAVIOURAL, load_definition
-from ml.segmentation.model import log_segmentation_model
+from ml.segmentation.model import log_segmentation_model, training_dataset
 from ml.segmentation.promotion import judge, promote, version_trained_by
 from ml.segmentation.scoring import assign_segments, assign_segments_in_chunks
 from ml.segmentation.training import train_segmentation
@@ -132,3 +132,22 @@ def test_each_gate_refuses_its_defect(metric, value, reason):
     assert len(failures) == 1 and failures[0].startswith(reason)
     assert gates.failures(good, 9) and gates.failures(good, 2)
     assert dataclasses.asdict(gates)["k_max"] == 7
+
+
+def test_training_dataset_schema_is_mlflows_inference_and_the_digest_reads_every_row():
+    frame = pd.DataFrame(
+        {
+            "orders": np.arange(3000, dtype="int64"),
+            "revenue": np.linspace(0, 1, 3000),
+            "csat": [None if i == 2500 else 4.0 for i in range(3000)],  # a null below the type-sample rows
+            "flag": np.arange(3000) % 2 == 0,
+        }
+    )
+    columns = tuple(frame.columns)
+    ours = training_dataset(frame, columns)
+    assert ours.schema == mlflow.data.from_pandas(frame).schema
+    assert [c.required for c in ours.schema.inputs] == [True, True, False, True]
+    changed = frame.copy()
+    changed.loc[2999, "revenue"] += 1
+    assert training_dataset(changed, columns).digest != ours.digest
+    assert training_dataset(frame.copy(), columns).digest == ours.digest
