@@ -495,9 +495,9 @@ def _write_clusters(con: duckdb.DuckDBPyConnection) -> None:
                inner join _cluster_labels as cr on cr.node = e.node_r and cr.cluster = cl.cluster
            ),
            per_node as (
-               select node_l as node, rule, match_probability, strength from inside
-               union all
-               select node_r, rule, match_probability, strength from inside
+               -- both ends of each link in one pass: `inside` read twice was materialized whole (out of
+               -- memory at 1M persons, 2000MB)
+               select unnest([node_l, node_r]) as node, rule, match_probability, strength from inside
            ),
            best as (
                -- the strongest link's rule, ties to the first rule by name; an arg_min keeps one value per
