@@ -137,8 +137,8 @@ def train_and_register(
             skipped_reason=f"{len(training_set)} labelled rows < min_training_rows={definition.min_training_rows}",
         )
     columns = tuple(dict.fromkeys([*input_columns(definition), *OUTCOME_COLUMNS]))
-    identity = model_identity(training_set, columns, definition.version, seed)
     identity_dataset = training_dataset(training_set, columns, SNAPSHOTS_TABLE)
+    identity = model_identity(training_set, columns, definition.version, seed, identity_dataset)
     churn_existing = reusable_version(tracking_uri, identity, definition.churn_model_name)
     value_existing = reusable_version(tracking_uri, identity, definition.value_model_name)
     if churn_existing is not None and value_existing is not None:

@@ -67,7 +67,7 @@ def read_training_set(con: duckdb.DuckDBPyConnection, definition: PredictionDefi
         if parts and chunk.empty:
             break
         parts.append(chunk[predictable(chunk, definition)])
-    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
+    return pd.concat(parts, ignore_index=True)
 
 
 def read_current_features(con: duckdb.DuckDBPyConnection, definition: PredictionDefinition) -> pd.DataFrame:
