@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from expectations.validate import ValidationOutcome
@@ -32,8 +33,25 @@ def _result_cell(result: dict) -> str:
     return f'<span class="{severity}">{severity}</span>'
 
 
-def write_suite_report(folder: Path, outcome: ValidationOutcome, rows: int) -> Path:
-    """Write `<suite>.json` and `<suite>.html`, refresh `index.html`; returns the index path."""
+@dataclass(frozen=True)
+class ReportContext:
+    """Where a suite's validation belongs: the run (its id and page), when it was validated and which rows."""
+
+    run_id: str
+    validated_at: str  # UTC, ISO 8601
+    scope: str  # `QueryValidation.scope`: every row, or which sample
+    run_url: str | None = None
+
+
+def _run_line(context: dict) -> str:
+    run = html.escape(context["run_id"])
+    link = f"<a href='{html.escape(context['run_url'])}'>{run}</a>" if context.get("run_url") else run
+    return f"Dagster run <code>{link}</code>, validated {html.escape(context['validated_at'])} UTC"
+
+
+def write_suite_report(folder: Path, outcome: ValidationOutcome, rows: int, context: ReportContext) -> Path:
+    """Write `<suite>.json` and `<suite>.html`, refresh `index.html`; returns the index path. The pages say
+    which rows were validated (every one or a sample, and how it was drawn), in which run and when."""
     folder.mkdir(parents=True, exist_ok=True)
     data = {
         "suite": outcome.suite,
@@ -42,6 +60,7 @@ def write_suite_report(folder: Path, outcome: ValidationOutcome, rows: int) -> P
         "failed_error": outcome.failed_error,
         "failed_warn": outcome.failed_warn,
         "results": outcome.results_as_dicts(),
+        "context": asdict(context),
     }
     (folder / f"{outcome.suite}.json").write_text(json.dumps(data, default=str, indent=1))
     rows_html = "".join(
@@ -56,9 +75,10 @@ def write_suite_report(folder: Path, outcome: ValidationOutcome, rows: int) -> P
     page = (
         f"<!doctype html><meta charset=utf-8><title>{html.escape(outcome.suite)}</title><style>{STYLE}</style>"
         f"<p><a href='index.html'>all suites of this run</a></p><h1>{html.escape(outcome.suite)} {_status(data)}</h1>"
-        f"<p>{rows:,} rows validated; {data['passed']} expectations passed, {data['failed_error']} failed (error), "
-        f"{data['failed_warn']} failed (warn).</p><table><tr><th>result</th><th>expectation</th><th>column</th>"
-        f"<th>unexpected</th><th>examples / observed</th></tr>{rows_html}</table>"
+        f"<p>{_run_line(data['context'])}.</p>"
+        f"<p>Validated {html.escape(context.scope)}; {data['passed']} expectations passed, {data['failed_error']} "
+        f"failed (error), {data['failed_warn']} failed (warn).</p><table><tr><th>result</th><th>expectation</th>"
+        f"<th>column</th><th>unexpected</th><th>examples / observed</th></tr>{rows_html}</table>"
     )
     (folder / f"{outcome.suite}.html").write_text(page, encoding="utf-8")
     return write_index(folder)
@@ -68,15 +88,18 @@ def write_index(folder: Path) -> Path:
     suites = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
     rows = "".join(
         f"<tr><td><a href='{html.escape(s['suite'])}.html'>{html.escape(s['suite'])}</a></td><td>{_status(s)}</td>"
-        f"<td>{s['rows']:,}</td><td>{s['passed']}</td><td>{s['failed_error']}</td><td>{s['failed_warn']}</td></tr>"
+        f"<td>{html.escape(s['context']['scope'])}</td><td>{s['passed']}</td><td>{s['failed_error']}</td>"
+        f"<td>{s['failed_warn']}</td><td>{html.escape(s['context']['validated_at'])}</td></tr>"
         for s in suites
     )
+    run = _run_line(suites[0]["context"]).split(", validated")[0] if suites else html.escape(folder.name)
     page = (
         f"<!doctype html><meta charset=utf-8><title>Validation report {html.escape(folder.name)}</title>"
         f"<style>{STYLE}</style>"
-        f"<h1>Validation report</h1><p>Run <code>{html.escape(folder.name)}</code>: {len(suites)} suites.</p>"
-        "<table><tr><th>suite</th><th>status</th><th>rows</th><th>passed</th>"
-        "<th>failed (error)</th><th>failed (warn)</th></tr>"
+        f"<h1>Validation report</h1><p>{run}: {len(suites)} suites. Above SEGMENTS_GX_SAMPLE_ROWS rows a suite "
+        "validates a seeded sample, said per suite.</p>"
+        "<table><tr><th>suite</th><th>status</th><th>rows validated</th><th>passed</th>"
+        "<th>failed (error)</th><th>failed (warn)</th><th>validated at (UTC)</th></tr>"
         f"{rows}</table>"
     )
     index = folder / "index.html"

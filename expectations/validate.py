@@ -124,6 +124,19 @@ class QueryValidation:
     sampled: bool
     outcome: ValidationOutcome | None  # None when no row was in scope
 
+    @property
+    def scope(self) -> str:
+        """What was validated, in words: every row, or which sample of how many."""
+        if not self.sampled:
+            return f"every row ({self.rows_validated:,})"
+        return (
+            f"a sample of {self.rows_validated:,} of {self.rows_in_scope:,} rows "
+            f"({SAMPLE_METHOD}; the cap is SEGMENTS_GX_SAMPLE_ROWS)"
+        )
+
+
+SAMPLE_METHOD = "DuckDB reservoir sample, seed 42: the same rows for the same data"
+
 
 def validate_query(con, sql: str, params: list, suite, sample_rows: int) -> QueryValidation:
     """Validate the rows `sql` returns. Above `sample_rows` (> 0) rows, a seeded reservoir sample of

@@ -20,6 +20,7 @@ import logging
 import re
 import subprocess
 from collections.abc import Iterable, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
@@ -34,6 +35,13 @@ RUN_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
 # Tags of a run and of its registered version: what the version was made from. The same values mean the
 # same model, so a new training reuses the version instead of fitting and registering it again.
 DAGSTER_RUN_TAG = "dagster_run_id"
+DAGSTER_RUN_URL_TAG = "dagster_run_url"  # the run's page in the Dagster UI
+# The run tags a registered version carries too: the Dagster run that trained it, and its page.
+VERSION_RUN_TAGS = (DAGSTER_RUN_TAG, DAGSTER_RUN_URL_TAG)
+# MLflow's own tags: a run's description (shown on its page) and an experiment's kind (without it the UI
+# 3.x opens an experiment in its GenAI view).
+DESCRIPTION_TAG = "mlflow.note.content"
+EXPERIMENT_KIND_TAG, CLASSIC_ML_KIND = "mlflow.experimentKind", "custom_model_development"
 TRAINING_DATA_DIGEST = "training_data_digest"  # the logged dataset's digest (its input columns, every row)
 TRAINING_DATA_SHA256 = "training_data_sha256"  # every row and column training reads
 DEFINITION_VERSION = "definition_version"
@@ -52,6 +60,24 @@ def client(tracking_uri: str) -> mlflow.MlflowClient:
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     return mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
+
+
+@contextmanager
+def training_run(experiment_id: str, *, run_name: str, tags: Mapping[str, str], started_ms: int, description: str):
+    """The MLflow run of one training, active in the block: named `run_name`, described by `description`
+    (markdown, the run page's description), tagged `tags` from its creation (a run a killed process leaves
+    RUNNING still names its Dagster run), and started at `started_ms` (epoch ms, when training began) so that
+    its duration covers the training, not only the logging. An exception ends it FAILED."""
+    created = mlflow.MlflowClient(mlflow.get_tracking_uri()).create_run(
+        experiment_id, start_time=started_ms, tags={**tags, DESCRIPTION_TAG: description}, run_name=run_name
+    )
+    with mlflow.start_run(run_id=created.info.run_id) as run:
+        yield run
+
+
+def version_tags(run_tags: Mapping[str, str], identity: Mapping[str, str]) -> dict[str, str]:
+    """The tags of a registered version: the model's identity and the Dagster run of its training run."""
+    return {**{k: v for k, v in run_tags.items() if k in VERSION_RUN_TAGS}, **identity}
 
 
 def version_by_alias(tracking_uri: str, name: str, alias: str):

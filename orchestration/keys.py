@@ -39,7 +39,25 @@ PREDICTIONS_KEY = dg.AssetKey(["ml", "customer_predictions"])
 # --- serving ---
 BI_COPY_KEY = dg.AssetKey(["serving", "bi_copy"])
 
-# --- jobs and pools ---
+# --- who answers for each layer (asset owners in the UI, by asset group) ---
+DATA_ENGINEERING, ANALYTICS = "team:data-engineering", "team:analytics"
+GROUP_OWNERS = {
+    "ingest": DATA_ENGINEERING,
+    "staging": DATA_ENGINEERING,
+    "reference": DATA_ENGINEERING,
+    "identity": DATA_ENGINEERING,
+    "marts": DATA_ENGINEERING,
+    "ml": ANALYTICS,
+    "segments": ANALYTICS,
+    "activation": ANALYTICS,
+    "serving": DATA_ENGINEERING,
+}
+
+# --- the code location (its name also in workspace.yaml) and jobs and pools ---
+CODE_LOCATION = "customer_segments"
+# How the Dagster UI labels the location's (single) repository in a run's tags: its job pages list the runs of
+# their job whose `.dagster/repository` tag is this label, and runs of the command line carry it too.
+REPOSITORY_LABEL = f"__repository__@{CODE_LOCATION}"
 BUILD_JOB = "build_segments_job"
 IDENTITY_JOB = "resolve_identities_job"
 # Every asset and check that opens the DuckDB warehouse: one writer, and no reader while it writes.

@@ -10,6 +10,7 @@ import duckdb
 import mlflow
 
 from ml.model_registry import client
+from orchestration.settings import DEFAULT_MLFLOW_UI_URL
 from warehouse.connections import connect
 
 
@@ -38,13 +39,20 @@ class ServingResource(dg.ConfigurableResource):
 
 
 class MlflowResource(dg.ConfigurableResource):
-    """MLflow tracking + registry on SQLite, artifacts on the local disk."""
+    """MLflow tracking + registry on SQLite, artifacts on the local disk; `ui_url` where the MLflow UI is
+    reached (the links in Dagster metadata)."""
 
     tracking_uri: str
     artifacts_dir: str
+    ui_url: str = DEFAULT_MLFLOW_UI_URL
 
     def client(self) -> mlflow.MlflowClient:
         return client(self.tracking_uri)
 
-    def ui_url(self, port: int = 5000) -> str:
-        return f"http://127.0.0.1:{port}"
+    def model_version_url(self, name: str, version: str) -> str:
+        return f"{self.ui_url}/#/models/{name}/versions/{version}"
+
+    def run_url(self, run_id: str) -> str:
+        """The MLflow UI's page of run `run_id` (of any experiment: the UI finds it by id)."""
+        experiment = self.client().get_run(run_id).info.experiment_id
+        return f"{self.ui_url}/#/experiments/{experiment}/runs/{run_id}"

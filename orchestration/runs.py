@@ -37,6 +37,9 @@ LOCK_FILE = "run.lock"
 LAUNCHED_BY_TAG = "segments/launched_by"
 PID_TAG = "segments/pid"
 HOST_TAG = "segments/host"
+LANDING_TAG = "segments/landing"
+FORCED_TAG = "segments/forced"
+REPOSITORY_LABEL_TAG = ".dagster/repository"  # dagster._core.storage.tags.REPOSITORY_LABEL_TAG
 CLI = "cli"
 
 
@@ -111,9 +114,22 @@ def home_lock(
         os.close(fd)  # releases the lock
 
 
-def run_tags() -> dict[str, str]:
-    """Tags of a run launched by this process from the command line."""
-    return {LAUNCHED_BY_TAG: CLI, PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+def run_tags(landing: Path | None = None, forced: bool = False) -> dict[str, str]:
+    """Tags of a run launched by this process from the command line: who runs it (pid, host), what it reads
+    (`landing`, `forced`: every step even without a new file) and the repository label the Dagster UI lists a
+    job's runs by, so that the run shows on its job's Runs tab and the timeline like a run launched there."""
+    from orchestration.keys import REPOSITORY_LABEL
+
+    tags = {
+        REPOSITORY_LABEL_TAG: REPOSITORY_LABEL,
+        LAUNCHED_BY_TAG: CLI,
+        PID_TAG: str(os.getpid()),
+        HOST_TAG: socket.gethostname(),
+        FORCED_TAG: str(forced).lower(),
+    }
+    if landing is not None:
+        tags[LANDING_TAG] = str(landing)
+    return tags
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ Everything the pipeline writes is under `SEGMENTS_HOME` (default `./data`):
     landing/           default landing folder (override with SEGMENTS_LANDING or `segments run --landing`)
     mapped/            the user's export files turned into landing tables by the project's source mappings
     definition_in_use.json  the segment definition later runs train with (`segments run --definition`)
+    landing_in_use.json     the landing folder of the last `segments run --landing`, the default of later runs
+                            and of runs launched from the Dagster UI
 
 The user project (`SEGMENTS_PROJECT`, orchestration/project.py) supplies the definitions, playbooks,
 mappings and lawful bases, and the defaults of SEGMENTS_HOME, the landing and the identity folders;
@@ -18,6 +20,7 @@ without one the embedded demo project is used.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +32,10 @@ if TYPE_CHECKING:
     from orchestration.project import Project
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Where the UIs are reached, for the links between them (Dagster metadata -> MLflow, MLflow tags -> Dagster):
+# `segments ui` sets both for the processes it starts; the defaults are its default ports.
+DAGSTER_UI_URL_VAR, MLFLOW_UI_URL_VAR = "SEGMENTS_DAGSTER_UI_URL", "SEGMENTS_MLFLOW_UI_URL"
+DEFAULT_DAGSTER_UI_URL, DEFAULT_MLFLOW_UI_URL = "http://127.0.0.1:3000", "http://127.0.0.1:5000"
 
 DAGSTER_YAML = """\
 # Written by `segments`: the instance configuration for local runs and the UI.
@@ -64,6 +71,10 @@ class Settings:
     as_of: str | None = None
     # The user project (None: the embedded demo project, `orchestration.project.embedded_project()`).
     project_dir: Path | None = None
+    # landing_dir comes from the last `segments run --landing` on this home (`remember_landing`)
+    landing_remembered: bool = False
+    dagster_ui_url: str = DEFAULT_DAGSTER_UI_URL
+    mlflow_ui_url: str = DEFAULT_MLFLOW_UI_URL
     _project: list = field(default_factory=list, compare=False, repr=False)
 
     @property
@@ -82,6 +93,10 @@ class Settings:
     @property
     def definition_state_path(self) -> Path:
         return self.home / "definition_in_use.json"
+
+    @property
+    def landing_state_path(self) -> Path:
+        return self.home / LANDING_STATE
 
     @property
     def identity_files_dir(self) -> Path:
@@ -111,6 +126,10 @@ class Settings:
     def dagster_home(self) -> Path:
         return self.home / "dagster"
 
+    def dagster_run_url(self, run_id: str) -> str:
+        """The page of Dagster run `run_id` in the Dagster UI."""
+        return f"{self.dagster_ui_url}/runs/{run_id}"
+
     def ensure_dirs(self) -> None:
         for path in (self.home, self.mlflow_artifacts_dir, self.serving_dir, self.dagster_home):
             path.mkdir(parents=True, exist_ok=True)
@@ -119,10 +138,34 @@ class Settings:
             dagster_yaml.write_text(DAGSTER_YAML)
 
 
+LANDING_STATE = "landing_in_use.json"
+
+
+def remember_landing(settings: Settings, landing: Path) -> None:
+    """Record `landing` as the landing folder of later runs of this home (`segments run` without --landing,
+    the Dagster UI's launches) while the project declares the landing it declares now."""
+    declared = settings.project.landing_dir if settings.project_dir else None
+    tmp = settings.landing_state_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"path": str(Path(landing).resolve()), "declared": str(declared)}))
+    tmp.replace(settings.landing_state_path)
+
+
+def _remembered_landing(home: Path, declared: Path | None) -> Path | None:
+    try:
+        state = json.loads((home / LANDING_STATE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(state, dict) or state.get("declared") != str(declared) or not state.get("path"):
+        return None
+    return Path(state["path"])
+
+
 def get_settings() -> Settings:
     """Read SEGMENTS_PROJECT / SEGMENTS_HOME / SEGMENTS_LANDING / SEGMENTS_GX_SAMPLE_ROWS /
-    SEGMENTS_LANDING_SETTLE_SECONDS / SEGMENTS_IDENTITY_DIR / SEGMENTS_AS_OF now (call it lazily). A variable wins over
-    the project's setting, the project's over the default."""
+    SEGMENTS_LANDING_SETTLE_SECONDS / SEGMENTS_IDENTITY_DIR / SEGMENTS_AS_OF / SEGMENTS_DAGSTER_UI_URL /
+    SEGMENTS_MLFLOW_UI_URL now (call it lazily). A variable wins over
+    the project's setting, the project's over the default; the landing folder of the last `segments run --landing`
+    (`remember_landing`) wins over the project's and the default, not over SEGMENTS_LANDING."""
     project = None
     if os.environ.get("SEGMENTS_PROJECT"):
         from orchestration.project import load_project
@@ -134,14 +177,20 @@ def get_settings() -> Settings:
 
     home = path("SEGMENTS_HOME", project and project.home, "data")
     identity = path("SEGMENTS_IDENTITY_DIR", project and project.identity_dir, home / "identity")
+    remembered = (
+        None if os.environ.get("SEGMENTS_LANDING") else _remembered_landing(home, project and project.landing_dir)
+    )
     settings = Settings(
         home=home,
-        landing_dir=path("SEGMENTS_LANDING", project and project.landing_dir, home / "landing"),
+        landing_dir=remembered or path("SEGMENTS_LANDING", project and project.landing_dir, home / "landing"),
+        landing_remembered=remembered is not None,
         gx_sample_rows=int(os.environ.get("SEGMENTS_GX_SAMPLE_ROWS") or 100_000),
         landing_settle_seconds=float(os.environ.get("SEGMENTS_LANDING_SETTLE_SECONDS") or DEFAULT_SETTLE_SECONDS),
         identity_dir=identity if identity != home / "identity" else None,
         project_dir=project.root if project else None,
         as_of=os.environ.get("SEGMENTS_AS_OF") or None,
+        dagster_ui_url=(os.environ.get(DAGSTER_UI_URL_VAR) or DEFAULT_DAGSTER_UI_URL).rstrip("/"),
+        mlflow_ui_url=(os.environ.get(MLFLOW_UI_URL_VAR) or DEFAULT_MLFLOW_UI_URL).rstrip("/"),
     )
     if project is not None:
         settings._project.append(project)

@@ -245,6 +245,31 @@ def deletion_files(landing_dir: Path, contract: TableContract) -> list[Path]:
     return _table_files(landing_dir / contract.landing_path / DELETES_FOLDER, contract)
 
 
+def landing_without_deliveries(landing_dir: Path, contracts: Iterable[TableContract] = CONTRACTS) -> str | None:
+    """Why `landing_dir` cannot be a landing folder, in one line, or None when it holds at least one file of
+    a contract table. A folder that does not exist, or whose files all sit one level too deep (the demo
+    generator's output folder holds `landing/` and `truth/`), is said with the folder to use instead: a
+    first run on such a folder would otherwise succeed with nothing loaded."""
+    contracts = list(contracts)
+    if not landing_dir.is_dir():
+        return (
+            f"landing folder {landing_dir} does not exist: create it and put deliveries under <source>/<table>/, "
+            "or pass the folder that holds them (segments run --landing DIR)"
+        )
+
+    def holds_deliveries(folder: Path) -> bool:
+        return any(landing_files(folder, c) or deletion_files(folder, c) for c in contracts)
+
+    if holds_deliveries(landing_dir):
+        return None
+    nested = sorted(p for p in landing_dir.iterdir() if p.is_dir() and holds_deliveries(p))
+    if nested:
+        hint = f": the deliveries are one level down, in {nested[0]} (segments run --landing {nested[0]})"
+    else:
+        hint = ": a delivery is a file under <source>/<table>/, e.g. crm/customers/x.csv (docs/landing-contract.md)"
+    return f"landing folder {landing_dir} holds no delivery of any table{hint}"
+
+
 def deletion_contract(contract: TableContract) -> TableContract:
     """What a deletion file of `contract`'s table must hold: its primary key columns (others are ignored)."""
     key_columns = tuple(

@@ -39,6 +39,26 @@ def row_counts(con: duckdb.DuckDBPyConnection, tables: Iterable[str]) -> dict[st
     return {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in tables}
 
 
+def table_shapes(
+    con: duckdb.DuckDBPyConnection, relations: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[int, list[tuple[str, str]]]]:
+    """(schema, name) -> (rows, [(column, type), ...]) of each table or view of `relations` that exists (an
+    ephemeral model or one that failed to build is left out). The names come from the dbt manifest and are
+    compared with the catalog, never spliced into SQL unchecked."""
+    wanted = set(relations)
+    columns: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for schema, name, column, type_ in con.execute(
+        "select table_schema, table_name, column_name, data_type from information_schema.columns "
+        "where table_catalog = current_database() order by table_schema, table_name, ordinal_position"
+    ).fetchall():
+        if (schema, name) in wanted:
+            columns.setdefault((schema, name), []).append((column, type_))
+    return {
+        (schema, name): (con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0], cols)
+        for (schema, name), cols in columns.items()
+    }
+
+
 def segment_sizes(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, str, int, float]]:
     """(segment_family, model_name, model_version, segment_name, customers, share of the family) of the
     current assignments, family by family, largest segment first."""

@@ -15,6 +15,7 @@ challenger and the champion keeps scoring.
 from __future__ import annotations
 
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +24,16 @@ import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 
-from ml.model_registry import CHALLENGER, DAGSTER_RUN_TAG, apply_verdict, client
+from ml.model_registry import (
+    CHALLENGER,
+    DAGSTER_RUN_TAG,
+    DAGSTER_RUN_URL_TAG,
+    TRAINING_DATA_DIGEST,
+    apply_verdict,
+    client,
+    training_run,
+    version_tags,
+)
 from ml.prediction.backtest import backtest, fit_final
 from ml.prediction.churn import churn_probability, input_columns
 from ml.prediction.definition import PredictionDefinition
@@ -97,10 +107,16 @@ def _log_and_register(
     metrics: dict[str, float],
     files: dict[str, str],
     plots: list[Path],
+    started_ms: int,
+    description: str,
 ) -> ModelRef:
     signature = infer_signature(example, python_model.predict(None, example))
-    with mlflow.start_run(
-        experiment_id=experiment, run_name=f"{name} {identity['definition_version']}", tags={**tags, **identity}
+    with training_run(
+        experiment,
+        run_name=f"{name} {identity['definition_version']}",
+        tags={**tags, **identity},
+        started_ms=started_ms,
+        description=description,
     ) as run:
         mlflow.log_params(params)
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)})
@@ -112,10 +128,23 @@ def _log_and_register(
         info = mlflow.pyfunc.log_model(
             name="model", python_model=python_model, signature=signature, pip_requirements=PIP_REQUIREMENTS
         )
-    version_tags = {**{k: v for k, v in tags.items() if k == DAGSTER_RUN_TAG}, **identity}
-    version = mlflow.register_model(info.model_uri, name, tags=version_tags)
+    version = mlflow.register_model(info.model_uri, name, tags=version_tags(tags, identity))
     client(mlflow.get_tracking_uri()).set_registered_model_alias(name, CHALLENGER, version.version)
     return ModelRef(name, str(version.version), run.info.run_id, f"models:/{name}/{version.version}")
+
+
+def _run_description(what: str, definition: PredictionDefinition, tags, identity, result) -> str:
+    """A run page's description: the model, its data and back-test dates, the Dagster run (a link when known).
+    Both models are fitted in one training, so both runs start when it started."""
+    dagster_run, url = tags.get(DAGSTER_RUN_TAG), tags.get(DAGSTER_RUN_URL_TAG)
+    by = f" by Dagster run [{dagster_run[:8]}]({url})" if dagster_run and url else ""
+    dates = ", ".join(r.as_of_date for r in result.dates)
+    return (
+        f"{what.capitalize()} model of prediction definition {definition.version}, horizon "
+        f"{definition.horizon_days} days, trained{by}. Back-tested out of time at {dates}; training data digest "
+        f"`{identity[TRAINING_DATA_DIGEST]}`. Registered with alias `challenger`; the promotion step decides on "
+        "`champion` from the back-test (see backtest.md)."
+    )
 
 
 def train_and_register(
@@ -157,6 +186,7 @@ def train_and_register(
             metrics=churn_metrics,
             reused=True,
         )
+    started_ms = int(time.time() * 1000)
     result = backtest(training_set, definition, seed=seed)
     final = fit_final(training_set, definition, result.best_value_candidate, seed=seed)
     client(tracking_uri)
@@ -192,6 +222,8 @@ def train_and_register(
             metrics={**result.churn, **{f"backtest_{k}": v for k, v in result.summary().items()}},
             files=files,
             plots=plots,
+            started_ms=started_ms,
+            description=_run_description("churn risk", definition, tags, identity, result),
         )
         value_ref = _log_and_register(
             definition.value_model_name,
@@ -205,6 +237,8 @@ def train_and_register(
             metrics={**result.value_gate_metrics(), **{f"backtest_{k}": v for k, v in result.summary().items()}},
             files=files,
             plots=plots,
+            started_ms=started_ms,
+            description=_run_description(f"future value ({final.value_candidate})", definition, tags, identity, result),
         )
     return PredictionOutcome(
         definition.version,

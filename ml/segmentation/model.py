@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -30,15 +31,20 @@ from mlflow.types import ColSpec, Schema
 from ml.model_registry import (
     CHALLENGER,
     CHAMPION,
+    CLASSIC_ML_KIND,
     DAGSTER_RUN_TAG,
+    DAGSTER_RUN_URL_TAG,
     DEFINITION_VERSION,
     EXPERIMENT,
+    EXPERIMENT_KIND_TAG,
     SEED,
     SEGMENTATION_MODEL,
     TRAINING_DATA_DIGEST,
     TRAINING_DATA_SHA256,
     client,
     mark_reused,
+    training_run,
+    version_tags,
     versions_with_tags,
 )
 from ml.segmentation.definition import SegmentDefinition
@@ -96,12 +102,17 @@ class SegmentationModel(mlflow.pyfunc.PythonModel):
 
 
 def experiment_id(mlflow_client: mlflow.MlflowClient, artifacts_dir: str | Path, name: str = EXPERIMENT) -> str:
-    """The id of experiment `name`, created with its artifacts in `artifacts_dir/<name>` the first time."""
+    """The id of experiment `name`, created with its artifacts in `artifacts_dir/<name>` the first time, and
+    marked as classic ML (`EXPERIMENT_KIND_TAG`), also when an older release created it without the mark."""
     exp = mlflow_client.get_experiment_by_name(name)
-    if exp is not None:
-        return exp.experiment_id
-    location = Path(artifacts_dir).resolve() / name
-    return mlflow_client.create_experiment(name, artifact_location=location.as_uri())
+    if exp is None:
+        location = Path(artifacts_dir).resolve() / name
+        return mlflow_client.create_experiment(
+            name, artifact_location=location.as_uri(), tags={EXPERIMENT_KIND_TAG: CLASSIC_ML_KIND}
+        )
+    if EXPERIMENT_KIND_TAG not in exp.tags:
+        mlflow_client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, CLASSIC_ML_KIND)
+    return exp.experiment_id
 
 
 TRAINING_DATASET_NAME = "marts.customer_features"
@@ -244,6 +255,7 @@ def log_segmentation_model(
     training_df_digest_source: pd.DataFrame,
     alias: str = CHALLENGER,
     definition_yaml: str | None = None,
+    started_ms: int | None = None,
 ) -> ModelRef:
     """Log a training run (params, metrics, artifacts, dataset digest, signature), register a version
     and give it `alias` (challenger: it becomes champion only through `ml.segmentation.promotion`).
@@ -262,8 +274,14 @@ def log_segmentation_model(
         trained.pipeline, trained.names, trained.keys, trained.traits, trained.surrogate, trained.input_columns
     )
     signature = infer_signature(example, python_model.predict(None, example))
-    # an exception inside ends the run FAILED (mlflow.start_run's context manager)
-    with mlflow.start_run(experiment_id=experiment, tags={**(tags or {}), **identity}) as run:
+    tags = tags or {}
+    with training_run(
+        experiment,
+        run_name=f"{registered_model_name} {trained.definition_version} {trained.algorithm} k={trained.k}",
+        tags={**tags, **identity},
+        started_ms=started_ms or int(time.time() * 1000),
+        description=_run_description(trained, registered_model_name, tags, identity),
+    ) as run:
         mlflow.log_params(
             {
                 "algorithm": trained.algorithm,
@@ -296,14 +314,26 @@ def log_segmentation_model(
             signature=signature,
             pip_requirements=PIP_REQUIREMENTS,
         )
-    version_tags = {**{k: v for k, v in (tags or {}).items() if k == DAGSTER_RUN_TAG}, **identity}
-    version = mlflow.register_model(info.model_uri, registered_model_name, tags=version_tags)
+    version = mlflow.register_model(info.model_uri, registered_model_name, tags=version_tags(tags, identity))
     mlflow_client.set_registered_model_alias(registered_model_name, alias, version.version)
     return ModelRef(
         registered_model_name,
         str(version.version),
         run.info.run_id,
         f"models:/{registered_model_name}/{version.version}",
+    )
+
+
+def _run_description(trained: TrainedSegmentation, name: str, tags: dict[str, str], identity: dict[str, str]) -> str:
+    """The run page's description: what was trained, on what, by which Dagster run (a link when known)."""
+    dagster_run = tags.get(DAGSTER_RUN_TAG)
+    url = tags.get(DAGSTER_RUN_URL_TAG)
+    by = f" by Dagster run [{dagster_run[:8]}]({url})" if dagster_run and url else ""
+    return (
+        f"`{name}`: behavioural segmentation of definition {trained.definition_version}, {trained.algorithm} with "
+        f"k={trained.k}, fitted on {trained.n_rows:,} customers{by}. Training data digest "
+        f"`{identity[TRAINING_DATA_DIGEST]}`; seed {trained.seed}. Registered with alias `challenger`; the "
+        "promotion step decides on `champion` (see the model card)."
     )
 
 
@@ -430,6 +460,7 @@ def train_and_register(
                 reused=True,
                 reused_from_dagster_run_id=(existing.tags or {}).get(DAGSTER_RUN_TAG),
             )
+    started_ms = int(time.time() * 1000)
     trained = train_segmentation(eligible, definition, seed=seed)
     ref = log_segmentation_model(
         trained,
@@ -439,6 +470,7 @@ def train_and_register(
         training_df_digest_source=eligible,
         definition_yaml=definition_yaml,
         registered_model_name=definition.model_name,
+        started_ms=started_ms,
     )
     return TrainingOutcome(
         definition.version,

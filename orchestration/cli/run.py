@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from orchestration.cli.summary import print_summary, run_warnings
 from orchestration.runs import HomeBusy, home_lock
-from orchestration.settings import Settings, get_settings
+from orchestration.settings import Settings, get_settings, remember_landing
 
 if TYPE_CHECKING:
     import dagster as dg
@@ -118,7 +118,9 @@ class RunOutcome:
 def add_parser(sub) -> None:
     r = sub.add_parser("run", help="materialize the whole pipeline in-process")
     r.add_argument(
-        "--landing", help="landing folder (default: $SEGMENTS_LANDING, the project's landing or $SEGMENTS_HOME/landing)"
+        "--landing",
+        help="landing folder, remembered for later runs of this home and the UI's launches (default: "
+        "$SEGMENTS_LANDING, else the one remembered, the project's landing or $SEGMENTS_HOME/landing)",
     )
     r.add_argument(
         "--definition",
@@ -216,13 +218,15 @@ def run_pipeline(
 
     out = out or sys.stdout
     if landing is not None:
-        settings = dataclasses.replace(settings, landing_dir=Path(landing).expanduser().resolve())
-    print(f"SEGMENTS_HOME  {settings.home}\nlanding        {settings.landing_dir}", file=out)
-    if not settings.landing_dir.is_dir():
-        raise RunRefused(
-            f"landing folder {settings.landing_dir} does not exist: create it and put deliveries under "
-            "<source>/<table>/, or pass --landing DIR"
+        settings = dataclasses.replace(
+            settings, landing_dir=Path(landing).expanduser().resolve(), landing_remembered=False
         )
+    remembered = " (remembered from an earlier `segments run --landing`)" if settings.landing_remembered else ""
+    print(f"SEGMENTS_HOME  {settings.home}\nlanding        {settings.landing_dir}{remembered}", file=out)
+    if not settings.landing_dir.is_dir():
+        from warehouse.ingest import landing_without_deliveries
+
+        raise RunRefused(landing_without_deliveries(settings.landing_dir))
     from orchestration.project import ProjectError, definition_in_use, remember_definition
 
     try:
@@ -240,6 +244,9 @@ def run_pipeline(
         if in_use.source == "remembered":
             print(f"definition     {in_use.path} (remembered from an earlier `segments run --definition`)", file=out)
     _check_playbooks(project)
+    if landing is not None:
+        settings.ensure_dirs()
+        remember_landing(settings, settings.landing_dir)
     return execute_job(
         settings, BUILD_JOB, definition=definition, force=force or definition is not None, wait=wait, out=out
     )
@@ -560,7 +567,7 @@ def _execute_locked(
                     instance=instance,
                     run_id=run_id,
                     raise_on_error=False,
-                    tags=run_tags(),
+                    tags=run_tags(settings.landing_dir if ingest in nodes else None, force),
                     run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}, "ops": ops},
                 )
         finally:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from expectations.report import write_suite_report
+from expectations.report import ReportContext, write_suite_report
 from expectations.suites.raw import build_raw_suite
-from expectations.validate import validate
+from expectations.validate import QueryValidation, validate
 from warehouse.contracts import CONTRACTS_BY_NAME
 from warehouse.ingest import ingest_landing
 
@@ -58,9 +58,18 @@ def test_report_lists_every_suite(loaded_lines, tmp_path):
     loaded_lines["extra"] = 1  # schema drift: an unexpected column
     bad = validate(loaded_lines, build_raw_suite(LINES))
     bad.suite = "erp.order_lines_drifted"
-    write_suite_report(tmp_path / "run", ok, len(loaded_lines))
-    index = write_suite_report(tmp_path / "run", bad, len(loaded_lines))
+    every = QueryValidation(len(loaded_lines), len(loaded_lines), False, ok)
+    sample = QueryValidation(10 * len(loaded_lines), len(loaded_lines), True, bad)
+    context = ReportContext("run-1", "2026-12-03T10:00:00", every.scope, "http://127.0.0.1:3000/runs/run-1")
+    write_suite_report(tmp_path / "run", ok, len(loaded_lines), context)
+    context = ReportContext("run-1", "2026-12-03T10:00:05", sample.scope, "http://127.0.0.1:3000/runs/run-1")
+    index = write_suite_report(tmp_path / "run", bad, len(loaded_lines), context)
     page = index.read_text()
     assert "erp.order_lines.html" in page and "erp.order_lines_drifted.html" in page
     assert page.count("FAILED") == 1 and page.count("passed") >= 1
-    assert "expect_table_columns_to_match_set" in (tmp_path / "run" / "erp.order_lines_drifted.html").read_text()
+    assert "<a href='http://127.0.0.1:3000/runs/run-1'>run-1</a>" in page
+    assert f"every row ({len(loaded_lines):,})" in page
+    drifted = (tmp_path / "run" / "erp.order_lines_drifted.html").read_text()
+    assert "expect_table_columns_to_match_set" in drifted
+    assert f"a sample of {len(loaded_lines):,} of {10 * len(loaded_lines):,} rows (DuckDB reservoir sample" in drifted
+    assert "validated 2026-12-03T10:00:05 UTC" in drifted

@@ -346,6 +346,45 @@ def test_mlflow_lineage_tags(pipeline):
     assert len(reusers) == 1 and reusers[0] != REUSED_BY_PREFIX + version.tags["dagster_run_id"]
     # promoted: no version waits as challenger any more
     assert CHALLENGER not in registry.get_registered_model(SEGMENTATION_MODEL).aliases
+    # links back to Dagster, a readable name and description, a classic-ML experiment
+    dagster_run = run.data.tags["dagster_run_id"]
+    assert run.data.tags["dagster_run_url"] == f"http://127.0.0.1:3000/runs/{dagster_run}"
+    assert version.tags["dagster_run_url"] == run.data.tags["dagster_run_url"]
+    assert run.info.run_name.startswith(f"{SEGMENTATION_MODEL} {version.tags['definition_version']} ")
+    assert dagster_run[:8] in run.data.tags["mlflow.note.content"]
+    assert run.data.tags["training_data_digest"] in run.data.tags["mlflow.note.content"]
+    assert registry.get_experiment(run.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
+    assert run.info.start_time < run.info.end_time
+    for name in ("churn_model", "value_model"):
+        champion = registry.get_model_version_by_alias(name, CHAMPION)
+        assert registry.get_run(champion.run_id).data.tags["dagster_run_url"].endswith(champion.tags["dagster_run_id"])
+
+
+def test_cli_runs_are_runs_of_their_job_and_dbt_assets_carry_rows_and_columns(pipeline, con):
+    """The Dagster UI lists a job's runs by the repository label tag; dbt assets report their shape."""
+    import dagster as dg
+
+    settings, *_ = pipeline
+    with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:
+        runs = instance.get_runs()
+        customers = instance.get_latest_materialization_event(dg.AssetKey(["marts", "customers"]))
+        segments = instance.get_latest_materialization_event(dg.AssetKey(["segments", "customer_segments"]))
+    assert {r.job_name for r in runs} == {"build_segments_job"}
+    assert {r.tags[".dagster/repository"] for r in runs} == {"__repository__@customer_segments"}
+    assert {r.tags["segments/landing"] for r in runs} == {str(settings.landing_dir)}
+    assert [r.tags["segments/forced"] for r in reversed(runs)][:3] == ["false", "true", "false"]
+    columns = {}
+    for event, table in ((customers, "marts.customers"), (segments, "segments.customer_segments")):
+        meta = event.asset_materialization.metadata
+        assert meta["dagster/row_count"].value == con.execute(f"select count(*) from {table}").fetchone()[0]
+        columns[table] = {c.name: c for c in meta["dagster/column_schema"].value.columns}
+        expected = con.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema || '.' || table_name = ? order by ordinal_position",
+            [table],
+        ).fetchall()
+        assert [(c.name, c.type) for c in columns[table].values()] == expected
+    assert columns["marts.customers"]["customer_id"].description  # from the dbt docs
 
 
 def test_churn_and_value_models_are_registered_promoted_and_score_every_customer(pipeline, con):

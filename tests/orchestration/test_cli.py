@@ -229,3 +229,17 @@ def test_definitions_show_names_the_definitions_in_use_and_the_predictive_segmen
     assert f"{prediction.name} {prediction.version}: churn within {prediction.horizon_days} days" in out
     assert f"predictive segments, first match: {prediction.segments[0].name}; " in out
     assert not home.exists()  # showing creates nothing
+
+
+def test_the_landing_of_the_last_run_is_the_default_of_later_runs_and_of_the_ui(home, tmp_path, monkeypatch):
+    """`segments run --landing DIR` remembers DIR for this home: a later plain run, and the launchpad and schedule
+    of the UI (which read `get_settings()`), use it; SEGMENTS_LANDING still wins, and a home without the memory
+    uses $SEGMENTS_HOME/landing."""
+    from orchestration.settings import get_settings, remember_landing
+
+    assert get_settings().landing_dir == home / "landing" and not get_settings().landing_remembered
+    home.mkdir()
+    remember_landing(get_settings(), tmp_path / "deliveries")
+    assert get_settings().landing_dir == tmp_path / "deliveries" and get_settings().landing_remembered
+    monkeypatch.setenv("SEGMENTS_LANDING", str(tmp_path / "explicit"))
+    assert get_settings().landing_dir == tmp_path / "explicit"

@@ -234,3 +234,38 @@ def test_bi_copy_publishes_last_after_every_segments_model(defs):
     assert bi_copy.assets_def.op.pool == WAREHOUSE_POOL
     assert bi_copy.group_name == "serving"
     assert dg.AssetKey(["serving", "bi_copy"]) in defs.resolve_job_def(BUILD_JOB).asset_layer.selected_asset_keys
+
+
+def test_jobs_run_in_one_process_from_the_landing_folder_the_command_line_uses(defs):
+    """A run launched from the UI pays the imports once (not once per step), and its launchpad starts from the
+    landing folder of the deployment, not an empty field; the command line tags its runs with the label the
+    UI lists a job's runs by, which names the code location of workspace.yaml."""
+    import yaml
+
+    from orchestration.keys import CODE_LOCATION, REPOSITORY_LABEL
+    from orchestration.runs import REPOSITORY_LABEL_TAG, run_tags
+
+    for name in (BUILD_JOB, IDENTITY_JOB):
+        job = defs.resolve_job_def(name)
+        assert job.executor_def is dg.in_process_executor
+        default = job.run_config_schema.config_type.fields["ops"].config_type.fields["landing_files"]
+        assert Path(default.default_value["config"]["landing_dir"]).parent.name.startswith("home"), name
+    workspace = yaml.safe_load(Path(__file__).parents[2].joinpath("workspace.yaml").read_text())
+    assert workspace["load_from"][0]["python_module"]["location_name"] == CODE_LOCATION
+    assert run_tags()[REPOSITORY_LABEL_TAG] == REPOSITORY_LABEL == f"__repository__@{CODE_LOCATION}"
+
+
+def test_every_asset_sits_in_a_layer_group_with_its_owner(defs):
+    """No asset falls into Dagster's `default` group (the tables the scoring step writes are declared outputs of
+    it), each group is a layer of the warehouse with an owner, and what BI reads carries a freshness policy."""
+    from orchestration.keys import BI_COPY_KEY, CUSTOMER_SEGMENTS_KEY, GROUP_OWNERS
+
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.group_name in GROUP_OWNERS, key
+        assert node.owners == [GROUP_OWNERS[node.group_name]], key
+        assert node.description, key
+    for key in (BI_COPY_KEY, CUSTOMER_SEGMENTS_KEY):
+        assert graph.get(key).freshness_policy is not None
+    assert graph.get(dg.AssetKey(["ml", "segment_actions"])).assets_def.op.name == "ml__customer_segment_assignments"

@@ -15,6 +15,7 @@ from warehouse.ingest import (
     QUARANTINE_TABLE,
     describe_failures,
     ingest_landing,
+    landing_without_deliveries,
 )
 from warehouse.lawful_bases import LAWFUL_BASES_TABLE, record_lawful_bases
 from warehouse.mapped_deliveries import apply_mappings, load_mappings
@@ -85,6 +86,8 @@ def landing_files(context: dg.AssetExecutionContext, config: IngestConfig, wareh
     project = settings.project
     landing = Path(config.landing_dir).resolve() if config.landing_dir else settings.landing_dir
     context.log.info(f"Ingesting landing folder {landing}; {project.describe()}")
+    if not landing.is_dir():
+        raise dg.Failure(description=landing_without_deliveries(landing, project.contracts))
     with warehouse.connect() as con:
         record_start(con, context.run_id)
         bases_changed = record_lawful_bases(con, project.basis_rows(), project.name, context.run_id)
@@ -109,6 +112,11 @@ def landing_files(context: dg.AssetExecutionContext, config: IngestConfig, wareh
                 con, settings.mapped_dir, run_id=context.run_id, contracts=contracts, settle_seconds=0
             )
             report.files.extend(mapped.files)
+        found_nothing = not report.files and not any(
+            (mapping_run.mapped, mapping_run.unchanged, mapping_run.waiting, mapping_run.failures)
+        )
+        if found_nothing and not row_counts(con, [LEDGER_TABLE])[LEDGER_TABLE]:  # nothing now, nothing ever
+            raise dg.Failure(description=landing_without_deliveries(landing, contracts))
         loaded = sum(f.status == "loaded" for f in report.files)
         record_ingest(con, context.run_id, loaded)
         for waiting in report.waiting:

@@ -5,13 +5,14 @@ from pathlib import Path
 
 import dagster as dg
 
-from ml.model_registry import git_sha
+from ml.model_registry import DAGSTER_RUN_TAG, DAGSTER_RUN_URL_TAG, git_sha
 from ml.prediction.segments import PredictiveFamily
 from ml.segmentation.definition import SegmentDefinition, load_definition
-from ml.segmentation.model import read_training_features, train_and_register
-from ml.segmentation.playbooks import load_playbooks
+from ml.segmentation.model import ModelRef, read_training_features, train_and_register
+from ml.segmentation.playbooks import ACTIONS_TABLE, ALERTS_TABLE, load_playbooks
 from ml.segmentation.promotion import promote, version_trained_by
 from ml.segmentation.scoring import score_customers
+from ml.segmentation.store import DEFINITIONS_TABLE, HISTORY_TABLE, PROFILES_TABLE, SCORING_RUNS_TABLE
 from orchestration.dbt import manifest_sha256
 from orchestration.keys import (
     ASSIGNMENTS_KEY,
@@ -25,6 +26,7 @@ from orchestration.keys import (
 from orchestration.project import definition_in_use, lock_for, prediction_in_use
 from orchestration.resources import MlflowResource, WarehouseResource
 from orchestration.settings import get_settings
+from warehouse.summary import row_counts
 
 
 class SegmentationConfig(dg.Config):
@@ -33,6 +35,26 @@ class SegmentationConfig(dg.Config):
 
     definition_file: str = ""
     seed: int = 0
+
+
+def training_tags(context: dg.AssetExecutionContext) -> dict[str, str]:
+    """The MLflow tags of a training run: the Dagster run (id and page), the code and the dbt manifest."""
+    settings = get_settings()
+    return {
+        DAGSTER_RUN_TAG: context.run_id,
+        DAGSTER_RUN_URL_TAG: settings.dagster_run_url(context.run_id),
+        "git_sha": git_sha(),
+        "dbt_manifest_sha": manifest_sha256(settings.home),
+    }
+
+
+def model_links(mlflow: MlflowResource, ref: ModelRef) -> dict[str, dg.MetadataValue]:
+    """Links to a registered version and the run that logged it, in the MLflow UI."""
+    return {
+        "mlflow_run_id": dg.MetadataValue.text(ref.run_id),
+        "mlflow_run": dg.MetadataValue.url(mlflow.run_url(ref.run_id)),
+        "mlflow_model_version": dg.MetadataValue.url(mlflow.model_version_url(ref.name, ref.version)),
+    }
 
 
 def definition_of_run(definition_file: str = "") -> tuple[SegmentDefinition, Path]:
@@ -67,11 +89,7 @@ def customer_segmentation(
         seed=config.seed,
         tracking_uri=mlflow.tracking_uri,
         artifacts_dir=mlflow.artifacts_dir,
-        tags={
-            "dagster_run_id": context.run_id,
-            "git_sha": git_sha(),
-            "dbt_manifest_sha": manifest_sha256(get_settings().home),
-        },
+        tags=training_tags(context),
     )
     metadata = {
         "trained": outcome.ref is not None and not outcome.reused,
@@ -92,12 +110,11 @@ def customer_segmentation(
             "model_name": ref.name,
             "model_version": ref.version,
             "model_uri": ref.model_uri,
-            "mlflow_run_id": ref.run_id,
+            **model_links(mlflow, ref),
             "algorithm": outcome.algorithm,
             "k": outcome.k,
             **outcome.metrics,
             "training_rows": outcome.eligible_customers,
-            "mlflow_ui": dg.MetadataValue.url(f"{mlflow.ui_url()}/#/models/{ref.name}/versions/{ref.version}"),
         }
     )
 
@@ -132,31 +149,53 @@ def customer_segmentation_champion(context: dg.AssetExecutionContext, mlflow: Ml
     )
 
 
-@dg.asset(
-    key=ASSIGNMENTS_KEY,
-    deps=[CHAMPION_KEY, FEATURES_KEY, PREDICTIONS_KEY],
+# What the scoring step writes besides the assignments, each read back by dbt as a source of the same key.
+SCORING_OUTPUTS = {
+    DEFINITIONS_TABLE: "One row per segment definition version (family, version, content hash, the definition as "
+    "JSON): what each family's segments mean.",
+    PROFILES_TABLE: "One row per scoring run and segment: size, share, average customer (AOV, frequency, value, "
+    "tenure, recency, satisfaction), churn rate and predicted value.",
+    HISTORY_TABLE: "Segment membership history (SCD type 2): one row per customer, family and period in a segment.",
+    SCORING_RUNS_TABLE: "One row per scoring run: when it scored, with which model and definition versions.",
+    ACTIONS_TABLE: "The outbox: one row per playbook action created for a customer (channel, purpose, lawful basis, "
+    "holdout flag), never repeated for the same occurrence.",
+    ALERTS_TABLE: "One row per playbook alert raised by a segment move (owner, due date, revenue at stake).",
+}
+
+
+@dg.multi_asset(
+    name="ml__customer_segment_assignments",
+    specs=[
+        dg.AssetSpec(
+            ASSIGNMENTS_KEY,
+            deps=[CHAMPION_KEY, FEATURES_KEY, PREDICTIONS_KEY],
+            kinds={"duckdb", "mlflow"},
+            description="One row per customer per segment family: `behavioural` from `customer_segmentation@champion` "
+            "(or a fallback segment with its reason: no consent, too little history, no approved model yet) and "
+            "`rfm` from the versioned RFM rule table (no profiling consent: 'Not profiled'), `predictive` from the "
+            "prediction definition's segments over ml.customer_predictions (churn risk, predicted value), RFM "
+            "scores on every row. The same transaction writes the profiles, history, outbox and alerts.",
+        ),
+        *(
+            dg.AssetSpec(dg.AssetKey(table.split(".")), deps=[ASSIGNMENTS_KEY], kinds={"duckdb"}, description=text)
+            for table, text in SCORING_OUTPUTS.items()
+        ),
+    ],
     group_name="ml",
     pool=WAREHOUSE_POOL,
-    kinds={"duckdb", "mlflow"},
     op_tags=stage("scoring"),
-    description="One row per customer per segment family: `behavioural` from `customer_segmentation@champion` (or a "
-    "fallback segment with its reason: no consent, too little history, no approved model yet) and `rfm` from the "
-    "versioned RFM rule table (no profiling consent: 'Not profiled'), `predictive` from the prediction "
-    "definition's segments over ml.customer_predictions (churn risk, predicted value), RFM scores on every row. "
-    "Appends the run's segment profiles (size, share, average customer, churn rate, predicted value and growth "
-    "per family and segment) to ml.segment_profiles, folds the assignments into the membership history and the "
-    "playbooks into the outbox.",
 )
 def customer_segment_assignments(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, mlflow: MlflowResource
-) -> dg.MaterializeResult:
+):
     settings = get_settings()
     definition = definition_of_run()[0]
     playbooks = load_playbooks(settings.project.playbooks, settings.project.lock)
     with warehouse.connect() as con:
         predictive = PredictiveFamily.read(con, prediction_in_use(settings.project))
         result = score_customers(con, mlflow.tracking_uri, context.run_id, definition, playbooks, [predictive])
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
+        asset_key=ASSIGNMENTS_KEY,
         metadata={
             "dagster/row_count": result.rows,
             "model_version": result.model_version,
@@ -168,5 +207,9 @@ def customer_segment_assignments(
             "playbooks_version": result.playbooks_version,
             "playbook_results": dg.MetadataValue.json(result.playbook_results),
             "segment_sizes": dg.MetadataValue.json(result.segment_sizes),
-        }
+        },
     )
+    with warehouse.connect(read_only=True) as con:
+        rows = row_counts(con, SCORING_OUTPUTS)
+    for table in SCORING_OUTPUTS:  # after the assignments, which they depend on
+        yield dg.MaterializeResult(asset_key=table.split("."), metadata={"dagster/row_count": rows[table]})

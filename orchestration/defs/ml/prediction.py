@@ -4,12 +4,11 @@ through its definition's gates (champion), score every customer with the champio
 
 import dagster as dg
 
-from ml.model_registry import git_sha
 from ml.prediction.registry import promote, train_and_register
 from ml.prediction.scoring import score_predictions
 from ml.prediction.training_sets import read_training_set
 from ml.segmentation.promotion import version_trained_by
-from orchestration.dbt import manifest_sha256
+from orchestration.defs.ml.assets import model_links, training_tags
 from orchestration.keys import (
     CHURN_CHAMPION_KEY,
     CHURN_MODEL_KEY,
@@ -68,11 +67,7 @@ def prediction_models(
         seed=config.seed,
         tracking_uri=mlflow.tracking_uri,
         artifacts_dir=mlflow.artifacts_dir,
-        tags={
-            "dagster_run_id": context.run_id,
-            "git_sha": git_sha(),
-            "dbt_manifest_sha": manifest_sha256(settings.home),
-        },
+        tags=training_tags(context),
     )
     base = {
         "definition_version": outcome.definition_version,
@@ -92,10 +87,9 @@ def prediction_models(
                 **base,
                 "model_name": ref.name,
                 "model_version": ref.version,
-                "mlflow_run_id": ref.run_id,
+                **model_links(mlflow, ref),
                 **({"value_candidate": outcome.value_candidate} if key == VALUE_MODEL_KEY else {}),
                 **{k: float(v) for k, v in metrics.items()},
-                "mlflow_ui": dg.MetadataValue.url(f"{mlflow.ui_url()}/#/models/{ref.name}/versions/{ref.version}"),
             },
         )
 

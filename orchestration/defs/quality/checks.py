@@ -11,11 +11,12 @@ writes its suite's page into the run's self-contained HTML report (`$SEGMENTS_HO
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import dagster as dg
 import great_expectations as gx
 
-from expectations.report import write_suite_report
+from expectations.report import ReportContext, write_suite_report
 from expectations.suites.customers import build_customers_suite
 from expectations.suites.marts import MART_SUITES
 from expectations.suites.raw import build_raw_suite
@@ -44,7 +45,17 @@ def _validate_query(
         return dg.AssetCheckResult(
             **target, passed=True, metadata={"rows_validated": 0, "note": "no rows to validate in this run"}
         )
-    report = write_suite_report(settings.home / "reports" / context.run.run_id, outcome, result.rows_validated)
+    report = write_suite_report(
+        settings.home / "reports" / context.run.run_id,
+        outcome,
+        result.rows_validated,
+        ReportContext(
+            run_id=context.run.run_id,
+            validated_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", ""),
+            scope=result.scope,
+            run_url=settings.dagster_run_url(context.run.run_id),
+        ),
+    )
     return dg.AssetCheckResult(
         **target,
         passed=not outcome.blocking and outcome.failed_warn == 0,
@@ -53,6 +64,7 @@ def _validate_query(
             "rows_in_scope": result.rows_in_scope,
             "rows_validated": result.rows_validated,
             "sampled": result.sampled,
+            "validated": result.scope,
             "expectations_passed": outcome.passed,
             "failed_error": outcome.failed_error,
             "failed_warn": outcome.failed_warn,

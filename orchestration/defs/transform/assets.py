@@ -6,7 +6,8 @@ Python identity asset, `warehouse_models` (everything else up to marts) on top o
 ML assets, and `segment_models` (segments.*) on top of theirs. Each write-back is a dbt source.
 """
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +19,23 @@ from orchestration.keys import WAREHOUSE_POOL, stage
 from orchestration.project import prediction_in_use
 from orchestration.resources import WarehouseResource
 from orchestration.settings import get_settings
+from warehouse.summary import table_shapes
 
 SEGMENTS_SELECTION = (
     "fqn:segments_warehouse.marts.segments fqn:segments_warehouse.marts.activation fqn:segments_warehouse.staging.ml"
 )
 # The candidate records identity resolution reads, and everything they are built from.
 IDENTITY_INPUT_SELECTION = "+int_identity_candidates"
-# dbt schema -> Dagster asset group
-GROUPS = {
-    "staging": "staging",
-    "intermediate": "identity",
-    "reference": "identity",
-    "marts": "marts",
-    "segments": "segments",
-    "activation": "activation",
+# Dagster asset group of the dbt models of a folder (models/<layer>/<topic>/): the layers of the warehouse.
+# The identity intermediates prepare and apply identity resolution; the finance one (amounts in the base
+# currency) is part of building the marts. Seeds (reference data: nicknames, calling codes) are `reference`.
+FOLDER_GROUPS = {
+    ("staging",): "staging",
+    ("intermediate", "identity"): "identity",
+    ("intermediate", "finance"): "marts",
+    ("marts", "core"): "marts",
+    ("marts", "segments"): "segments",
+    ("marts", "activation"): "activation",
 }
 
 
@@ -44,10 +48,61 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
         return super().get_asset_key(dbt_resource_props)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        return GROUPS.get(dbt_resource_props.get("schema", ""), "dbt")
+        if dbt_resource_props["resource_type"] == "seed":
+            return "reference"
+        folders = tuple(dbt_resource_props.get("fqn", [])[1:-1])  # [project, *folders, name]
+        for depth in range(len(folders), 0, -1):
+            if folders[:depth] in FOLDER_GROUPS:
+                return FOLDER_GROUPS[folders[:depth]]
+        return "dbt"
 
 
 TRANSLATOR = WarehouseDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+def _unique_id(event: Any) -> str | None:
+    """The dbt node an output of `dbt build` is (dagster-dbt puts its unique id in the metadata)."""
+    entry = event.metadata.get("unique_id") if isinstance(event, dg.Output) else None
+    return entry.value if isinstance(entry, dg.TextMetadataValue) else entry
+
+
+def with_table_metadata(
+    events: list, warehouse: WarehouseResource, nodes: Mapping[str, Mapping[str, Any]]
+) -> Iterator[Any]:
+    """`events` of a `dbt build`, each model's and seed's output with its row count and column schema (names,
+    types from the warehouse, descriptions from the dbt docs) added, as dagster-dbt's `fetch_row_counts()` and
+    `fetch_column_metadata()` would. Those query through a dbt adapter while dbt still runs, and DuckDB lets no
+    second process open the file while dbt writes it: so this reads them once dbt has ended, in one
+    connection, and the step's materializations are reported when it ends."""
+    relations = {
+        uid: (node["schema"], node.get("alias") or node["name"])
+        for uid, node in nodes.items()
+        if node.get("resource_type") in ("model", "seed", "snapshot")
+    }
+    built = {uid for uid in map(_unique_id, events) if uid}
+    shapes = {}
+    if built & relations.keys():
+        with warehouse.connect(read_only=True) as con:
+            shapes = table_shapes(con, [relations[uid] for uid in built if uid in relations])
+    for event in events:
+        uid = (
+            event.metadata["unique_id"].value
+            if isinstance(event, dg.Output) and "unique_id" in event.metadata
+            else None
+        )
+        shape = shapes.get(relations.get(uid)) if uid else None
+        if shape is None:
+            yield event
+            continue
+        rows, columns = shape
+        docs = nodes[uid].get("columns") or {}
+        schema = dg.TableSchema(
+            columns=[
+                dg.TableColumn(name=col, type=type_, description=(docs.get(col) or {}).get("description") or None)
+                for col, type_ in columns
+            ]
+        )
+        yield event.with_metadata({**event.metadata, "dagster/row_count": rows, "dagster/column_schema": schema})
 
 
 def _dbt_step(
@@ -61,8 +116,16 @@ def _dbt_step(
         prediction = prediction_in_use(settings.project).dbt_settings()
         use_warehouse(warehouse.path, home, settings.project.base_currency, prediction)
         target = dbt_target_path(home, name, context.run_id)
-        yield from dbt.cli(["build"], context=context, target_path=target).stream()
+        events, failure = [], None
+        try:
+            events.extend(dbt.cli(["build"], context=context, target_path=target).stream())
+        except Exception as err:  # noqa: BLE001 - re-raised below, once what did build is reported
+            failure = err
+        yield from with_table_metadata(events, warehouse, nodes)
+        if failure is not None:
+            raise failure
 
+    nodes = json.loads(manifest.read_text())["nodes"]
     step.__doc__ = doc
     step.__name__ = name
     return dbt_assets(
