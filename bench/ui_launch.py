@@ -16,6 +16,7 @@ Prints each round and the ratio of the medians (UI / CLI).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -44,6 +45,22 @@ def _wait_for(url: str, timeout: float) -> None:
         except OSError:
             time.sleep(1)
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def _wait_for_code_location(port: int, timeout: float) -> None:
+    """Until the webserver has loaded the code location: what a user waits for before the launch button works."""
+    query = json.dumps({"query": "{workspaceOrError{... on Workspace{locationEntries{name loadStatus}}}}"}).encode()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/graphql", data=query, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our own UI on 127.0.0.1
+            entries = json.loads(response.read())["data"]["workspaceOrError"]["locationEntries"]
+        if entries and all(e["loadStatus"] == "LOADED" for e in entries):
+            return
+        time.sleep(1)
+    raise TimeoutError(f"the code location did not load within {timeout:.0f} s")
 
 
 def launch_from_ui(port: int, timeout: float = 3600) -> tuple[float, str]:
@@ -96,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         try:
             _wait_for(f"http://127.0.0.1:{dagster_port}/server_info", 300)
+            _wait_for_code_location(dagster_port, 300)
             seconds, status = launch_from_ui(dagster_port)
         finally:
             ui.send_signal(signal.SIGTERM)

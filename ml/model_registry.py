@@ -21,6 +21,7 @@ import re
 import subprocess
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
@@ -78,6 +79,42 @@ def training_run(experiment_id: str, *, run_name: str, tags: Mapping[str, str], 
 def version_tags(run_tags: Mapping[str, str], identity: Mapping[str, str]) -> dict[str, str]:
     """The tags of a registered version: the model's identity and the Dagster run of its training run."""
     return {**{k: v for k, v in run_tags.items() if k in VERSION_RUN_TAGS}, **identity}
+
+
+@dataclass(frozen=True)
+class VersionLineage:
+    """What a registered version was made from and by whom: its MLflow run, the training data digests, the
+    definition version and seed, and the Dagster run, code and dbt manifest that trained it."""
+
+    name: str
+    version: str
+    aliases: list[str]
+    run_id: str
+    experiment_id: str
+    tags: dict[str, str]  # the run's lineage tags (TRAINING_DATA_DIGEST, DAGSTER_RUN_TAG, git_sha, ...)
+
+
+LINEAGE_TAGS = (
+    TRAINING_DATA_DIGEST,
+    TRAINING_DATA_SHA256,
+    DEFINITION_VERSION,
+    SEED,
+    DAGSTER_RUN_TAG,
+    DAGSTER_RUN_URL_TAG,
+    "git_sha",
+    "dbt_manifest_sha",
+)
+
+
+def version_lineage(tracking_uri: str, name: str, version: str) -> VersionLineage:
+    """The lineage of version `version` of model `name` (MlflowException when there is no such version)."""
+    mlflow_client = client(tracking_uri)
+    model_version = mlflow_client.get_model_version(name, str(version))
+    run = mlflow_client.get_run(model_version.run_id)
+    tags = {k: run.data.tags[k] for k in LINEAGE_TAGS if k in run.data.tags}
+    return VersionLineage(
+        name, str(version), list(model_version.aliases), run.info.run_id, run.info.experiment_id, tags
+    )
 
 
 def version_by_alias(tracking_uri: str, name: str, alias: str):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import os
 import shutil
 import subprocess
@@ -159,3 +160,25 @@ def manifest_sha256(home: Path) -> str:
     """Digest of the parsed manifest: a lineage tag of every model trained on the marts it describes."""
     manifest = manifest_path(home)
     return hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.exists() else ""
+
+
+def upstream_models(manifest: Path, relations: list[str]) -> list[tuple[str, str, str, str]]:
+    """(relation, resource type, file path in the dbt project, SQL checksum) of the models named by `relations`
+    (`schema.name`) and every model, seed and snapshot they are built from: those first, then the rest by name,
+    what a reviewer checks a published table against. The checksum is dbt's (SHA-256 of the file), so an edited
+    model shows."""
+    nodes = json.loads(manifest.read_text())["nodes"]
+    built = {uid: n for uid, n in nodes.items() if n.get("resource_type") in ("model", "seed", "snapshot")}
+    relation = {uid: f"{n['schema']}.{n.get('alias') or n['name']}" for uid, n in built.items()}
+    start = [uid for name in relations for uid, rel in relation.items() if rel == name]
+    seen, frontier = list(start), list(start)
+    while frontier:
+        parents = {p for uid in frontier for p in built[uid].get("depends_on", {}).get("nodes", []) if p in built}
+        frontier = sorted(parents - set(seen))
+        seen += frontier
+    ordered = start + sorted(set(seen) - set(start), key=lambda uid: relation[uid])
+    return [
+        (relation[uid], n["resource_type"], n["original_file_path"], n["checksum"]["checksum"])
+        for uid in ordered
+        for n in [built[uid]]
+    ]

@@ -36,6 +36,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # `segments ui` sets both for the processes it starts; the defaults are its default ports.
 DAGSTER_UI_URL_VAR, MLFLOW_UI_URL_VAR = "SEGMENTS_DAGSTER_UI_URL", "SEGMENTS_MLFLOW_UI_URL"
 DEFAULT_DAGSTER_UI_URL, DEFAULT_MLFLOW_UI_URL = "http://127.0.0.1:3000", "http://127.0.0.1:5000"
+# ... and the reports (segment reports, validation reports), which `segments ui` serves beside them
+REPORTS_URL_VAR, DEFAULT_REPORTS_URL = "SEGMENTS_REPORTS_URL", "http://127.0.0.1:3001"
 
 DAGSTER_YAML = """\
 # Written by `segments`: the instance configuration for local runs and the UI.
@@ -49,6 +51,13 @@ run_monitoring:
   # itself when it starts (orchestration/runs.py).
   enabled: true
   free_slots_after_run_end_seconds: 30
+run_coordinator:
+  # Runs launched from the UI queue; the daemon looks for them every second (its default, 5 s, is paid by every
+  # launch) and starts each in one process (the build job's in-process executor).
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1
 telemetry:
   enabled: false
 """
@@ -75,6 +84,7 @@ class Settings:
     landing_remembered: bool = False
     dagster_ui_url: str = DEFAULT_DAGSTER_UI_URL
     mlflow_ui_url: str = DEFAULT_MLFLOW_UI_URL
+    reports_url: str = DEFAULT_REPORTS_URL
     _project: list = field(default_factory=list, compare=False, repr=False)
 
     @property
@@ -130,6 +140,14 @@ class Settings:
         """The page of Dagster run `run_id` in the Dagster UI."""
         return f"{self.dagster_ui_url}/runs/{run_id}"
 
+    def segment_report_url(self, version: str = "current") -> str:
+        """The segment report of a publication, as `segments ui` serves it."""
+        return f"{self.reports_url}/segments/{version}/report.html"
+
+    def validation_report_url(self, run_id: str) -> str:
+        """The validation report of a run, as `segments ui` serves it."""
+        return f"{self.reports_url}/validation/{run_id}/index.html"
+
     def ensure_dirs(self) -> None:
         for path in (self.home, self.mlflow_artifacts_dir, self.serving_dir, self.dagster_home):
             path.mkdir(parents=True, exist_ok=True)
@@ -163,7 +181,7 @@ def _remembered_landing(home: Path, declared: Path | None) -> Path | None:
 def get_settings() -> Settings:
     """Read SEGMENTS_PROJECT / SEGMENTS_HOME / SEGMENTS_LANDING / SEGMENTS_GX_SAMPLE_ROWS /
     SEGMENTS_LANDING_SETTLE_SECONDS / SEGMENTS_IDENTITY_DIR / SEGMENTS_AS_OF / SEGMENTS_DAGSTER_UI_URL /
-    SEGMENTS_MLFLOW_UI_URL now (call it lazily). A variable wins over
+    SEGMENTS_MLFLOW_UI_URL / SEGMENTS_REPORTS_URL now (call it lazily). A variable wins over
     the project's setting, the project's over the default; the landing folder of the last `segments run --landing`
     (`remember_landing`) wins over the project's and the default, not over SEGMENTS_LANDING."""
     project = None
@@ -191,6 +209,7 @@ def get_settings() -> Settings:
         as_of=os.environ.get("SEGMENTS_AS_OF") or None,
         dagster_ui_url=(os.environ.get(DAGSTER_UI_URL_VAR) or DEFAULT_DAGSTER_UI_URL).rstrip("/"),
         mlflow_ui_url=(os.environ.get(MLFLOW_UI_URL_VAR) or DEFAULT_MLFLOW_UI_URL).rstrip("/"),
+        reports_url=(os.environ.get(REPORTS_URL_VAR) or DEFAULT_REPORTS_URL).rstrip("/"),
     )
     if project is not None:
         settings._project.append(project)

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("orchestration", "expectations", "ml", "warehouse", "bench", "demo")
+PACKAGES = ("orchestration", "expectations", "ml", "warehouse", "report", "bench", "demo")
 
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess:
@@ -34,3 +34,14 @@ def test_a_cycle_breaks_the_layers_contract(tmp_path):
     proc = lint_imports(tmp_path)
     assert proc.returncode != 0
     assert "warehouse is not allowed to import ml" in proc.stdout
+
+
+def test_the_report_reading_the_warehouse_breaks_its_contract(tmp_path):
+    """Defect: the segment report imports the warehouse's connections (it must read the published copy only)."""
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    (tmp_path / "report" / "warehouse_probe.py").write_text("from warehouse.connections import connect\n")
+    proc = lint_imports(tmp_path)
+    assert proc.returncode != 0
+    assert "report is not allowed to import warehouse" in proc.stdout

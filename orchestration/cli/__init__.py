@@ -9,6 +9,8 @@ segments backtest [--as-of D ...] [--horizon DAYS]   churn and value models scor
 segments docs                                         dbt docs (lineage, exposures) as one offline HTML file
 segments import online-retail --source D --out DIR    real Online Retail II data -> landing layout
 segments quarantine                                   what was rejected, by table and reason
+segments explain CUSTOMER                             a customer's segments back to models, data, dbt and files
+segments report [--serve]                             the segment report of the current publication (HTML)
 segments identity review | decide                     identity review queue; link / never-link decisions
 segments bench identity --customers N | --set NAME    identity accuracy vs ground truth + timings
 segments bench segmentation --customers N             segments vs planted segments (ARI) + timings
@@ -29,7 +31,7 @@ import os
 import sys
 from pathlib import Path
 
-from orchestration.cli import bench, data, docs, generate, identity, predict, project, run, ui
+from orchestration.cli import bench, data, docs, explain, generate, identity, predict, project, report, run, ui
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_parser(sub)
     data.add_import_parser(sub)
     data.add_quarantine_parser(sub)
+    explain.add_parser(sub)
+    report.add_parser(sub)
     identity.add_parser(sub)
     bench.add_parser(sub)
     ui.add_parser(sub)

@@ -184,8 +184,10 @@ def print_summary(settings: Settings, result, out: TextIO | None = None, warning
         f"Parquet in {settings.serving_dir / 'current' / 'parquet'})\n"
         f"  MLflow         {settings.mlflow_tracking_uri}  (artifacts: {settings.mlflow_artifacts_dir})\n"
         f"  Dagster runs   {settings.dagster_home}\n"
+        f"  segment report {_segment_report(settings)}\n"
         f"  validation     {settings.home / 'reports' / result.run_id / 'index.html'}\n"
-        "  UIs            segments ui  (Dagster http://127.0.0.1:3000, MLflow http://127.0.0.1:5000)",
+        f"  UIs            segments ui  (Dagster {settings.dagster_ui_url}, MLflow {settings.mlflow_ui_url}, "
+        f"reports {settings.reports_url})",
         file=out,
     )
 
@@ -265,3 +267,9 @@ def print_identity(report: dict, settings: Settings, out: TextIO) -> None:
             f"segments identity review; decisions go to {settings.identity_files_dir / 'overrides.csv'}",
             file=out,
         )
+
+
+def _segment_report(settings) -> str:
+    """The current publication's segment report (built by the publishing step), or why there is none."""
+    page = settings.serving_dir / "current" / "report.html"
+    return f"{page.resolve()}  (segments report --serve)" if page.is_file() else "none yet (nothing published)"

@@ -1,4 +1,7 @@
-"""`segments ui`: the Dagster UI and the MLflow UI on this machine, stopped together.
+"""`segments ui`: the Dagster UI, the MLflow UI and the reports on this machine, stopped together.
+
+The reports (segment reports of the publications, validation reports of the runs) are served by this process
+on --reports-port (`orchestration.cli.report.ReportsHandler`): the links in Dagster's metadata point there.
 
 Each UI starts in a session (process group) of its own, and `segments ui` stops them on Ctrl-C or SIGTERM:
 first SIGTERM to each whole group (`dagster dev` with its webserver, daemon, code server and the run workers
@@ -14,11 +17,18 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 from orchestration.cli.run import prepare_environment
-from orchestration.settings import DAGSTER_UI_URL_VAR, MLFLOW_UI_URL_VAR, PROJECT_ROOT, get_settings
+from orchestration.settings import (
+    DAGSTER_UI_URL_VAR,
+    MLFLOW_UI_URL_VAR,
+    PROJECT_ROOT,
+    REPORTS_URL_VAR,
+    get_settings,
+)
 
 STOP_GRACE_SECONDS = 20.0
 
@@ -28,6 +38,7 @@ def add_parser(sub) -> None:
     u.add_argument("--host", default="127.0.0.1")
     u.add_argument("--dagster-port", type=int, default=3000)
     u.add_argument("--mlflow-port", type=int, default=5000)
+    u.add_argument("--reports-port", type=int, default=3001, help="the segment and validation reports")
     u.set_defaults(func=cmd_ui)
 
 
@@ -85,9 +96,19 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     settings = prepare_environment(get_settings())
     ensure_tracking_db(settings.mlflow_db_path)
+    from orchestration.cli.report import reports_server
+
     dagster_url, mlflow_url = f"http://{args.host}:{args.dagster_port}", f"http://{args.host}:{args.mlflow_port}"
+    reports_url = f"http://{args.host}:{args.reports_port}"
     # the links runs launched from this UI put in Dagster metadata and MLflow tags
     os.environ[DAGSTER_UI_URL_VAR], os.environ[MLFLOW_UI_URL_VAR] = dagster_url, mlflow_url
+    os.environ[REPORTS_URL_VAR] = reports_url
+    try:
+        reports = reports_server(settings, args.host, args.reports_port)
+    except OSError as err:
+        print(f"error: cannot serve the reports on {reports_url}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    threading.Thread(target=reports.serve_forever, daemon=True).start()
     bin_dir = Path(sys.executable).parent
     dagster = [str(bin_dir / "dagster"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml")]
     mlflow = [str(bin_dir / "mlflow"), "ui", "--backend-store-uri", settings.mlflow_tracking_uri]
@@ -101,9 +122,18 @@ def cmd_ui(args: argparse.Namespace) -> int:
             )
         )
         procs.append(
-            subprocess.Popen([*mlflow, "--host", args.host, "--port", str(args.mlflow_port)], start_new_session=True)
+            subprocess.Popen(
+                [*mlflow, "--host", args.host, "--port", str(args.mlflow_port)],
+                start_new_session=True,
+                # MLflow 3's server starts seven job-runner processes for GenAI jobs this project has none of
+                env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+            )
         )
-        print(f"Dagster UI: {dagster_url}   MLflow UI: {mlflow_url}   (Ctrl-C stops both)", flush=True)
+        print(
+            f"Dagster UI: {dagster_url}   MLflow UI: {mlflow_url}   reports: {reports_url}/segments/current/report.html"
+            "   (Ctrl-C stops them all)",
+            flush=True,
+        )
         for p in procs:
             p.wait()
     except KeyboardInterrupt:
@@ -113,4 +143,6 @@ def cmd_ui(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stop_process_groups(procs)
+        reports.shutdown()
+        reports.server_close()
     return 0

@@ -313,6 +313,37 @@ def test_backtest_command_reports_models_and_baselines(pipeline, capsys):
     assert "evaluate fewer dates than there are" in capsys.readouterr().err
 
 
+def test_explain_leads_from_a_segment_row_to_models_data_dbt_and_landing_files(pipeline, con, capsys):
+    """One command from a published customer to the model version, its training data digest, the dbt models
+    and the landing files of the customer's records, without printing their personal data."""
+    settings, *_ = pipeline
+    customer_id, email = con.execute(
+        """select c.customer_id, c.email from marts.customers as c
+           join segments.customer_segments as s on s.customer_id = c.customer_id and s.segment_family = 'behavioural'
+           where c.email is not null and not s.is_fallback and c.source_record_count > 1
+           order by c.customer_id limit 1"""
+    ).fetchone()
+    assert main(["explain", customer_id, "--models"]) == 0
+    out = capsys.readouterr().out
+    version = client(settings.mlflow_tracking_uri).get_model_version_by_alias(SEGMENTATION_MODEL, CHAMPION)
+    digest = client(settings.mlflow_tracking_uri).get_run(version.run_id).data.tags["training_data_digest"]
+    assert f"model {SEGMENTATION_MODEL} v{version.version} @champion" in out
+    assert f"training data digest {digest}" in out and f"/runs/{version.run_id}" in out
+    for family in SEGMENT_FAMILIES:
+        assert f"  {family} " in out, family
+    assert "staging.stg_crm__customers" in out and "models/staging/crm/stg_crm__customers.sql" in out
+    files = con.execute(
+        """select r._source_file, r._source_row from identity.customer_source_records as i
+           join crm.customers as r on i.source_system = 'crm' and r.crm_customer_id = i.source_record_id
+           where i.customer_id = ?""",
+        [customer_id],
+    ).fetchall()
+    assert files and all(f"{file} row {row}" in out for file, row in files)
+    assert email not in out
+    assert main(["explain", "cus_0000000000000000"]) == 2
+    assert main(["explain", "x'; drop table marts.customers; --"]) == 2
+
+
 def test_second_run_loads_nothing_twice(pipeline, con):
     _, (first, second), *_ = pipeline
     skip = HISTORY_TABLES + CHANGE_TABLES

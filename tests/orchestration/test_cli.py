@@ -26,6 +26,8 @@ COMMANDS = (
     "backtest",
     "import",
     "quarantine",
+    "explain",
+    "report",
     "identity",
     "bench",
     "ui",

@@ -69,7 +69,8 @@ def _validate_query(
             "failed_error": outcome.failed_error,
             "failed_warn": outcome.failed_warn,
             "results": dg.MetadataValue.json(outcome.results_as_dicts()),
-            "report": dg.MetadataValue.path(str(report)),
+            "report": dg.MetadataValue.url(settings.validation_report_url(context.run.run_id)),
+            "report_file": dg.MetadataValue.path(str(report)),
         },
     )
 

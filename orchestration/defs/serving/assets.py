@@ -7,6 +7,8 @@ import dagster as dg
 
 from orchestration.keys import BI_COPY_KEY, CUSTOMERS_KEY, FEATURES_KEY, WAREHOUSE_POOL, stage
 from orchestration.resources import ServingResource, WarehouseResource
+from orchestration.settings import get_settings
+from report import build_report
 from warehouse.run_records import record_published
 from warehouse.serving import DEFAULT_KEEP, publish
 
@@ -45,7 +47,8 @@ def build_bi_copy(upstream_segments: Sequence[dg.AssetKey]) -> dg.AssetsDefiniti
         op_tags=stage("publish"),
         kinds={"duckdb", "parquet"},
         description="Read-only, PII-free copy of the segments schema and reporting views of the customer marts "
-        "(DuckDB file + Parquet) in $SEGMENTS_HOME/serving, swapped atomically: what BI tools open.",
+        "(DuckDB file + Parquet) in $SEGMENTS_HOME/serving, swapped atomically: what BI tools open. The segment "
+        "report of the version (report.html in its folder) is built from that copy.",
     )
     def bi_copy(
         context: dg.AssetExecutionContext, config: BiCopyConfig, warehouse: WarehouseResource, serving: ServingResource
@@ -53,8 +56,11 @@ def build_bi_copy(upstream_segments: Sequence[dg.AssetKey]) -> dg.AssetsDefiniti
         result = publish(warehouse.path, serving.path, context.run_id, keep=config.keep_versions)
         with warehouse.connect() as con:  # what this run (and any unpublished run before it) loaded is now in BI
             record_published(con, context.run_id)
+        report = build_report(result.version_dir)  # from the published copy, as any reader of it would
         return dg.MaterializeResult(
             metadata={
+                "segment_report": dg.MetadataValue.url(get_settings().segment_report_url(result.version)),
+                "segment_report_file": dg.MetadataValue.path(str(report)),
                 "version": result.version,
                 "version_dir": dg.MetadataValue.path(str(result.version_dir)),
                 "duckdb_path": dg.MetadataValue.path(str(result.duckdb_path)),
