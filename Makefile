@@ -41,9 +41,9 @@ lint: install
 # other in scikit-learn's OpenMP loops: make test took 855 s, 754 s with one), a test file per worker at a time: a
 # file's module fixtures (a pipeline run) are built once. Every test has its own SEGMENTS_HOME, so the workers share
 # nothing but the checkout. Files go out in the order tests/conftest.py sets (those running whole pipelines first,
-# longest first), not xdist's.
+# longest first), not xdist's. The 25 slowest tests (fixtures included) are listed at the end.
 test: lint
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=25
 
 # The slow fault-injection scenarios (tests/faults, marker `faults`; `make test` runs only their fast part): kill -9
 # at each stage, disk full, read-only home, concurrent runs, a growing landing file, mixed time zones, each

@@ -27,10 +27,10 @@ from warehouse.contracts import CONTRACTS
 from warehouse.reconcile import ledger_discrepancies
 from warehouse.serving import DUCKDB_FILE
 
-pytestmark = pytest.mark.pipeline_runs(5)
+pytestmark = pytest.mark.pipeline_runs(4)
 
 CUSTOMERS = 2_000
-# the third run validates GX suites on samples of this many rows (SEGMENTS_GX_SAMPLE_ROWS): fewer than
+# the delivery run validates GX suites on samples of this many rows (SEGMENTS_GX_SAMPLE_ROWS): fewer than
 # marts.customers holds, more than the 40 CRM rows that run loads
 GX_SAMPLE_CAP = 1_000
 RAW_TO_STAGING = {c.qualified_name: f"staging.stg_{c.source}__{c.table}" for c in CONTRACTS}
@@ -313,16 +313,25 @@ def test_backtest_command_reports_models_and_baselines(pipeline, capsys):
     assert "evaluate fewer dates than there are" in capsys.readouterr().err
 
 
-def test_explain_leads_from_a_segment_row_to_models_data_dbt_and_landing_files(pipeline, con, capsys):
+def test_explain_leads_from_a_segment_row_to_models_data_dbt_and_landing_files(pipeline, capsys):
     """One command from a published customer to the model version, its training data digest, the dbt models
     and the landing files of the customer's records, without printing their personal data."""
     settings, *_ = pipeline
-    customer_id, email = con.execute(
-        """select c.customer_id, c.email from marts.customers as c
-           join segments.customer_segments as s on s.customer_id = c.customer_id and s.segment_family = 'behavioural'
-           where c.email is not null and not s.is_fallback and c.source_record_count > 1
-           order by c.customer_id limit 1"""
-    ).fetchone()
+    # the command opens the warehouse itself: no other connection of this process may hold it meanwhile
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        customer_id, email = con.execute(
+            """select c.customer_id, c.email from marts.customers as c
+               join segments.customer_segments as s
+                 on s.customer_id = c.customer_id and s.segment_family = 'behavioural'
+               where c.email is not null and not s.is_fallback and c.source_record_count > 1
+               order by c.customer_id limit 1"""
+        ).fetchone()
+        files = con.execute(
+            """select r._source_file, r._source_row from identity.customer_source_records as i
+               join crm.customers as r on i.source_system = 'crm' and r.crm_customer_id = i.source_record_id
+               where i.customer_id = ?""",
+            [customer_id],
+        ).fetchall()
     assert main(["explain", customer_id, "--models"]) == 0
     out = capsys.readouterr().out
     version = client(settings.mlflow_tracking_uri).get_model_version_by_alias(SEGMENTATION_MODEL, CHAMPION)
@@ -332,12 +341,6 @@ def test_explain_leads_from_a_segment_row_to_models_data_dbt_and_landing_files(p
     for family in SEGMENT_FAMILIES:
         assert f"  {family} " in out, family
     assert "staging.stg_crm__customers" in out and "models/staging/crm/stg_crm__customers.sql" in out
-    files = con.execute(
-        """select r._source_file, r._source_row from identity.customer_source_records as i
-           join crm.customers as r on i.source_system = 'crm' and r.crm_customer_id = i.source_record_id
-           where i.customer_id = ?""",
-        [customer_id],
-    ).fetchall()
     assert files and all(f"{file} row {row}" in out for file, row in files)
     assert email not in out
     assert main(["explain", "cus_0000000000000000"]) == 2
@@ -532,9 +535,12 @@ def test_identity_is_stable_and_explained(con):
 
 
 @pytest.fixture(scope="module")
-def third_run(pipeline):
-    """A new CRM landing file with re-typed records of 40 existing people, then a third run, whose GX
-    checks validate samples of GX_SAMPLE_CAP rows; returns its GX check evaluations too."""
+def delivery_run(pipeline):
+    """One more delivery, then one run (the pipeline's fourth): a new CRM landing file with re-typed records of
+    40 existing people, and new orders (on the data's last day) for 30 customers in the RFM segment Hibernating;
+    the run validates its GX suites on samples of GX_SAMPLE_CAP rows and trains under a definition whose gates
+    cannot pass. The people must keep their customer ids, the movers leave Hibernating (history and transitions
+    show it), the challenger is refused and the champion goes on scoring."""
     settings, _, home, *_ = pipeline
     landing = home / "demo" / "landing"
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as c:
@@ -547,19 +553,66 @@ def third_run(pipeline):
                from crm.customers where email is not null and birth_date is not null
                order by crm_customer_id limit 40"""
         ).fetchall()
+        as_of = c.execute("select max(as_of_date) from marts.customer_features").fetchall()[0][0]
+        movers = c.execute(
+            """select s.customer_id, min(r.source_record_id) as account
+               from segments.customer_segments s
+               join identity.customer_source_records r on r.customer_id = s.customer_id and r.source_system = 'erp'
+               where s.segment_family = 'rfm' and s.segment_key = 'rfm_hibernating'
+               group by 1 order by 1 limit 30"""
+        ).fetchall()
+        runs_before = c.execute("select count(*) from ml.segment_scoring_runs").fetchall()[0][0]
+    assert len(movers) == 30
     header = "crm_customer_id,first_name,last_name,email,phone,street,city,postal_code,country,birth_date,created_at\n"
     lines = [",".join(f'"{v}"' if v is not None else "" for v in r[1:]) for r in rows]
     (landing / "crm" / "customers" / "part-0001.csv").write_text(header + "\n".join(lines) + "\n", encoding="utf-8")
-    with pytest.MonkeyPatch.context() as mp:  # this run only: GX validates samples above the cap
-        mp.setenv("SEGMENTS_GX_SAMPLE_ROWS", str(GX_SAMPLE_CAP))
-        assert run_pipeline(get_settings(), landing=landing).success
+    orders, order_lines = (
+        ["order_id,erp_account_id,ordered_at,channel,currency,status"],
+        ["order_line_id,order_id,product_id,category,quantity,unit_price,discount_amount"],
+    )
+    for i, (_, account) in enumerate(movers):
+        for j in range(4):  # four ordinary orders each: recent and more frequent, not an outlier group
+            oid = f"OX{i:03d}{j:02d}"
+            orders.append(f"{oid},{account},{as_of}T1{j}:00:00,web,EUR,completed")
+            order_lines.append(f"LX{i:03d}{j:02d},{oid},P0001,home,1,60.00,")
+    (landing / "erp" / "orders" / "part-0001.csv").write_text("\n".join(orders) + "\n", encoding="utf-8")
+    (landing / "erp" / "order_lines" / "part-0001.csv").write_text("\n".join(order_lines) + "\n", encoding="utf-8")
+    # the run trains under a definition whose gates cannot pass (min silhouette 0.99): the challenger is
+    # refused and scoring must go on with the current champion
+    import yaml
+
+    import ml.segmentation.definition as sd
+
+    champion = str(version_by_alias(settings.mlflow_tracking_uri, SEGMENTATION_MODEL, CHAMPION).version)
+    raw = yaml.safe_load(sd.BEHAVIOURAL.read_text())
+    raw["promotion_gates"]["min_silhouette"] = 0.99
+    raw["version"] = "99.0.0"
+    strict = home / "strict_definition.yaml"
+    strict.write_text(yaml.safe_dump(raw))
+    lock = sd.read_lock(sd.VERSION_LOCK)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            sd,
+            "read_lock",
+            lambda *_: {**lock, "behavioural": {**lock["behavioural"], "99.0.0": sd.content_digest(raw)}},
+        )
+        mp.setenv("SEGMENTS_GX_SAMPLE_ROWS", str(GX_SAMPLE_CAP))  # this run only: GX validates samples above it
+        assert run_pipeline(get_settings(), landing=landing, definition=strict).success
     evaluations = gx_check_evaluations(settings)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as c:
         after = dict(c.execute("select record_id, customer_id from identity.customer_source_records").fetchall())
         last = c.execute(
             "select merges, splits from identity.resolution_runs order by resolved_at desc limit 1"
         ).fetchone()
-    return before, after, {f"crm:{r[1]}": f"crm:{r[0]}" for r in rows}, last, evaluations
+    third = (before, after, {f"crm:{r[1]}": f"crm:{r[0]}" for r in rows}, last, evaluations)
+    return third, (settings, [m[0] for m in movers], runs_before, champion)
+
+
+@pytest.fixture(scope="module")
+def third_run(delivery_run):
+    """What the delivery did to identity and the GX checks: the customer ids before and after, new record ->
+    the record it re-describes, the last resolution's merges and splits, the run's GX check evaluations."""
+    return delivery_run[0]
 
 
 def test_new_records_for_existing_people_keep_every_customer_id(third_run):
@@ -572,7 +625,7 @@ def test_new_records_for_existing_people_keep_every_customer_id(third_run):
 
 
 def test_gx_checks_validate_a_sample_above_the_cap(pipeline, third_run):
-    """The third run ran with SEGMENTS_GX_SAMPLE_ROWS = GX_SAMPLE_CAP: a table with more rows in scope is
+    """The delivery run ran with SEGMENTS_GX_SAMPLE_ROWS = GX_SAMPLE_CAP: a table with more rows in scope is
     validated on a sample of exactly the cap, a smaller one in full. Sampling blocks nothing and changes
     no verdict: each sampled check passes (or warns) as it did when the forced run validated every row
     (compared with that run, not with "all passed": the orders suite's freshness expectation warns once
@@ -592,54 +645,9 @@ def test_gx_checks_validate_a_sample_above_the_cap(pipeline, third_run):
 
 
 @pytest.fixture(scope="module")
-def fourth_run(third_run, pipeline):
-    """New orders (on the data's last day) for 30 customers in the RFM segment Hibernating,
-    then a fourth run: they must leave Hibernating, and history and transitions must show it."""
-    settings, _, home, *_ = pipeline
-    landing = home / "demo" / "landing"
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as c:
-        as_of = c.execute("select max(as_of_date) from marts.customer_features").fetchall()[0][0]
-        movers = c.execute(
-            """select s.customer_id, min(r.source_record_id) as account
-               from segments.customer_segments s
-               join identity.customer_source_records r on r.customer_id = s.customer_id and r.source_system = 'erp'
-               where s.segment_family = 'rfm' and s.segment_key = 'rfm_hibernating'
-               group by 1 order by 1 limit 30"""
-        ).fetchall()
-        runs_before = c.execute("select count(*) from ml.segment_scoring_runs").fetchall()[0][0]
-    assert len(movers) == 30
-    orders, lines = (
-        ["order_id,erp_account_id,ordered_at,channel,currency,status"],
-        ["order_line_id,order_id,product_id,category,quantity,unit_price,discount_amount"],
-    )
-    for i, (_, account) in enumerate(movers):
-        for j in range(4):  # four ordinary orders each: recent and more frequent, not an outlier group
-            oid = f"OX{i:03d}{j:02d}"
-            orders.append(f"{oid},{account},{as_of}T1{j}:00:00,web,EUR,completed")
-            lines.append(f"LX{i:03d}{j:02d},{oid},P0001,home,1,60.00,")
-    (landing / "erp" / "orders" / "part-0001.csv").write_text("\n".join(orders) + "\n", encoding="utf-8")
-    (landing / "erp" / "order_lines" / "part-0001.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    # the same run trains under a definition whose gates cannot pass (min silhouette 0.99): the
-    # challenger is refused and scoring must go on with the current champion
-    import yaml
-
-    import ml.segmentation.definition as sd
-
-    champion = str(version_by_alias(settings.mlflow_tracking_uri, SEGMENTATION_MODEL, CHAMPION).version)
-    raw = yaml.safe_load(sd.BEHAVIOURAL.read_text())
-    raw["promotion_gates"]["min_silhouette"] = 0.99
-    raw["version"] = "99.0.0"
-    strict = home / "strict_definition.yaml"
-    strict.write_text(yaml.safe_dump(raw))
-    lock = sd.read_lock(sd.VERSION_LOCK)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(
-            sd,
-            "read_lock",
-            lambda *_: {**lock, "behavioural": {**lock["behavioural"], "99.0.0": sd.content_digest(raw)}},
-        )
-        assert run_pipeline(get_settings(), landing=landing, definition=strict).success
-    return settings, [m[0] for m in movers], runs_before, champion
+def fourth_run(delivery_run):
+    """What the delivery did to the segments: the settings, the movers, the scoring runs before, the champion."""
+    return delivery_run[1]
 
 
 def test_history_and_transitions_follow_changed_landing_data(fourth_run, tmp_path):
@@ -735,12 +743,12 @@ def test_docs_site_is_built_offline_with_the_exposures(fourth_run, capsys):
     assert main(["docs"]) == 0
     page = settings.home / "docs" / "static_index.html"
     html = page.read_text(encoding="utf-8")
-    assert "segment_overview_dashboard" in html and "customer_features_history" in html
+    assert "segment_report" in html and "customer_features_history" in html
     assert str(page) in capsys.readouterr().out
 
 
 def test_a_refused_challenger_leaves_the_champion_scoring(fourth_run):
-    """The fourth run trained under impossible gates: its challenger stays challenger, the check warns
+    """The delivery run trained under impossible gates: its challenger stays challenger, the check warns
     (the run succeeded), and every behavioural row still comes from the champion."""
     settings, _, _, champion = fourth_run
     challenger = version_by_alias(settings.mlflow_tracking_uri, SEGMENTATION_MODEL, CHALLENGER).version

@@ -28,7 +28,8 @@ from demo.generator import generate
 from orchestration.cli.run import run_pipeline
 from orchestration.settings import get_settings
 
-pytestmark = pytest.mark.pipeline_runs(1)
+# one pipeline run, then both UIs start and three pages load: about as long as three runs (for the scheduling)
+pytestmark = pytest.mark.pipeline_runs(3)
 
 CHROMIUM = Path("/usr/bin/chromium")
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
