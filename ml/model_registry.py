@@ -63,6 +63,16 @@ def client(tracking_uri: str) -> mlflow.MlflowClient:
     return mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
 
 
+def model_version_page(ui_url: str, name: str, version: str) -> str:
+    """The MLflow UI's page of version `version` of model `name`."""
+    return f"{ui_url}/#/models/{name}/versions/{version}"
+
+
+def run_page(ui_url: str, experiment_id: str, run_id: str) -> str:
+    """The MLflow UI's page of run `run_id`."""
+    return f"{ui_url}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
 @contextmanager
 def training_run(experiment_id: str, *, run_name: str, tags: Mapping[str, str], started_ms: int, description: str):
     """The MLflow run of one training, active in the block: named `run_name`, described by `description`

@@ -9,7 +9,7 @@ import dagster as dg
 import duckdb
 import mlflow
 
-from ml.model_registry import client
+from ml.model_registry import client, model_version_page, run_page
 from orchestration.settings import DEFAULT_MLFLOW_UI_URL
 from warehouse.connections import connect
 
@@ -50,9 +50,8 @@ class MlflowResource(dg.ConfigurableResource):
         return client(self.tracking_uri)
 
     def model_version_url(self, name: str, version: str) -> str:
-        return f"{self.ui_url}/#/models/{name}/versions/{version}"
+        return model_version_page(self.ui_url, name, version)
 
     def run_url(self, run_id: str) -> str:
-        """The MLflow UI's page of run `run_id` (of any experiment: the UI finds it by id)."""
-        experiment = self.client().get_run(run_id).info.experiment_id
-        return f"{self.ui_url}/#/experiments/{experiment}/runs/{run_id}"
+        """The MLflow UI's page of run `run_id`."""
+        return run_page(self.ui_url, self.client().get_run(run_id).info.experiment_id, run_id)

@@ -115,7 +115,7 @@ def _model_lines(settings, row) -> list[str]:
 def _version_lines(settings, name: str, version: str) -> list[str]:
     from mlflow.exceptions import MlflowException
 
-    from ml.model_registry import DAGSTER_RUN_TAG, TRAINING_DATA_DIGEST, version_lineage
+    from ml.model_registry import DAGSTER_RUN_TAG, TRAINING_DATA_DIGEST, model_version_page, run_page, version_lineage
 
     try:
         lineage = version_lineage(settings.mlflow_tracking_uri, name, version)
@@ -125,8 +125,8 @@ def _version_lines(settings, name: str, version: str) -> list[str]:
     tags = lineage.tags
     trained_by = tags.get(DAGSTER_RUN_TAG)
     return [
-        f"      model {name} v{version}{aliases}: {settings.mlflow_ui_url}/#/models/{name}/versions/{version}",
-        f"        MLflow run {settings.mlflow_ui_url}/#/experiments/{lineage.experiment_id}/runs/{lineage.run_id}",
+        f"      model {name} v{version}{aliases}: {model_version_page(settings.mlflow_ui_url, name, version)}",
+        f"        MLflow run {run_page(settings.mlflow_ui_url, lineage.experiment_id, lineage.run_id)}",
         f"        training data digest {tags.get(TRAINING_DATA_DIGEST, '-')}; "
         f"git {tags.get('git_sha', '-')[:12]}; dbt manifest {tags.get('dbt_manifest_sha', '-')[:16]}",
         f"        trained by Dagster run {settings.dagster_run_url(trained_by) if trained_by else '-'}",

@@ -85,11 +85,7 @@ def with_table_metadata(
         with warehouse.connect(read_only=True) as con:
             shapes = table_shapes(con, [relations[uid] for uid in built if uid in relations])
     for event in events:
-        uid = (
-            event.metadata["unique_id"].value
-            if isinstance(event, dg.Output) and "unique_id" in event.metadata
-            else None
-        )
+        uid = _unique_id(event)
         shape = shapes.get(relations.get(uid)) if uid else None
         if shape is None:
             yield event
